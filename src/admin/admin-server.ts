@@ -1,0 +1,136 @@
+/**
+ * The admin HTTP server, on its own listener: liveness, readiness, Prometheus metrics, the node API
+ * (read, drain, maintenance, activate), reload, and the status page. The proxy port never serves
+ * any of these paths.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { OperatorState } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Pool } from '../pool/pool.js';
+import { checkBearer } from './auth.js';
+import { nodeView } from './node-view.js';
+import { statusPage } from './status-page.js';
+
+/** Result of a reload request. */
+export type ReloadOutcome = { ok: true } | { ok: false; problems: readonly string[] };
+
+/** What the admin server reads and controls. */
+export interface AdminDeps {
+  readonly pool: Pool;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** True while the balancer is shutting down (readiness fails at once). */
+  isShuttingDown(): boolean;
+  /** Current admin token (reloadable). */
+  token(): string | undefined;
+  reload(): Promise<ReloadOutcome>;
+}
+
+const ACTIONS: Record<string, OperatorState> = {
+  drain: 'draining',
+  maintenance: 'maintenance',
+  activate: 'active',
+};
+
+/** Creates (does not start) the admin server. */
+export function createAdminServer(deps: AdminDeps): Server {
+  const server = createServer((req, res) => {
+    handle(deps, req, res).catch((err: unknown) => {
+      deps.logger.error({ err, path: req.url }, 'admin request failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  return server;
+}
+
+async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const method = req.method ?? 'GET';
+  if (method === 'GET' || method === 'HEAD') {
+    switch (path) {
+      case '/healthz':
+        return json(res, 200, { status: 'ok' });
+      case '/readyz': {
+        const ready = !deps.isShuttingDown() && deps.pool.anyUp();
+        const reason = deps.isShuttingDown() ? 'shutting down' : ready ? 'ok' : 'no upstream node is up';
+        return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', reason });
+      }
+      case '/metrics': {
+        const body = await deps.metrics.text();
+        res.writeHead(200, {
+          'content-type': deps.metrics.registry.contentType,
+          'cache-control': 'no-store',
+        });
+        res.end(body);
+        return;
+      }
+      case '/api/nodes':
+        return json(
+          res,
+          200,
+          deps.pool.nodes.map((n) => nodeView(n)),
+        );
+      case '/':
+      case '/status': {
+        const html = statusPage();
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          'content-security-policy':
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
+        });
+        res.end(html);
+        return;
+      }
+    }
+    const one = /^\/api\/nodes\/([^/]+)$/.exec(path);
+    if (one) {
+      const node = deps.pool.get(decodeURIComponent(one[1]!));
+      return node ? json(res, 200, nodeView(node)) : json(res, 404, { error: `no node named ${one[1]}` });
+    }
+    return json(res, 404, { error: 'not found' });
+  }
+  if (method === 'POST') {
+    const action = /^\/api\/nodes\/([^/]+)\/(drain|maintenance|activate)$/.exec(path);
+    if (action === null && path !== '/api/reload') return json(res, 404, { error: 'not found' });
+    req.resume();
+    const auth = checkBearer(req, deps.token());
+    if (auth === 'disabled') {
+      return json(res, 403, {
+        error: 'admin API changes are disabled: set admin.token in the configuration to enable them',
+      });
+    }
+    if (auth !== 'ok') {
+      res.setHeader('www-authenticate', 'Bearer realm="stickylb"');
+      return json(res, 401, { error: auth === 'missing' ? 'missing bearer token' : 'wrong token' });
+    }
+    if (action === null) {
+      const outcome = await deps.reload();
+      return outcome.ok
+        ? json(res, 200, { result: 'reloaded' })
+        : json(res, 400, { result: 'rejected', problems: outcome.problems });
+    }
+    const node = deps.pool.get(decodeURIComponent(action[1]!));
+    if (node === undefined) return json(res, 404, { error: `no node named ${action[1]}` });
+    const state = ACTIONS[action[2]!]!;
+    if (deps.pool.setState(node, state, 'admin')) {
+      deps.logger.info({ upstream: node.name, state }, 'node state set through admin API');
+    }
+    return json(res, 200, nodeView(node));
+  }
+  res.setHeader('allow', 'GET, HEAD, POST');
+  return json(res, 405, { error: 'method not allowed' });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}

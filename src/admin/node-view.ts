@@ -1,0 +1,57 @@
+/** The JSON shape of a node in `/api/nodes` and the status page. */
+import type { UpstreamNode } from '../pool/upstream-node.js';
+
+/** One node as the admin API reports it. */
+export interface NodeView {
+  name: string;
+  url: string;
+  health: string;
+  state: string;
+  available: boolean;
+  weight: number;
+  inFlight: number;
+  websockets: number;
+  requests: number;
+  since: string;
+  sinceSeconds: number;
+  lastProbe: {
+    ok: boolean;
+    status: number | null;
+    error: string | null;
+    latencyMs: number;
+    at: string;
+  } | null;
+  clockSkewSeconds: number | null;
+  version: string | null;
+  outdated: boolean;
+}
+
+/** Serialisable view of `node`. */
+export function nodeView(node: UpstreamNode, now = Date.now()): NodeView {
+  const p = node.lastProbe;
+  return {
+    name: node.name,
+    url: node.url,
+    health: node.health,
+    state: node.state,
+    available: node.takesNewClients(),
+    weight: node.weight,
+    inFlight: node.inFlight,
+    websockets: node.websockets,
+    requests: node.requests,
+    since: new Date(node.since).toISOString(),
+    sinceSeconds: Math.round((now - node.since) / 1000),
+    lastProbe: p
+      ? {
+          ok: p.ok,
+          status: p.status ?? null,
+          error: p.error ?? null,
+          latencyMs: p.latencyMs,
+          at: new Date(p.at).toISOString(),
+        }
+      : null,
+    clockSkewSeconds: node.clockSkewMs === undefined ? null : node.clockSkewMs / 1000,
+    version: node.version ?? null,
+    outdated: node.outdated,
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The status page: one self-contained HTML document (no build step, no CDN) that polls
+ * `/api/nodes` every two seconds and offers drain / maintenance / activate buttons, which ask for the
+ * admin token once and keep it in sessionStorage.
+ */
+import { VERSION } from '../version.js';
+
+const STYLE = `
+:root{--bg:#f6f7f9;--card:#fff;--ink:#1d2330;--mute:#6b7385;--line:#e3e6ec;--up:#1f9d55;--down:#d64545;--warn:#c98a04;--unk:#8a94a6}
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:var(--bg);color:var(--ink)}
+header{display:flex;align-items:baseline;gap:1rem;padding:1rem 1.5rem;background:var(--card);border-bottom:1px solid var(--line)}
+header h1{font-size:1.15rem;margin:0}header .meta{color:var(--mute)}main{padding:1.25rem 1.5rem}
+.summary{display:flex;gap:.75rem;margin-bottom:1rem;flex-wrap:wrap}.pill{background:var(--card);border:1px solid var(--line);border-radius:999px;padding:.3rem .8rem}
+table{width:100%;border-collapse:collapse;background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}
+th,td{text-align:left;padding:.55rem .75rem;border-bottom:1px solid var(--line);white-space:nowrap}th{font-weight:600;color:var(--mute);font-size:.8rem;text-transform:uppercase;letter-spacing:.03em}
+tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:.1rem .55rem;border-radius:4px;color:#fff;font-weight:600;font-size:.8rem}
+.h-up{background:var(--up)}.h-down{background:var(--down)}.h-unknown{background:var(--unk)}
+.s-active{color:var(--up)}.s-draining{color:var(--warn)}.s-maintenance{color:var(--down)}
+button{font:inherit;border:1px solid var(--line);background:#fff;border-radius:5px;padding:.2rem .6rem;cursor:pointer}button:hover{border-color:var(--ink)}
+.err{color:var(--down);margin-top:.75rem}.small{color:var(--mute);font-size:.85rem}
+`;
+
+const SCRIPT = `
+const $ = (s) => document.querySelector(s);
+let last = new Map();
+function esc(v){return String(v).replace(/[&<>"']/g,(c)=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));}
+function ago(s){if(s<60)return s+'s';if(s<3600)return Math.floor(s/60)+'m '+(s%60)+'s';return Math.floor(s/3600)+'h '+Math.floor(s%3600/60)+'m';}
+async function refresh(){
+  try{
+    const res = await fetch('api/nodes',{cache:'no-store'});
+    const nodes = await res.json();
+    const now = performance.now();
+    const rows = nodes.map((n)=>{
+      const prev = last.get(n.name);
+      const rate = prev ? ((n.requests-prev.requests)/((now-prev.t)/1000)) : 0;
+      last.set(n.name,{requests:n.requests,t:now});
+      const p = n.lastProbe;
+      const probe = p ? (p.ok?'ok':'fail')+' '+(p.status??p.error??'')+' · '+p.latencyMs+' ms' : '–';
+      return '<tr data-node="'+esc(n.name)+'" data-health="'+esc(n.health)+'" data-state="'+esc(n.state)+'">'+
+        '<td><strong>'+esc(n.name)+'</strong><div class="small">'+esc(n.url)+'</div></td>'+
+        '<td><span class="badge h-'+esc(n.health)+'">'+esc(n.health)+'</span></td>'+
+        '<td class="s-'+esc(n.state)+'">'+esc(n.state)+(n.outdated?' (outdated)':'')+'</td>'+
+        '<td class="num">'+n.inFlight+'</td><td class="num">'+n.websockets+'</td>'+
+        '<td class="num">'+rate.toFixed(1)+'/s</td><td>'+esc(probe)+'</td>'+
+        '<td>'+ago(n.sinceSeconds)+'</td><td>'+esc(n.version??'–')+(n.clockSkewSeconds!=null&&Math.abs(n.clockSkewSeconds)>1?' · skew '+n.clockSkewSeconds+'s':'')+'</td>'+
+        '<td><button data-act="drain">Drain</button> <button data-act="maintenance">Maintenance</button> <button data-act="activate">Activate</button></td></tr>';
+    });
+    $('#nodes tbody').innerHTML = rows.join('');
+    const up = nodes.filter((n)=>n.health==='up').length;
+    $('#summary').innerHTML = '<span class="pill">'+up+' of '+nodes.length+' nodes up</span>'+
+      '<span class="pill">'+nodes.reduce((a,n)=>a+n.inFlight,0)+' requests in flight</span>'+
+      '<span class="pill">'+nodes.reduce((a,n)=>a+n.websockets,0)+' open WebSockets</span>';
+    $('#error').textContent = '';
+    $('#updated').textContent = 'updated '+new Date().toLocaleTimeString();
+  }catch(e){ $('#error').textContent = 'Cannot reach the balancer: '+e.message; }
+}
+document.addEventListener('click', async (ev)=>{
+  const b = ev.target.closest('button[data-act]'); if(!b) return;
+  const name = b.closest('tr').dataset.node;
+  let token = sessionStorage.getItem('stickylb-token');
+  if(!token){ token = prompt('Admin token (admin.token in the configuration)'); if(!token) return; }
+  const res = await fetch('api/nodes/'+encodeURIComponent(name)+'/'+b.dataset.act,{method:'POST',headers:{authorization:'Bearer '+token}});
+  if(res.status===401){ sessionStorage.removeItem('stickylb-token'); $('#error').textContent='Wrong admin token.'; return; }
+  if(!res.ok){ const body = await res.json().catch(()=>({})); $('#error').textContent = body.error || ('Request failed: '+res.status); return; }
+  sessionStorage.setItem('stickylb-token', token);
+  refresh();
+});
+refresh(); setInterval(refresh, 2000);
+`;
+
+/** The status page HTML. */
+export function statusPage(): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>stickylb status</title><style>${STYLE}</style></head><body>
+<header><h1>stickylb</h1><span class="meta">v${VERSION}</span><span class="meta" id="updated"></span></header>
+<main><div class="summary" id="summary"></div>
+<table id="nodes"><thead><tr><th>Node</th><th>Health</th><th>State</th><th>In flight</th><th>WebSockets</th><th>Requests</th><th>Last probe</th><th>In state for</th><th>Connect</th><th>Actions</th></tr></thead><tbody></tbody></table>
+<div class="err" id="error"></div>
+<p class="small">Drain: keep pinned clients, take no new ones (rolling upgrades). Maintenance: take nothing; pinned clients move. Metrics at <a href="metrics">/metrics</a>, JSON at <a href="api/nodes">/api/nodes</a>.</p>
+</main><script>${SCRIPT}</script></body></html>`;
+}

@@ -1,0 +1,240 @@
+/**
+ * The composition root: builds the pool, health checker, proxy server and admin server from a
+ * Config, wires the pool's transitions to logs and socket drops, and offers reload and shutdown.
+ * Nothing here exits the process.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdminServer, type ReloadOutcome } from './admin/admin-server.js';
+import { RepinRecorder } from './affinity/repin-recorder.js';
+import type { Config } from './config/schema.js';
+import { ConfigError } from './errors.js';
+import { HealthChecker } from './health/health-checker.js';
+import type { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { Pool, type Transition } from './pool/pool.js';
+import { HttpForwarder } from './proxy/http-forwarder.js';
+import { Router } from './proxy/router.js';
+import { UpstreamClients } from './proxy/upstream-clients.js';
+import { WebSocketProxy } from './proxy/websocket-proxy.js';
+import {
+  checkerOptions,
+  clientOptions,
+  forwarderSettings,
+  poolOptions,
+  webSocketSettings,
+} from './settings.js';
+
+/** A running balancer. */
+export interface RunningApp {
+  readonly pool: Pool;
+  readonly checker: HealthChecker;
+  readonly metrics: Metrics;
+  /** `http://host:port` of the proxy listener. */
+  readonly proxyUrl: string;
+  /** `http://host:port` of the admin listener. */
+  readonly adminUrl: string;
+  readonly config: () => Config;
+  /** Applies a new configuration (validated already). Listener addresses are not changed. */
+  apply(next: Config): void;
+  /** Re-reads the configuration file and applies it; invalid input keeps the running config. */
+  reload(): Promise<ReloadOutcome>;
+  /** Graceful shutdown: readiness fails, listeners close, in-flight requests finish (bounded). */
+  close(): Promise<void>;
+}
+
+/** Options for `startApp`. */
+export interface StartOptions {
+  /** Re-reads the configuration for `POST /api/reload` and SIGHUP. */
+  readonly loadConfig?: () => Promise<Config>;
+  /** Do not start the probe timers (tests drive `checker.checkOnce()`). */
+  readonly manualHealth?: boolean;
+}
+
+/** Builds and starts everything for `config`. */
+export async function startApp(
+  initial: Config,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<RunningApp> {
+  let config = initial;
+  let shuttingDown = false;
+  const log = logger.child({ component: 'balancer' });
+
+  const pool = new Pool(config.upstreams, poolOptions(config));
+  const metrics = new Metrics();
+  metrics.attach(pool);
+  const repins = new RepinRecorder(metrics.repins, logger.child({ component: 'affinity' }));
+  const router = new Router(pool, repins, config.failover.whenAllDown);
+  const clients = new UpstreamClients(clientOptions(config));
+  const proxyLogger = logger.child({ component: 'proxy' });
+  const forwarder = new HttpForwarder({
+    pool,
+    router,
+    clients,
+    metrics,
+    logger: proxyLogger,
+    settings: forwarderSettings(config),
+  });
+  const websockets = new WebSocketProxy({
+    pool,
+    router,
+    metrics,
+    logger: proxyLogger,
+    settings: webSocketSettings(config),
+  });
+  const checker = new HealthChecker(
+    pool,
+    checkerOptions(config),
+    logger.child({ component: 'health' }),
+    metrics,
+  );
+
+  pool.on('transition', (t: Transition) => onTransition(t));
+  function onTransition(t: Transition): void {
+    const lost = (t.kind === 'health' && t.to === 'down') || (t.kind === 'state' && t.to === 'maintenance');
+    const fields = { upstream: t.node.name, from: t.from, to: t.to, cause: t.cause };
+    if (lost) {
+      // Cut the node's sockets and streams without a clean close, so clients reconnect (rule 4).
+      const sockets = websockets.dropNode(t.node);
+      clients.reset(t.node);
+      log.warn(
+        { ...fields, websocketsDropped: sockets },
+        t.kind === 'health' ? 'node down' : 'node in maintenance',
+      );
+    } else if (t.kind === 'health' && t.to === 'up') {
+      log.info(fields, 'node up');
+    } else {
+      log.info(fields, 'node state changed');
+    }
+  }
+
+  const proxy = createProxyServer(config, forwarder, websockets);
+  const admin = createAdminServer({
+    pool,
+    metrics,
+    logger: logger.child({ component: 'admin' }),
+    isShuttingDown: () => shuttingDown,
+    token: () => config.admin.token,
+    reload,
+  });
+
+  await listen(proxy, config.listen.port, config.listen.host);
+  await listen(admin, config.admin.port, config.admin.host);
+  if (!options.manualHealth) checker.start();
+
+  const proxyUrl = urlOf(proxy);
+  const adminUrl = urlOf(admin);
+
+  function apply(next: Config): void {
+    const removed = pool.reconcile(next.upstreams, poolOptions(next));
+    for (const node of removed) {
+      websockets.dropNode(node);
+      clients.retire(node);
+    }
+    metrics.attach(pool);
+    router.whenAllDown = next.failover.whenAllDown;
+    forwarder.deps.settings = forwarderSettings(next);
+    websockets.deps.settings = webSocketSettings(next);
+    clients.reconfigure(clientOptions(next));
+    checker.reconfigure(checkerOptions(next));
+    applyServerTimeouts(proxy, next);
+    if (next.listen.port !== config.listen.port || next.listen.host !== config.listen.host) {
+      log.warn({}, 'listen address changes need a restart; keeping the current listener');
+    }
+    config = next;
+  }
+
+  async function reload(): Promise<ReloadOutcome> {
+    if (options.loadConfig === undefined) return { ok: false, problems: ['no configuration file to reload'] };
+    try {
+      const next = await options.loadConfig();
+      apply(next);
+      metrics.configReloads.inc({ result: 'success' });
+      log.info({ nodes: next.upstreams.map((u) => u.name) }, 'configuration reloaded');
+      return { ok: true };
+    } catch (err) {
+      metrics.configReloads.inc({ result: 'failure' });
+      const problems = err instanceof ConfigError ? err.problems : [String(err)];
+      log.error({ problems }, 'configuration reload rejected; keeping the running configuration');
+      return { ok: false, problems };
+    }
+  }
+
+  async function close(): Promise<void> {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ timeoutMs: config.shutdownTimeout }, 'shutting down');
+    proxy.close();
+    proxy.closeIdleConnections();
+    // Upgraded sockets are cut without a close frame: clients reconnect through another replica.
+    websockets.dropAll();
+    const drained = await waitForIdle(pool, config.shutdownTimeout);
+    if (!drained) log.warn({}, 'shutdown timeout reached with requests in flight; closing them');
+    proxy.closeAllConnections();
+    repins.flush();
+    await checker.stop();
+    await clients.destroy();
+    admin.closeAllConnections();
+    await new Promise<void>((resolve) => admin.close(() => resolve()));
+  }
+
+  return {
+    pool,
+    checker,
+    metrics,
+    proxyUrl,
+    adminUrl,
+    config: () => config,
+    apply,
+    reload,
+    close,
+  };
+}
+
+function createProxyServer(config: Config, forwarder: HttpForwarder, websockets: WebSocketProxy): Server {
+  const server = createServer(
+    {
+      maxHeaderSize: config.limits.maxHeaderSize,
+      noDelay: true,
+      // Long uploads (bundles) and long polls must not be cut by a whole-request timeout.
+      requestTimeout: 0,
+    },
+    forwarder.handle,
+  );
+  server.on('upgrade', websockets.handle);
+  applyServerTimeouts(server, config);
+  return server;
+}
+
+function applyServerTimeouts(server: Server, config: Config): void {
+  server.keepAliveTimeout = config.timeouts.clientIdle;
+  server.headersTimeout = config.timeouts.clientHeaders;
+  server.maxConnections =
+    config.limits.maxConnections > 0 ? config.limits.maxConnections : Number.POSITIVE_INFINITY;
+}
+
+async function waitForIdle(pool: Pool, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pool.nodes.some((n) => n.inFlight > 0)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function urlOf(server: Server): string {
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${addr.port}`;
+}

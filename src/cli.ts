@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+/**
+ * The command line: argv -> configuration -> running balancer; signals. The only module that exits
+ * the process.
+ */
+import { parseArgs } from 'node:util';
+import { type RunningApp, startApp } from './app.js';
+import { loadConfigFile, parseConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { startDemoNode } from './demo/demo-node.js';
+import { ConfigError } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
+import { VERSION } from './version.js';
+
+const HELP = `stickylb ${VERSION}: sticky-session HTTP and WebSocket load balancer for Posit Connect
+
+Usage:
+  stickylb --config FILE         run with a YAML configuration
+  stickylb --config FILE --check validate the configuration and exit (0 valid, 2 invalid)
+  stickylb                       no configuration: run a demo with two built-in nodes
+
+Options:
+  -c, --config FILE   configuration file (default: $STICKYLB_CONFIG)
+      --check         validate only
+  -h, --help          this help
+  -v, --version       print the version
+
+Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT shut down gracefully (twice: at once).
+`;
+
+async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (args.values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const file = args.values.config ?? (process.env.STICKYLB_CONFIG || undefined);
+  if (args.values.check) {
+    if (file === undefined) {
+      process.stderr.write('--check needs --config FILE (or STICKYLB_CONFIG)\n');
+      return 2;
+    }
+    try {
+      const config = await loadConfigFile(file);
+      process.stdout.write(`${file}: valid (${config.upstreams.length} upstreams)\n`);
+      return 0;
+    } catch (err) {
+      return reportConfigError(err);
+    }
+  }
+
+  let config: Config;
+  let demo: Awaited<ReturnType<typeof startDemoNode>>[] = [];
+  try {
+    if (file !== undefined) {
+      config = await loadConfigFile(file);
+    } else {
+      demo = await Promise.all([startDemoNode('demo-a'), startDemoNode('demo-b')]);
+      config = parseConfig({
+        upstreams: demo.map((d) => ({ name: d.name, url: d.url })),
+        healthCheck: { interval: '1s', timeout: '500ms' },
+        admin: { token: 'demo-admin-token-change-me' },
+      });
+    }
+  } catch (err) {
+    return reportConfigError(err);
+  }
+
+  const logger = createLogger(config.logging.level);
+  if (config.affinity.secret === undefined) {
+    logger.warn(
+      {},
+      'affinity.secret is not set: cookie tokens are derived from the upstream list; set a shared secret (every replica the same) so tokens cannot be guessed',
+    );
+  }
+  let app: RunningApp;
+  try {
+    app = await startApp(
+      config,
+      logger,
+      file === undefined ? {} : { loadConfig: () => loadConfigFile(file) },
+    );
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    const where = e.address === undefined ? '' : ` ${e.address}:${e.port}`;
+    process.stderr.write(`stickylb: cannot listen${where}: ${e.code ?? e.message}\n`);
+    logger.flush();
+    await Promise.all(demo.map((d) => d.close()));
+    return 1;
+  }
+  logger.info(
+    {
+      version: VERSION,
+      proxy: app.proxyUrl,
+      admin: app.adminUrl,
+      nodes: config.upstreams.map((u) => ({ name: u.name, url: u.url, weight: u.weight, state: u.state })),
+    },
+    'stickylb started',
+  );
+  if (demo.length > 0) {
+    process.stdout.write(
+      `\n  stickylb demo: two built-in nodes behind the balancer\n` +
+        `  open        ${app.proxyUrl}/   (reload: you stay on one node)\n` +
+        `  status page ${app.adminUrl}/   (admin token: demo-admin-token-change-me)\n` +
+        `  metrics     ${app.adminUrl}/metrics\n  Ctrl-C stops everything.\n\n`,
+    );
+  }
+  return waitForSignals(app, logger, async () => {
+    await Promise.all(demo.map((d) => d.close()));
+  });
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      check: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+}
+
+function reportConfigError(err: unknown): number {
+  if (err instanceof ConfigError) {
+    for (const line of err.problems) process.stderr.write(`${line}\n`);
+    return 2;
+  }
+  process.stderr.write(`${String((err as Error)?.message ?? err)}\n`);
+  return 2;
+}
+
+function waitForSignals(app: RunningApp, logger: Logger, after: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        logger.flush();
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'signal received');
+      app
+        .close()
+        .then(after)
+        .then(
+          () => resolve(0),
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            resolve(1);
+          },
+        );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      logger.info({}, 'SIGHUP: reloading configuration');
+      void app.reload();
+    });
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Give pino's async destination a moment to flush, then leave even if a handle lingers.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`stickylb: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,60 @@
+/** Reading a configuration: YAML text -> env interpolation -> schema -> frozen Config. */
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { formatPath, interpolateEnv } from './interpolate.js';
+import { type Config, configSchema } from './schema.js';
+
+/** Validates an already-parsed tree; throws ConfigError with one `path: problem` line each. */
+export function parseConfig(tree: unknown, env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const interpolated = interpolateEnv(tree ?? {}, env, problems);
+  const result = configSchema.safeParse(interpolated);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = formatPath(issue.path);
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          problems.push(`${path === '(root)' ? key : `${path}.${key}`}: unknown key`);
+        }
+      } else {
+        problems.push(`${path}: ${issue.message}`);
+      }
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return deepFreeze(result.data);
+}
+
+/** Parses YAML text; syntax errors become problems with line and column. */
+export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return `yaml${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${e.message.split('\n')[0]}`;
+      }),
+    );
+  }
+  return parseConfig(doc.toJS(), env);
+}
+
+/** Reads and validates a YAML file. */
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+  }
+  return parseConfigText(text, env);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

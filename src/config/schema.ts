@@ -1,0 +1,285 @@
+/**
+ * The configuration schema: types, defaults and rules in one place. Every default is a named value
+ * beside its field; `config/stickylb.example.yaml` mirrors this file key by key.
+ */
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+/** A duration in the YAML (`500ms`, `2s`, `1m`, or `0` for disabled), parsed to milliseconds. */
+const duration = (fallback: string) =>
+  z
+    .unknown()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (typeof ms === 'string') {
+        ctx.addIssue({ code: 'custom', message: ms });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+/** A byte size (`65536`, `64KiB`, `0` for no limit), parsed to bytes. */
+const size = (fallback: string | number) =>
+  z
+    .unknown()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (typeof bytes === 'string') {
+        ctx.addIssue({ code: 'custom', message: bytes });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+
+/** Integers may arrive as strings through `${VAR}`; accept both. */
+const int = (min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v),
+    z.number().int().min(min).max(max),
+  );
+
+const bool = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+
+const port = int(0, 65535);
+
+/** Node names appear in metrics labels, admin URLs and logs: keep them short and plain. */
+const nodeName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+    'must be 1-63 characters of letters, digits, ".", "_" or "-", starting with a letter or digit',
+  );
+
+const upstreamUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a URL; write e.g. http://10.0.0.5:3939` });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `must be http:// or https://, got ${url.protocol}` });
+    return z.NEVER;
+  }
+  if (
+    url.username ||
+    url.password ||
+    url.search ||
+    url.hash ||
+    (url.pathname !== '/' && url.pathname !== '')
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an origin only (scheme, host, port), without path, query or credentials',
+    });
+    return z.NEVER;
+  }
+  return url.origin;
+});
+
+const operatorState = z.enum(['active', 'draining', 'maintenance']);
+
+const upstream = z.strictObject({
+  name: nodeName,
+  url: upstreamUrl,
+  /** Share of new clients relative to the other nodes (default 1). */
+  weight: int(1, 1000).default(1),
+  /** Operator overlay at start: active, draining (keeps its clients) or maintenance (default active). */
+  state: operatorState.default('active'),
+});
+
+const cidr = z.string().refine(
+  (value) => {
+    const [addr, bits] = value.split('/');
+    const family = isIP(addr ?? '');
+    if (family === 0) return false;
+    if (bits === undefined) return true;
+    const n = Number(bits);
+    return Number.isInteger(n) && n >= 0 && n <= (family === 4 ? 32 : 128);
+  },
+  { message: 'must be an IP address or CIDR, e.g. 10.0.0.0/8 or ::1' },
+);
+
+/** The cookie name is sent in every request; RFC 6265 token characters only. */
+const cookieName = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/, 'must be a cookie token (RFC 6265)');
+
+export const configSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        /** Address the proxy listens on (default 0.0.0.0: every interface). */
+        host: z.string().min(1).default('0.0.0.0'),
+        /** Proxy port (default 8080). */
+        port: port.default(8080),
+      })
+      .prefault({}),
+    admin: z
+      .strictObject({
+        /** Admin server address (default 127.0.0.1: not reachable from outside unless chosen). */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** Admin port for /metrics, /healthz, /readyz, /api (default 9090). */
+        port: port.default(9090),
+        /** Bearer token for mutating admin calls; without one they are refused (default none). */
+        token: z.string().min(16, 'must be at least 16 characters').optional(),
+      })
+      .prefault({}),
+    upstreams: z.array(upstream).min(1, 'at least one upstream is required'),
+    affinity: z
+      .strictObject({
+        /** Affinity cookie name (default stickylb). */
+        cookie: cookieName.default('stickylb'),
+        /** HMAC key for cookie tokens; every replica must share it (default: derived from the upstreams). */
+        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** SameSite attribute: Lax (default), Strict, or None (for iframes; forces Secure). */
+        sameSite: z.enum(['Lax', 'Strict', 'None']).default('Lax'),
+        /** Secure attribute: auto (when the client connection is TLS or X-Forwarded-Proto is https from a trusted proxy), true, false. */
+        secure: z.union([z.literal('auto'), bool]).default('auto'),
+        /** Max-Age of the cookie; 0 (default) makes it a session cookie. */
+        maxAge: duration('0'),
+      })
+      .prefault({}),
+    healthCheck: z
+      .strictObject({
+        /** Probe path (default /__ping__, Connect's unauthenticated readiness endpoint). */
+        path: z.string().startsWith('/', 'must start with /').default('/__ping__'),
+        /** Time between probes of one node, with up to 10% jitter (default 2s). */
+        interval: duration('2s'),
+        /** Probe timeout (default 1s). */
+        timeout: duration('1s'),
+        /** Consecutive successes that bring a down node up (default 2). */
+        healthyThreshold: int(1, 100).default(2),
+        /** Consecutive failures that take an up node down (default 3). */
+        unhealthyThreshold: int(1, 100).default(3),
+        /** Statuses that count as healthy (default: any 2xx). */
+        expectStatus: z.array(int(100, 599)).min(1).optional(),
+        /** Host header for probes (default: the upstream's host). */
+        host: z.string().min(1).optional(),
+        /** Consecutive connection failures of real traffic that take a node down (default 3; 0 disables). */
+        passiveFailures: int(0, 100).default(3),
+      })
+      .prefault({}),
+    connect: z
+      .strictObject({
+        /** How often to read each node's Connect version from /__api__/server_settings (default 0: off). */
+        versionCheckInterval: duration('0'),
+        /** Keep nodes older than the newest version out of rotation for new clients (default false). */
+        requireSameVersion: bool.default(false),
+        /** Warn when a node's clock differs from the balancer's by more than this (default 1s). */
+        clockSkewWarning: duration('1s'),
+      })
+      .prefault({}),
+    failover: z
+      .strictObject({
+        /** Other nodes tried when a node refuses the connection (default 2). */
+        redispatchAttempts: int(0, 10).default(2),
+        /** With every node down: fail with 503 (default) or tryPinned, sending pinned clients to their node anyway. */
+        whenAllDown: z.enum(['fail', 'tryPinned']).default('fail'),
+        /** Retry-After sent with a 503 (default 5s). */
+        retryAfter: duration('5s'),
+      })
+      .prefault({}),
+    timeouts: z
+      .strictObject({
+        /** Upstream TCP connect timeout (default 5s). */
+        connect: duration('5s'),
+        /** Upstream response headers timeout; long for deploy calls (default 300s). */
+        response: duration('300s'),
+        /** Max silence inside an upstream response body; 0 (default) for long-polls and streams. */
+        upstreamIdle: duration('0'),
+        /** Client keep-alive idle timeout (default 75s; above the 60s of most fronting balancers). */
+        clientIdle: duration('75s'),
+        /** Time a client has to send complete request headers (default 30s; slowloris guard). */
+        clientHeaders: duration('30s'),
+        /** Idle timeout of upgraded WebSocket connections; 0 (default) means none. */
+        websocketIdle: duration('0'),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        /** Max request header size; larger gets 431 (default 64KiB). */
+        maxHeaderSize: size('64KiB'),
+        /** Max request body; larger gets 413 (default 0: no limit, bundles can be large). */
+        maxBodySize: size(0),
+        /** Max concurrent client connections (default 0: no limit). */
+        maxConnections: int(0, 10_000_000).default(0),
+        /** Keep-alive connections kept per upstream node (default 128). */
+        upstreamConnections: int(1, 100_000).default(128),
+      })
+      .prefault({}),
+    /** Peers whose X-Forwarded-* headers are trusted and extended (default none). */
+    trustedProxies: z.array(cidr).default([]),
+    logging: z
+      .strictObject({
+        /** pino level: trace, debug, info (default), warn, error, fatal, silent. */
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        /** One line per proxied request (default false). */
+        access: bool.default(false),
+      })
+      .prefault({}),
+    /** Time in-flight requests get to finish on SIGTERM (default 30s). */
+    shutdownTimeout: duration('30s'),
+  })
+  .superRefine((config, ctx) => {
+    const names = new Map<string, number>();
+    const urls = new Map<string, number>();
+    config.upstreams.forEach((u, i) => {
+      const lower = u.name.toLowerCase();
+      if (names.has(lower)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'name'],
+          message: `duplicate name "${u.name}" (also upstreams[${names.get(lower)}])`,
+        });
+      } else names.set(lower, i);
+      if (urls.has(u.url)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'url'],
+          message: `duplicate url ${u.url} (also upstreams[${urls.get(u.url)}])`,
+        });
+      } else urls.set(u.url, i);
+    });
+    if (config.affinity.sameSite === 'None' && config.affinity.secure === false) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['affinity', 'secure'],
+        message: 'SameSite=None requires Secure; browsers reject the cookie otherwise',
+      });
+    }
+    if (config.healthCheck.timeout >= config.healthCheck.interval && config.healthCheck.interval > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['healthCheck', 'timeout'],
+        message: 'must be shorter than healthCheck.interval',
+      });
+    }
+    if (config.healthCheck.interval === 0) {
+      ctx.addIssue({ code: 'custom', path: ['healthCheck', 'interval'], message: 'must be greater than 0' });
+    }
+  });
+
+/** A validated, defaulted configuration. */
+export type Config = z.output<typeof configSchema>;
+/** One upstream entry. */
+export type UpstreamConfig = Config['upstreams'][number];
+/** Operator overlay on a node. */
+export type OperatorState = z.output<typeof operatorState>;
+
+/** Builds a BlockList for `trustedProxies`, matching IPv4, IPv6 and IPv4-mapped IPv6 peers. */
+export function trustedProxyList(cidrs: readonly string[]): BlockList | undefined {
+  if (cidrs.length === 0) return undefined;
+  const list = new BlockList();
+  for (const entry of cidrs) {
+    const [addr = '', bits] = entry.split('/');
+    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return list;
+}

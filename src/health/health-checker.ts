@@ -1,0 +1,221 @@
+/**
+ * Active health checking: each node is probed on its own timer (interval plus up to 10% jitter,
+ * never overlapping itself), and rise/fall thresholds turn results into health transitions on the
+ * pool. From `unknown` the first result decides, so a cold start is fast. It knows the pool and
+ * nothing of proxies or the admin server.
+ */
+import type { Agent } from 'undici';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Pool } from '../pool/pool.js';
+import type { UpstreamNode } from '../pool/upstream-node.js';
+import { createProbeAgent, type ProbeOptions, type ProbeResult, probe, probeVersion } from './probe.js';
+
+/** Settings from `healthCheck.*` and `connect.*`. */
+export interface CheckerOptions extends ProbeOptions {
+  readonly intervalMs: number;
+  readonly healthyThreshold: number;
+  readonly unhealthyThreshold: number;
+  readonly versionCheckIntervalMs: number;
+  readonly clockSkewWarningMs: number;
+}
+
+interface NodeLoop {
+  timer: NodeJS.Timeout | undefined;
+  versionTimer: NodeJS.Timeout | undefined;
+  successes: number;
+  failures: number;
+  skewWarned: boolean;
+  running: Promise<void> | undefined;
+}
+
+/** Probes every node of the pool and applies thresholds. */
+export class HealthChecker {
+  readonly #pool: Pool;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #agent: Agent = createProbeAgent();
+  readonly #loops = new Map<UpstreamNode, NodeLoop>();
+  #options: CheckerOptions;
+  #started = false;
+  #versionsWarned = false;
+
+  constructor(pool: Pool, options: CheckerOptions, logger: Logger, metrics: Metrics) {
+    this.#pool = pool;
+    this.#options = options;
+    this.#logger = logger;
+    this.#metrics = metrics;
+    pool.on('transition', (t) => {
+      // Passive evidence or an operator moved the node: count the next probes afresh.
+      const loop = this.#loops.get(t.node);
+      if (loop && t.kind === 'health' && t.cause !== 'probe') {
+        loop.successes = 0;
+        loop.failures = 0;
+      }
+    });
+    pool.on('membership', () => this.#sync());
+    this.#sync();
+  }
+
+  /** Starts probing: every node at once, then on its timer. */
+  start(): void {
+    this.#started = true;
+    for (const [node, loop] of this.#loops) this.#schedule(node, loop, 0);
+  }
+
+  /** Probes every node once and applies the results; for tests and `--check`-like tools. */
+  async checkOnce(): Promise<void> {
+    await Promise.all([...this.#loops.keys()].map((node) => this.#run(node)));
+  }
+
+  /** Applies new options; loops pick them up on their next round. */
+  reconfigure(options: CheckerOptions): void {
+    this.#options = options;
+  }
+
+  /** Stops every timer and closes the probe agent. */
+  async stop(): Promise<void> {
+    this.#started = false;
+    for (const loop of this.#loops.values()) {
+      clearTimeout(loop.timer);
+      clearTimeout(loop.versionTimer);
+    }
+    await Promise.allSettled([...this.#loops.values()].map((l) => l.running));
+    await this.#agent.close();
+  }
+
+  /** Applies one probe result to `node` (thresholds, metrics, clock skew). */
+  apply(node: UpstreamNode, result: ProbeResult): void {
+    const loop = this.#loops.get(node);
+    if (loop === undefined) return;
+    const o = this.#options;
+    node.lastProbe = {
+      ok: result.ok,
+      latencyMs: Math.round(result.latencyMs * 10) / 10,
+      at: Date.now(),
+      ...(result.status === undefined ? {} : { status: result.status }),
+      ...(result.error === undefined ? {} : { error: result.error }),
+    };
+    this.#metrics.healthChecks.inc({ upstream: node.name, result: result.ok ? 'success' : 'failure' });
+    this.#metrics.healthCheckDuration.observe({ upstream: node.name }, result.latencyMs / 1000);
+    if (result.clockSkewMs !== undefined) this.#recordSkew(node, loop, result.clockSkewMs);
+    if (result.ok) {
+      loop.successes++;
+      loop.failures = 0;
+      if (node.health === 'unknown' || (node.health === 'down' && loop.successes >= o.healthyThreshold)) {
+        this.#pool.setHealth(node, 'up', 'probe');
+      }
+    } else {
+      loop.failures++;
+      loop.successes = 0;
+      if (node.health === 'unknown' || (node.health === 'up' && loop.failures >= o.unhealthyThreshold)) {
+        if (this.#pool.setHealth(node, 'down', 'probe')) {
+          this.#logger.debug(
+            { upstream: node.name, error: result.error, status: result.status },
+            'probe failed',
+          );
+        }
+      }
+    }
+  }
+
+  #sync(): void {
+    const nodes = new Set(this.#pool.nodes);
+    for (const [node, loop] of this.#loops) {
+      if (nodes.has(node)) continue;
+      clearTimeout(loop.timer);
+      clearTimeout(loop.versionTimer);
+      this.#loops.delete(node);
+    }
+    for (const node of nodes) {
+      if (this.#loops.has(node)) continue;
+      const loop: NodeLoop = {
+        timer: undefined,
+        versionTimer: undefined,
+        successes: 0,
+        failures: 0,
+        skewWarned: false,
+        running: undefined,
+      };
+      this.#loops.set(node, loop);
+      if (this.#started) this.#schedule(node, loop, 0);
+    }
+  }
+
+  #schedule(node: UpstreamNode, loop: NodeLoop, delayMs: number): void {
+    clearTimeout(loop.timer);
+    loop.timer = setTimeout(async () => {
+      await this.#run(node);
+      if (this.#started && this.#loops.get(node) === loop) {
+        const interval = this.#options.intervalMs;
+        this.#schedule(node, loop, interval + Math.random() * interval * 0.1);
+      }
+    }, delayMs);
+    loop.timer.unref();
+    if (this.#options.versionCheckIntervalMs > 0 && loop.versionTimer === undefined)
+      this.#scheduleVersion(node, loop, 0);
+  }
+
+  #scheduleVersion(node: UpstreamNode, loop: NodeLoop, delayMs: number): void {
+    loop.versionTimer = setTimeout(async () => {
+      const version = await probeVersion(this.#agent, node, this.#options.timeoutMs);
+      if (!this.#started || this.#loops.get(node) !== loop) return;
+      if (version !== undefined && version !== node.version) {
+        this.#pool.setVersion(node, version);
+        this.#checkVersions();
+      }
+      if (this.#options.versionCheckIntervalMs > 0)
+        this.#scheduleVersion(node, loop, this.#options.versionCheckIntervalMs);
+      else loop.versionTimer = undefined;
+    }, delayMs);
+    loop.versionTimer.unref();
+  }
+
+  /** Reads the versions of every node now; for tests. */
+  async checkVersionsOnce(): Promise<void> {
+    await Promise.all(
+      [...this.#loops.keys()].map(async (node) => {
+        const version = await probeVersion(this.#agent, node, this.#options.timeoutMs);
+        if (version !== undefined) this.#pool.setVersion(node, version);
+      }),
+    );
+    this.#checkVersions();
+  }
+
+  #checkVersions(): void {
+    const versions = this.#pool.versions();
+    if (versions.length > 1 && !this.#versionsWarned) {
+      this.#versionsWarned = true;
+      const nodes = Object.fromEntries(this.#pool.nodes.map((n) => [n.name, n.version ?? null]));
+      this.#logger.warn({ nodes }, 'upstream nodes run different Connect versions');
+    } else if (versions.length <= 1) {
+      this.#versionsWarned = false;
+    }
+  }
+
+  async #run(node: UpstreamNode): Promise<void> {
+    const loop = this.#loops.get(node);
+    if (loop === undefined) return;
+    if (loop.running) return loop.running;
+    loop.running = probe(this.#agent, node, this.#options).then((result) => {
+      loop.running = undefined;
+      if (this.#loops.get(node) === loop) this.apply(node, result);
+    });
+    return loop.running;
+  }
+
+  #recordSkew(node: UpstreamNode, loop: NodeLoop, skewMs: number): void {
+    node.clockSkewMs = Math.round(skewMs);
+    const limit = this.#options.clockSkewWarningMs;
+    if (limit <= 0) return;
+    if (Math.abs(skewMs) > limit && !loop.skewWarned) {
+      loop.skewWarned = true;
+      this.#logger.warn(
+        { upstream: node.name, skewSeconds: Math.round(skewMs) / 1000 },
+        'upstream clock differs from the balancer; unsynchronised clocks in a Connect cluster can lose data',
+      );
+    } else if (Math.abs(skewMs) <= limit / 2) {
+      loop.skewWarned = false;
+    }
+  }
+}

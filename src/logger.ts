@@ -1,0 +1,34 @@
+/**
+ * The one logger: pino JSON to stdout, cookies and credentials redacted. Components take a child
+ * (`logger.child({ component: 'health' })`); messages are static, data goes in fields, errors under `err`.
+ */
+import { type LevelWithSilent, type Logger, pino } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Paths pino removes from every line. */
+export const REDACT = [
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'res.headers["set-cookie"]',
+  'headers.cookie',
+  'headers.authorization',
+  'headers["set-cookie"]',
+  'cookie',
+  'authorization',
+  'token',
+  'secret',
+];
+
+/** Creates the process logger writing to `destination` (default stdout). */
+export function createLogger(level: LevelWithSilent, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'stickylb' },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}

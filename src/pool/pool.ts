@@ -1,0 +1,201 @@
+/**
+ * The pool owns every node's state. State changes go through its methods, which return whether
+ * anything changed and emit one `transition` event per real change; logs, metrics and socket drops
+ * hang off those events.
+ */
+import { EventEmitter } from 'node:events';
+import { type CookieAttributes, setCookieLines } from '../affinity/set-cookie.js';
+import type { StickyPool } from '../affinity/sticky.js';
+import { affinityToken } from '../affinity/token.js';
+import type { OperatorState, UpstreamConfig } from '../config/schema.js';
+import { selectLeastLoaded } from './selection.js';
+import { type Health, UpstreamNode } from './upstream-node.js';
+
+/** A health or operator-state change of one node. */
+export interface Transition {
+  readonly node: UpstreamNode;
+  readonly kind: 'health' | 'state';
+  readonly from: string;
+  readonly to: string;
+  /** What caused it: `probe`, `passive`, `config`, `admin`. */
+  readonly cause: string;
+}
+
+/** Events the pool emits. */
+export interface PoolEvents {
+  transition: [Transition];
+  /** Nodes were added or removed (reload). */
+  membership: [];
+}
+
+/** Options that shape cookies and selection. */
+export interface PoolOptions {
+  readonly secret: string;
+  readonly cookie: CookieAttributes;
+  /** Consecutive connection failures that take a node down; 0 disables passive evidence. */
+  readonly passiveFailures: number;
+  readonly requireSameVersion: boolean;
+}
+
+/** The set of upstream nodes and their state. */
+export class Pool extends EventEmitter<PoolEvents> implements StickyPool<UpstreamNode> {
+  #nodes: UpstreamNode[] = [];
+  #byName = new Map<string, UpstreamNode>();
+  #byToken = new Map<string, UpstreamNode>();
+  #options: PoolOptions;
+
+  constructor(upstreams: readonly UpstreamConfig[], options: PoolOptions) {
+    super();
+    this.#options = options;
+    this.reconcile(upstreams, options);
+  }
+
+  /** Every node, in configuration order. */
+  get nodes(): readonly UpstreamNode[] {
+    return this.#nodes;
+  }
+
+  /** The node called `name`, if configured. */
+  get(name: string): UpstreamNode | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** The node whose affinity token is `token`. */
+  byToken(token: string): UpstreamNode | undefined {
+    return this.#byToken.get(token);
+  }
+
+  servesPinned(node: UpstreamNode): boolean {
+    return node.servesPinned();
+  }
+
+  isMaintenance(node: UpstreamNode): boolean {
+    return node.state === 'maintenance';
+  }
+
+  /**
+   * A node for a new client (rule 1), never one in `exclude`. Unknown-health nodes are used only
+   * while no node is up yet, so traffic flows during the first probe round after start.
+   */
+  choose(exclude?: ReadonlySet<UpstreamNode>): UpstreamNode | undefined {
+    const up: UpstreamNode[] = [];
+    let anyUp = false;
+    for (const node of this.#nodes) {
+      if (node.health === 'up') anyUp = true;
+      if (node.takesNewClients() && !exclude?.has(node)) up.push(node);
+    }
+    if (up.length > 0 || anyUp) return selectLeastLoaded(up);
+    const unknown = this.#nodes.filter(
+      (n) => n.health === 'unknown' && n.state === 'active' && !n.outdated && !exclude?.has(n),
+    );
+    return selectLeastLoaded(unknown);
+  }
+
+  /** True when at least one node is up (readiness). */
+  anyUp(): boolean {
+    return this.#nodes.some((n) => n.health === 'up');
+  }
+
+  /** Sets a node's health; returns true and emits when it changed. */
+  setHealth(node: UpstreamNode, health: Health, cause: string): boolean {
+    if (node.health === health) return false;
+    const from = node.health;
+    node.health = health;
+    node.since = Date.now();
+    if (health === 'up') node.connectFailures = 0;
+    this.emit('transition', { node, kind: 'health', from, to: health, cause });
+    return true;
+  }
+
+  /** Sets a node's operator state; returns true and emits when it changed. */
+  setState(node: UpstreamNode, state: OperatorState, cause: string): boolean {
+    if (node.state === state) return false;
+    const from = node.state;
+    node.state = state;
+    node.since = Date.now();
+    this.emit('transition', { node, kind: 'state', from, to: state, cause });
+    return true;
+  }
+
+  /** Passive evidence: a real request could not connect. Enough in a row take the node down. */
+  reportConnectFailure(node: UpstreamNode): void {
+    node.connectFailures++;
+    const limit = this.#options.passiveFailures;
+    if (limit > 0 && node.connectFailures >= limit && node.health !== 'down') {
+      this.setHealth(node, 'down', 'passive');
+    }
+  }
+
+  /** Passive evidence: a request reached the node. */
+  reportConnected(node: UpstreamNode): void {
+    if (node.connectFailures !== 0) node.connectFailures = 0;
+  }
+
+  /** Records a node's Connect version and recomputes which nodes are outdated. */
+  setVersion(node: UpstreamNode, version: string | undefined): void {
+    node.version = version;
+    const versions = this.#nodes.map((n) => n.version).filter((v): v is string => v !== undefined);
+    const newest = versions.sort(compareVersions).at(-1);
+    for (const n of this.#nodes) {
+      n.outdated =
+        this.#options.requireSameVersion &&
+        newest !== undefined &&
+        n.version !== undefined &&
+        compareVersions(n.version, newest) < 0;
+    }
+  }
+
+  /** Distinct Connect versions reported by the nodes. */
+  versions(): string[] {
+    return [...new Set(this.#nodes.map((n) => n.version).filter((v): v is string => v !== undefined))];
+  }
+
+  /**
+   * Makes the pool match `upstreams`: new nodes are added (health unknown), removed ones dropped,
+   * kept ones keep their health and counters and take the new weight, state and cookie.
+   * Returns the nodes that were removed so the caller can drain their connections.
+   */
+  reconcile(upstreams: readonly UpstreamConfig[], options: PoolOptions): UpstreamNode[] {
+    this.#options = options;
+    const next: UpstreamNode[] = [];
+    const byName = new Map<string, UpstreamNode>();
+    const byToken = new Map<string, UpstreamNode>();
+    for (const u of upstreams) {
+      const token = affinityToken(options.secret, u.name);
+      const cookie = { token, ...setCookieLines(token, options.cookie) };
+      let node = this.#byName.get(u.name);
+      if (node === undefined || node.url !== u.url) {
+        node = new UpstreamNode({ name: u.name, url: u.url, weight: u.weight, state: u.state, cookie });
+      } else {
+        node.weight = u.weight;
+        node.cookie = cookie;
+        if (node.state !== u.state) this.setState(node, u.state, 'config');
+      }
+      next.push(node);
+      byName.set(u.name, node);
+      byToken.set(token, node);
+    }
+    const removed = this.#nodes.filter((n) => byName.get(n.name) !== n);
+    const changed = removed.length > 0 || next.length !== this.#nodes.length;
+    this.#nodes = next;
+    this.#byName = byName;
+    this.#byToken = byToken;
+    if (changed) this.emit('membership');
+    return removed;
+  }
+}
+
+/** Compares dotted version strings numerically (`2024.10.0` < `2025.01.0`). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/);
+  const pb = b.split(/[.-]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '0';
+    const y = pb[i] ?? '0';
+    const nx = Number(x);
+    const ny = Number(y);
+    const diff = Number.isNaN(nx) || Number.isNaN(ny) ? x.localeCompare(y) : nx - ny;
+    if (diff !== 0) return diff;
+  }
+  return 0;
+}

@@ -1,0 +1,84 @@
+/**
+ * One upstream node: its identity, its health (from probes and passive evidence) and the operator
+ * overlay. Policies read the predicates (`takesNewClients`, `servesPinned`), never raw fields.
+ */
+import type { OperatorState } from '../config/schema.js';
+
+/** What the health checker and passive evidence say. A node starts `unknown`. */
+export type Health = 'unknown' | 'up' | 'down';
+
+/** The last active probe of a node, as shown by the admin API. */
+export interface ProbeRecord {
+  readonly ok: boolean;
+  readonly status?: number;
+  readonly error?: string;
+  readonly latencyMs: number;
+  readonly at: number;
+}
+
+/** Per-node Set-Cookie lines, precomputed so the request path only picks one. */
+export interface NodeCookie {
+  readonly token: string;
+  readonly plain: string;
+  readonly tls: string;
+}
+
+/** A node in the pool. Mutated only by the Pool (health, state) and the proxy (counters). */
+export class UpstreamNode {
+  readonly name: string;
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  weight: number;
+  cookie: NodeCookie;
+
+  health: Health = 'unknown';
+  state: OperatorState;
+  /** Epoch ms of the last health or state transition. */
+  since = Date.now();
+  /** Requests being proxied to this node right now. */
+  inFlight = 0;
+  /** Responses from this node since start (for request rates on the status page). */
+  requests = 0;
+  /** Open upgraded (WebSocket) connections to this node. */
+  websockets = 0;
+  /** Consecutive connection failures seen on real traffic (passive health evidence). */
+  connectFailures = 0;
+  /** Smooth weighted round-robin accumulator, used to break ties between equally loaded nodes. */
+  currentWeight = 0;
+  lastProbe: ProbeRecord | undefined;
+  /** Node clock minus balancer clock, from the probe's Date header. */
+  clockSkewMs: number | undefined;
+  /** Connect version from /__api__/server_settings, when version checks are on. */
+  version: string | undefined;
+  /** Set by the pool when `requireSameVersion` is on and a newer version is present. */
+  outdated = false;
+
+  constructor(opts: { name: string; url: string; weight: number; state: OperatorState; cookie: NodeCookie }) {
+    this.name = opts.name;
+    this.url = opts.url;
+    const url = new URL(opts.url);
+    this.tls = url.protocol === 'https:';
+    this.host = url.hostname;
+    this.port = url.port === '' ? (this.tls ? 443 : 80) : Number(url.port);
+    this.weight = opts.weight;
+    this.state = opts.state;
+    this.cookie = opts.cookie;
+  }
+
+  /** May get clients that have no pin (rule 1). */
+  takesNewClients(): boolean {
+    return this.state === 'active' && this.health === 'up' && !this.outdated;
+  }
+
+  /** May keep serving clients pinned to it (rule 3): draining nodes do, maintenance and down nodes do not. */
+  servesPinned(): boolean {
+    return this.state !== 'maintenance' && this.health !== 'down';
+  }
+
+  /** Load used to pick among nodes: open work per unit of weight. */
+  load(): number {
+    return (this.inFlight + this.websockets) / this.weight;
+  }
+}

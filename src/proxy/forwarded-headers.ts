@@ -1,0 +1,172 @@
+/**
+ * The request headers sent upstream, built in one pass over the client's raw headers: hop-by-hop
+ * headers and the affinity cookie removed (rule 7), `Host` preserved, `X-Forwarded-*` and
+ * `X-RSC-Request` (the absolute URL the client asked for, which Connect uses) set. Client copies of
+ * the forwarded headers are dropped unless the peer is a trusted proxy, whose values are kept and
+ * whose `X-Forwarded-For` is extended.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { readCookieValues, removeCookie } from '../affinity/cookie-header.js';
+import { connectionTokens, HOP_BY_HOP } from './hop-by-hop.js';
+
+/** What the proxy learns from the request headers. */
+export interface ForwardedRequest {
+  /** Flat `[name, value, ...]` list for the upstream request. */
+  readonly headers: string[];
+  /** Values of the affinity cookie, in order. */
+  readonly affinityValues: string[];
+  /** The client side is HTTPS (directly, or per a trusted proxy). */
+  readonly secure: boolean;
+  /** True when the request has a body (Content-Length > 0 or Transfer-Encoding). */
+  readonly hasBody: boolean;
+  /** Declared Content-Length, or -1. */
+  readonly contentLength: number;
+  /** Upgrade token (lower-cased) when the client asked for a protocol upgrade. */
+  readonly upgrade: string | undefined;
+}
+
+/** Static per-listener context. */
+export interface ForwardContext {
+  readonly cookieName: string;
+  readonly trusted: BlockList | undefined;
+}
+
+const HOST_SHAPE = /^[A-Za-z0-9._~!$&'()*+,;=:[\]%-]+$/;
+const IPV4_MAPPED = '::ffff:';
+
+/** Builds the upstream header list for `req`. `keepUpgrade` keeps `Upgrade` for WebSocket handshakes. */
+export function forwardRequestHeaders(
+  req: IncomingMessage,
+  ctx: ForwardContext,
+  keepUpgrade: boolean,
+): ForwardedRequest {
+  const raw = req.rawHeaders;
+  const socket = req.socket;
+  let peer = socket.remoteAddress ?? '';
+  if (peer.startsWith(IPV4_MAPPED)) peer = peer.slice(IPV4_MAPPED.length);
+  const trusted = ctx.trusted !== undefined && peer !== '' && isTrusted(ctx.trusted, peer);
+  const tlsClient = (socket as TLSSocket).encrypted === true;
+
+  let dropped: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      const tokens = connectionTokens(raw[i + 1]!);
+      if (tokens) dropped = dropped === undefined ? tokens : new Set([...dropped, ...tokens]);
+    }
+  }
+
+  const headers: string[] = [];
+  let affinityValues: string[] = [];
+  let host: string | undefined;
+  let xff: string | undefined;
+  let xfProto: string | undefined;
+  let xfHost: string | undefined;
+  let xfPort: string | undefined;
+  let upgrade: string | undefined;
+  let contentLength = -1;
+  let chunked = false;
+
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'transfer-encoding') chunked = true;
+      else if (lower === 'upgrade') upgrade = value.trim().toLowerCase();
+      continue;
+    }
+    if (dropped?.has(lower)) continue;
+    switch (lower) {
+      case 'host':
+        host = value;
+        break;
+      case 'cookie': {
+        if (!value.includes(ctx.cookieName)) break;
+        const found = readCookieValues(value, ctx.cookieName);
+        if (found.length > 0)
+          affinityValues = affinityValues.length === 0 ? found : affinityValues.concat(found);
+        const rest = removeCookie(value, ctx.cookieName);
+        if (rest !== undefined) headers.push(name, rest);
+        continue;
+      }
+      case 'content-length':
+        contentLength = Number(value);
+        break;
+      case 'x-forwarded-for':
+        if (trusted) xff = xff === undefined ? value : `${xff}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+        if (trusted) xfProto = value.split(',')[0]!.trim().toLowerCase();
+        continue;
+      case 'x-forwarded-host':
+        if (trusted) xfHost = value.split(',')[0]!.trim();
+        continue;
+      case 'x-forwarded-port':
+        if (trusted) xfPort = value.split(',')[0]!.trim();
+        continue;
+      case 'x-rsc-request':
+        continue;
+    }
+    headers.push(name, value);
+  }
+
+  if (keepUpgrade && upgrade !== undefined) headers.push('Connection', 'Upgrade', 'Upgrade', upgrade);
+
+  const proto = xfProto === 'https' || xfProto === 'http' ? xfProto : tlsClient ? 'https' : 'http';
+  const localPort = String(socket.localPort ?? '');
+  const publicHost = validHost(xfHost) ?? validHost(host) ?? hostForAddress(socket.localAddress, localPort);
+  headers.push(
+    'X-Forwarded-For',
+    xff === undefined ? peer : `${xff}, ${peer}`,
+    'X-Forwarded-Proto',
+    proto,
+    'X-Forwarded-Host',
+    publicHost,
+    'X-Forwarded-Port',
+    xfPort ?? portOf(publicHost) ?? localPort,
+    'X-RSC-Request',
+    `${proto}://${publicHost}${originForm(req.url)}`,
+  );
+  return {
+    headers,
+    affinityValues,
+    secure: proto === 'https',
+    hasBody: chunked || contentLength > 0,
+    contentLength,
+    upgrade,
+  };
+}
+
+function isTrusted(list: BlockList, address: string): boolean {
+  return list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+}
+
+function validHost(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  return trimmed !== '' && trimmed.length <= 255 && HOST_SHAPE.test(trimmed) ? trimmed : undefined;
+}
+
+function hostForAddress(address: string | undefined, port: string): string {
+  const addr = address ?? '127.0.0.1';
+  return `${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
+}
+
+function portOf(host: string): string | undefined {
+  const match = /:(\d{1,5})$/.exec(host);
+  return match?.[1];
+}
+
+/** The request target in origin-form (`/path?query`); absolute-form targets are reduced to it. */
+export function originForm(url: string | undefined): string {
+  if (url === undefined || url === '') return '/';
+  if (url.startsWith('/')) return url;
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return '/';
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one connection and are never forwarded.
+ * `expect` is handled by node:http (100-continue) and refused by undici, so it stops here too.
+ */
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'http2-settings',
+]);
+
+/** Header names listed in a `Connection` header value, lower-cased, minus the common no-ops. */
+export function connectionTokens(value: string): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (const raw of value.split(',')) {
+    const token = raw.trim().toLowerCase();
+    if (token === '' || token === 'close' || token === 'keep-alive' || token === 'upgrade') continue;
+    tokens ??= new Set();
+    tokens.add(token);
+  }
+  return tokens;
+}

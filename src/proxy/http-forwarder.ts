@@ -1,0 +1,360 @@
+/**
+ * HTTP forwarding over undici's dispatcher API: the request body (the client's IncomingMessage) is
+ * streamed to the node, the response is written to the client chunk by chunk with backpressure,
+ * nothing is buffered. One `Exchange` object per request is the undici handler, so the hot path
+ * allocates no closures beyond the client-abort listener.
+ *
+ * Retry rules (design.md, failure handling):
+ * - nothing reached the node (undici never called `onConnect`) and the connection was refused:
+ *   redispatch to another node, and the response re-pins the client to it;
+ * - connect timeout: an idempotent request may go to another node once, the pin stays;
+ * - the connection broke after the request went out, before any response byte: GET/HEAD/OPTIONS
+ *   without a body is retried once elsewhere (RFC 9110 section 9.2.2), anything else gets 502;
+ * - once response headers went to the client nothing is retried: the client connection is cut.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { classifyUpstreamError, codeForFailure, statusForFailure } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Pool } from '../pool/pool.js';
+import type { UpstreamNode } from '../pool/upstream-node.js';
+import { sendError } from './error-response.js';
+import {
+  type ForwardContext,
+  type ForwardedRequest,
+  forwardRequestHeaders,
+  originForm,
+} from './forwarded-headers.js';
+import type { Route, Router } from './router.js';
+import type { UpstreamClients } from './upstream-clients.js';
+
+/** Settings the forwarder reads per request; replaced as a whole on reload. */
+export interface ForwarderSettings extends ForwardContext {
+  readonly redispatchAttempts: number;
+  readonly retryAfterSeconds: number;
+  /** 0: no limit. */
+  readonly maxBodySize: number;
+  readonly accessLog: boolean;
+}
+
+/** Everything the forwarder needs, injected by the composition root. */
+export interface ForwarderDeps {
+  readonly pool: Pool;
+  readonly router: Router;
+  readonly clients: UpstreamClients;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  settings: ForwarderSettings;
+}
+
+const RESPONSE_HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'te',
+]);
+
+/** Forwards plain HTTP requests. */
+export class HttpForwarder {
+  readonly deps: ForwarderDeps;
+
+  constructor(deps: ForwarderDeps) {
+    this.deps = deps;
+  }
+
+  /** The `request` listener for the proxy server. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const settings = this.deps.settings;
+    let fwd: ForwardedRequest;
+    try {
+      fwd = forwardRequestHeaders(req, settings, false);
+    } catch (err) {
+      this.deps.logger.debug({ err }, 'unforwardable request');
+      this.#reply(req, res, undefined, 400, 'BAD_REQUEST');
+      return;
+    }
+    if (settings.maxBodySize > 0 && fwd.contentLength > settings.maxBodySize) {
+      this.#reply(req, res, undefined, 413, 'BODY_TOO_LARGE', true);
+      return;
+    }
+    const route = this.deps.router.route(fwd.affinityValues);
+    if (route === undefined) {
+      this.#reply(req, res, undefined, 503, 'NO_AVAILABLE_NODE');
+      return;
+    }
+    new Exchange(this, req, res, fwd, route).start();
+  };
+
+  #reply(
+    req: IncomingMessage,
+    res: ServerResponse,
+    node: UpstreamNode | undefined,
+    status: number,
+    code: string,
+    close = false,
+  ): void {
+    sendError(
+      req,
+      res,
+      status,
+      code,
+      this.deps.settings.retryAfterSeconds,
+      close ? ['Connection', 'close'] : undefined,
+    );
+    this.deps.metrics.countResponse(node, status, 0);
+  }
+}
+
+/** One client request and its attempts upstream; the undici handler. */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #fw: HttpForwarder;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #fwd: ForwardedRequest;
+  readonly #route: Route;
+  readonly #started = performance.now();
+  #node!: UpstreamNode;
+  #abort: ((err?: Error) => void) | undefined;
+  /** undici called onConnect: the request is being written to a connected socket. */
+  #sent = false;
+  #busy = false;
+  #done = false;
+  #clientGone = false;
+  #redispatches = 0;
+  #retried = false;
+  #tried: Set<UpstreamNode> | undefined;
+  #resume: (() => void) | undefined;
+  #status = 0;
+  #bytes = 0;
+
+  constructor(
+    fw: HttpForwarder,
+    req: IncomingMessage,
+    res: ServerResponse,
+    fwd: ForwardedRequest,
+    route: Route,
+  ) {
+    this.#fw = fw;
+    this.#req = req;
+    this.#res = res;
+    this.#fwd = fwd;
+    this.#route = route;
+  }
+
+  start(): void {
+    this.#res.once('close', this.#onClientClose);
+    const limit = this.#fw.deps.settings.maxBodySize;
+    if (limit > 0 && this.#fwd.hasBody) this.#limitBody(limit);
+    this.#dispatch(this.#route.node);
+  }
+
+  #dispatch(node: UpstreamNode): void {
+    this.#node = node;
+    this.#sent = false;
+    this.#busy = true;
+    node.inFlight++;
+    const req = this.#req;
+    this.#fw.deps.clients.get(node).dispatch(
+      {
+        path: originForm(req.url),
+        method: req.method ?? 'GET',
+        headers: this.#fwd.headers,
+        body: this.#fwd.hasBody ? req : null,
+      },
+      this,
+    );
+  }
+
+  #release(): void {
+    if (!this.#busy) return;
+    this.#busy = false;
+    this.#node.inFlight--;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    this.#sent = true;
+    if (this.#clientGone) abort();
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx informational responses (100 Continue, 103 Early Hints) are handled by node:http itself.
+    if (statusCode < 200) return true;
+    const node = this.#node;
+    this.#fw.deps.pool.reportConnected(node);
+    const headers: string[] = [];
+    let dropped: string | undefined;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1');
+      const lower = name.length <= 17 ? name.toLowerCase() : name;
+      if (RESPONSE_HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') dropped = rawHeaders[i + 1]!.toString('latin1').toLowerCase();
+        continue;
+      }
+      headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+    }
+    if (dropped !== undefined) removeNamed(headers, dropped);
+    const cookieFor = this.#route.cookieFor;
+    if (cookieFor !== undefined) {
+      headers.push('Set-Cookie', this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain);
+    }
+    this.#status = statusCode;
+    this.#resume = resume;
+    try {
+      this.#res.writeHead(statusCode, statusText, headers);
+    } catch (err) {
+      // The node sent a header node:http will not write (invalid characters): a bad gateway.
+      this.#fw.deps.logger.warn({ err, upstream: node.name }, 'invalid response header from upstream');
+      this.#abort?.(err as Error);
+      return false;
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#bytes += chunk.length;
+    const ok = this.#res.write(chunk);
+    if (!ok) this.#res.once('drain', this.#onDrain);
+    return ok;
+  }
+
+  onComplete(): void {
+    this.#release();
+    this.#res.end();
+    this.#finish(this.#status);
+  }
+
+  onError(err: Error): void {
+    this.#release();
+    if (this.#done) return;
+    const res = this.#res;
+    const failure = classifyUpstreamError(err);
+    const deps = this.#fw.deps;
+    const node = this.#node;
+    if (this.#clientGone || failure === 'aborted') {
+      this.#finish(499);
+      return;
+    }
+    if (res.headersSent) {
+      deps.logger.debug({ err, upstream: node.name }, 'upstream failed mid-response');
+      res.destroy();
+      this.#finish(this.#status);
+      return;
+    }
+    if (!this.#sent && (failure === 'refused' || failure === 'connect-timeout')) {
+      deps.metrics.forNode(node).connectErrors.inc();
+      deps.pool.reportConnectFailure(node);
+    }
+    const next = this.#retryTarget(failure);
+    if (next !== undefined) {
+      deps.metrics.forNode(node).retries.inc();
+      deps.logger.debug({ err, upstream: node.name, to: next.name, failure }, 'request sent to another node');
+      this.#dispatch(next);
+      return;
+    }
+    const status = failure === 'refused' && !this.#sent ? 503 : statusForFailure(failure);
+    const code = status === 503 ? 'NO_AVAILABLE_NODE' : codeForFailure(failure);
+    deps.logger.warn(
+      { err, upstream: node.name, failure, method: this.#req.method },
+      'upstream request failed',
+    );
+    sendError(this.#req, res, status, code, deps.settings.retryAfterSeconds);
+    this.#finish(status);
+  }
+
+  /** The node to try next after `failure`, applying the retry rules; undefined to give up. */
+  #retryTarget(failure: ReturnType<typeof classifyUpstreamError>): UpstreamNode | undefined {
+    const deps = this.#fw.deps;
+    const failed = this.#node;
+    const tried = this.#tried ?? new Set<UpstreamNode>();
+    this.#tried = tried;
+    tried.add(failed);
+    if (!this.#sent && failure === 'refused') {
+      if (this.#redispatches >= deps.settings.redispatchAttempts) return undefined;
+      const next = deps.router.alternative(tried);
+      if (next === undefined) return undefined;
+      this.#redispatches++;
+      deps.router.redispatched(this.#route, failed, next);
+      return next;
+    }
+    const idempotent = this.#idempotent();
+    const once = !this.#retried && idempotent;
+    if (!once) return undefined;
+    if ((!this.#sent && failure === 'connect-timeout') || (failure === 'reset' && !this.#fwd.hasBody)) {
+      const next = deps.router.alternative(tried);
+      if (next === undefined) return undefined;
+      this.#retried = true;
+      // The pin stays: a timeout or a reset is no proof the node lost its sessions. A client that
+      // was being given a cookie gets the cookie of the node that actually served it.
+      if (this.#route.cookieFor !== undefined) this.#route.cookieFor = next;
+      this.#route.node = next;
+      return next;
+    }
+    return undefined;
+  }
+
+  #idempotent(): boolean {
+    const m = this.#req.method;
+    return (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') && !this.#fwd.hasBody;
+  }
+
+  #limitBody(limit: number): void {
+    let seen = 0;
+    this.#req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= limit || this.#done) return;
+      const res = this.#res;
+      const err = new Error('request body too large');
+      if (!res.headersSent) {
+        sendError(this.#req, res, 413, 'BODY_TOO_LARGE', 0, ['Connection', 'close']);
+        this.#finish(413);
+      }
+      this.#abort?.(err);
+      this.#req.destroy();
+    });
+  }
+
+  readonly #onDrain = (): void => {
+    this.#resume?.();
+  };
+
+  readonly #onClientClose = (): void => {
+    if (this.#done) return;
+    this.#clientGone = true;
+    this.#abort?.();
+  };
+
+  #finish(status: number): void {
+    if (this.#done) return;
+    this.#done = true;
+    const deps = this.#fw.deps;
+    const seconds = (performance.now() - this.#started) / 1000;
+    deps.metrics.countResponse(this.#node, status, seconds);
+    if (deps.settings.accessLog) {
+      deps.logger.info(
+        {
+          method: this.#req.method,
+          path: this.#req.url,
+          status,
+          upstream: this.#node.name,
+          ms: Math.round(seconds * 1000),
+          bytes: this.#bytes,
+          pin: this.#route.cookieFor === undefined ? 'kept' : 'set',
+        },
+        'request',
+      );
+    }
+  }
+}
+
+/** Removes from a flat header list the headers named in a `Connection` value. */
+function removeNamed(headers: string[], connectionValue: string): void {
+  const names = new Set(connectionValue.split(',').map((s) => s.trim()));
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (names.has(headers[i]!.toLowerCase())) headers.splice(i, 2);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Derived runtime settings: the config turned into the option objects each component takes. Kept in
+ * one place so start-up and reload build them the same way.
+ */
+
+import { derivedSecret } from './affinity/token.js';
+import { type Config, trustedProxyList } from './config/schema.js';
+import type { CheckerOptions } from './health/health-checker.js';
+import type { PoolOptions } from './pool/pool.js';
+import type { ForwarderSettings } from './proxy/http-forwarder.js';
+import type { UpstreamClientOptions } from './proxy/upstream-clients.js';
+import type { WebSocketSettings } from './proxy/websocket-proxy.js';
+
+/** Options for the pool (cookie attributes, secret, passive threshold). */
+export function poolOptions(config: Config): PoolOptions {
+  const a = config.affinity;
+  return {
+    secret: a.secret ?? derivedSecret(config.upstreams),
+    cookie: { name: a.cookie, sameSite: a.sameSite, secure: a.secure, maxAgeMs: a.maxAge },
+    passiveFailures: config.healthCheck.passiveFailures,
+    requireSameVersion: config.connect.requireSameVersion,
+  };
+}
+
+/** Options for the health checker. */
+export function checkerOptions(config: Config): CheckerOptions {
+  const h = config.healthCheck;
+  return {
+    path: h.path,
+    timeoutMs: h.timeout,
+    expectStatus: h.expectStatus,
+    host: h.host,
+    intervalMs: h.interval,
+    healthyThreshold: h.healthyThreshold,
+    unhealthyThreshold: h.unhealthyThreshold,
+    versionCheckIntervalMs: config.connect.versionCheckInterval,
+    clockSkewWarningMs: config.connect.clockSkewWarning,
+  };
+}
+
+/** Options for the upstream connection pools. */
+export function clientOptions(config: Config): UpstreamClientOptions {
+  return {
+    connections: config.limits.upstreamConnections,
+    connectTimeoutMs: config.timeouts.connect,
+    headersTimeoutMs: config.timeouts.response,
+    bodyTimeoutMs: config.timeouts.upstreamIdle,
+  };
+}
+
+/** Per-request settings of the HTTP forwarder. */
+export function forwarderSettings(config: Config): ForwarderSettings {
+  return {
+    cookieName: config.affinity.cookie,
+    trusted: trustedProxyList(config.trustedProxies),
+    redispatchAttempts: config.failover.redispatchAttempts,
+    retryAfterSeconds: Math.max(1, Math.round(config.failover.retryAfter / 1000)),
+    maxBodySize: config.limits.maxBodySize,
+    accessLog: config.logging.access,
+  };
+}
+
+/** Per-upgrade settings of the WebSocket proxy. */
+export function webSocketSettings(config: Config): WebSocketSettings {
+  return {
+    cookieName: config.affinity.cookie,
+    trusted: trustedProxyList(config.trustedProxies),
+    redispatchAttempts: config.failover.redispatchAttempts,
+    retryAfterSeconds: Math.max(1, Math.round(config.failover.retryAfter / 1000)),
+    connectTimeoutMs: config.timeouts.connect,
+    handshakeTimeoutMs: config.timeouts.response || 2 ** 31 - 1,
+    idleTimeoutMs: config.timeouts.websocketIdle,
+  };
+}
