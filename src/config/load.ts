@@ -28,7 +28,7 @@ export function parseConfig(tree: unknown, env: NodeJS.ProcessEnv = process.env)
 
 /** Parses YAML text; syntax errors become problems with line and column. */
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {

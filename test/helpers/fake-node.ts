@@ -1,0 +1,63 @@
+/** Spawns the fake Connect node (test/fixtures/fake-connect.mjs) as a real process. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/fake-connect.mjs', import.meta.url));
+
+/** Handle to a fake node process. */
+export interface FakeNode {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  /** SIGKILL and wait for the process to be gone. */
+  kill(): Promise<void>;
+  /** Sets the status `/__ping__` answers with (or flapping). */
+  setPing(status: number, flap?: boolean): Promise<void>;
+}
+
+/** Options for a fake node. */
+export interface FakeNodeOptions {
+  port?: number;
+  skewMs?: number;
+  version?: string;
+  /** Keep running after the current test (for beforeAll use). */
+  persistent?: boolean;
+}
+
+/** Starts a fake node called `name`; killed after the test unless `persistent`. */
+export async function startFakeNode(name: string, options: FakeNodeOptions = {}): Promise<FakeNode> {
+  const args = [FIXTURE, '--name', name, '--port', String(options.port ?? 0)];
+  if (options.skewMs) args.push('--skew-ms', String(options.skewMs));
+  if (options.version) args.push('--version', options.version);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const line = buffered.split('\n')[0];
+      if (buffered.includes('\n') && line) resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.once('exit', (code) => reject(new Error(`fake node ${name} exited with ${code}`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const node: FakeNode = {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    process: child,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    setPing: async (status, flap = false) => {
+      const res = await fetch(
+        `http://127.0.0.1:${port}/__control__/ping?status=${status}&flap=${flap ? 1 : 0}`,
+      );
+      await res.arrayBuffer();
+    },
+  };
+  if (!options.persistent) onTestFinished(() => node.kill());
+  return node;
+}

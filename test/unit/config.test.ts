@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig, parseConfigText } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+const minimal = { upstreams: [{ name: 'a', url: 'http://127.0.0.1:3939' }] };
+
+function problems(tree: unknown, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(tree, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  return [];
+}
+
+describe('config defaults', () => {
+  it('fills every default', () => {
+    const c = parseConfig(minimal, {});
+    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(c.admin).toEqual({ host: '127.0.0.1', port: 9090 });
+    expect(c.upstreams[0]).toEqual({ name: 'a', url: 'http://127.0.0.1:3939', weight: 1, state: 'active' });
+    expect(c.affinity).toEqual({ cookie: 'stickylb', sameSite: 'Lax', secure: 'auto', maxAge: 0 });
+    expect(c.healthCheck).toMatchObject({
+      path: '/__ping__',
+      interval: 2000,
+      timeout: 1000,
+      healthyThreshold: 2,
+      unhealthyThreshold: 3,
+      passiveFailures: 3,
+    });
+    expect(c.timeouts).toEqual({
+      connect: 5000,
+      response: 300_000,
+      upstreamIdle: 0,
+      clientIdle: 75_000,
+      clientHeaders: 30_000,
+      websocketIdle: 0,
+    });
+    expect(c.limits.maxHeaderSize).toBe(65536);
+    expect(c.failover).toEqual({ redispatchAttempts: 2, whenAllDown: 'fail', retryAfter: 5000 });
+    expect(Object.isFrozen(c.upstreams[0])).toBe(true);
+  });
+
+  it.each([
+    ['500ms', 500],
+    ['2s', 2000],
+    ['1m', 60_000],
+    ['1.5s', 1500],
+    ['1h', 3_600_000],
+  ])('duration %s = %d ms', (value, ms) => {
+    expect(
+      parseConfig({ ...minimal, healthCheck: { interval: value, timeout: '100ms' } }, {}).healthCheck
+        .interval,
+    ).toBe(ms);
+  });
+
+  it('reads ${VAR} and ${VAR:-default} from the environment', () => {
+    const c = parseConfig(
+      {
+        ...minimal,
+        listen: { port: '${PORT}' },
+        affinity: { secret: '${SECRET}' },
+        admin: { token: '${TOKEN:-default-token-0123456789}' },
+      },
+      { PORT: '8181', SECRET: 'from-the-environment-123' },
+    );
+    expect(c.listen.port).toBe(8181);
+    expect(c.affinity.secret).toBe('from-the-environment-123');
+    expect(c.admin.token).toBe('default-token-0123456789');
+  });
+});
+
+describe('config problems are reported with their path', () => {
+  it.each<[string, unknown, string]>([
+    ['no upstreams', { upstreams: [] }, 'upstreams: at least one upstream is required'],
+    ['missing upstreams', {}, 'upstreams:'],
+    ['unknown top-level key', { ...minimal, lisen: {} }, 'lisen: unknown key'],
+    ['unknown nested key', { ...minimal, affinity: { cokie: 'x' } }, 'affinity.cokie: unknown key'],
+    [
+      'bad url',
+      { upstreams: [{ name: 'a', url: 'not a url' }] },
+      'upstreams[0].url: "not a url" is not a URL',
+    ],
+    [
+      'ftp url',
+      { upstreams: [{ name: 'a', url: 'ftp://x' }] },
+      'upstreams[0].url: must be http:// or https://',
+    ],
+    [
+      'url with path',
+      { upstreams: [{ name: 'a', url: 'http://x/connect' }] },
+      'upstreams[0].url: must be an origin only',
+    ],
+    [
+      'unsafe name',
+      { upstreams: [{ name: 'a b', url: 'http://x' }] },
+      'upstreams[0].name: must be 1-63 characters',
+    ],
+    ['name with slash', { upstreams: [{ name: '../a', url: 'http://x' }] }, 'upstreams[0].name:'],
+    [
+      'duplicate name',
+      {
+        upstreams: [
+          { name: 'a', url: 'http://x' },
+          { name: 'A', url: 'http://y' },
+        ],
+      },
+      'upstreams[1].name: duplicate name "A"',
+    ],
+    [
+      'duplicate url',
+      {
+        upstreams: [
+          { name: 'a', url: 'http://x' },
+          { name: 'b', url: 'http://x/' },
+        ],
+      },
+      'upstreams[1].url: duplicate url',
+    ],
+    [
+      'bad duration',
+      { ...minimal, healthCheck: { interval: '2 seconds' } },
+      'healthCheck.interval: "2 seconds" is not a duration',
+    ],
+    [
+      'bare number duration',
+      { ...minimal, timeouts: { connect: 5 } },
+      'timeouts.connect: must be a duration',
+    ],
+    [
+      'timeout >= interval',
+      { ...minimal, healthCheck: { interval: '1s', timeout: '1s' } },
+      'healthCheck.timeout: must be shorter',
+    ],
+    ['bad state', { upstreams: [{ name: 'a', url: 'http://x', state: 'off' }] }, 'upstreams[0].state:'],
+    ['weight 0', { upstreams: [{ name: 'a', url: 'http://x', weight: 0 }] }, 'upstreams[0].weight:'],
+    ['port range', { ...minimal, listen: { port: 70000 } }, 'listen.port:'],
+    [
+      'short secret',
+      { ...minimal, affinity: { secret: 'short' } },
+      'affinity.secret: must be at least 16 characters',
+    ],
+    [
+      'SameSite=None without Secure',
+      { ...minimal, affinity: { sameSite: 'None', secure: false } },
+      'affinity.secure: SameSite=None requires Secure',
+    ],
+    [
+      'bad cookie name',
+      { ...minimal, affinity: { cookie: 'a b' } },
+      'affinity.cookie: must be a cookie token',
+    ],
+    [
+      'bad trusted proxy',
+      { ...minimal, trustedProxies: ['10.0.0.0/33'] },
+      'trustedProxies[0]: must be an IP address or CIDR',
+    ],
+    [
+      'unset env var',
+      { ...minimal, affinity: { secret: '${NOPE}' } },
+      'affinity.secret: environment variable NOPE is not set',
+    ],
+    [
+      'bad size',
+      { ...minimal, limits: { maxBodySize: '10 parsecs' } },
+      'limits.maxBodySize: "10 parsecs" is not a size',
+    ],
+  ])('%s', (_name, tree, expected) => {
+    const found = problems(tree);
+    expect(
+      found.some((p) => p.startsWith(expected)),
+      `${JSON.stringify(found)} has ${expected}`,
+    ).toBe(true);
+  });
+
+  it('reports every problem at once', () => {
+    expect(problems({ upstreams: [{ name: 'a b', url: 'x' }], foo: 1 }).length).toBe(3);
+  });
+
+  it('rejects invalid YAML with its line', () => {
+    expect(() => parseConfigText('upstreams:\n  - name: a\n   url: [', {})).toThrow(/yaml \(line \d+/);
+  });
+
+  it('rejects duplicate YAML keys', () => {
+    expect(() => parseConfigText('upstreams: []\nupstreams: []\n', {})).toThrow(ConfigError);
+  });
+});
