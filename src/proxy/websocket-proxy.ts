@@ -129,6 +129,8 @@ export class WebSocketProxy {
     };
     const upReq = node.tls ? httpsRequest(options) : httpRequest(options);
     this.#pending.add(upReq);
+    // A handshake in progress counts as in-flight work for node selection.
+    node.inFlight++;
     let connected = false;
     let settled = false;
     const fail = (code: string, message: string) =>
@@ -142,6 +144,8 @@ export class WebSocketProxy {
     const onClientGone = () => upReq.destroy();
     socket.once('close', onClientGone);
     const settle = () => {
+      if (settled) return;
+      node.inFlight--;
       settled = true;
       clearTimeout(timer);
       this.#pending.delete(upReq);

@@ -35,13 +35,12 @@ describe('failover and re-pinning', () => {
     const lb = await startBalancer([a, b], {
       healthCheck: { interval: '200ms', timeout: '100ms', unhealthyThreshold: 3 },
     });
-    const clients = await Promise.all(
-      Array.from({ length: 6 }, async () => {
-        const c = new Client(lb.url);
-        await c.get('/');
-        return c;
-      }),
-    );
+    const clients: Client[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = new Client(lb.url);
+      await c.get('/');
+      clients.push(c);
+    }
     const onA = clients.filter((c) => c.cookie && lb.app.pool.byToken(c.cookie.split('=')[1]!)?.name === 'a');
     expect(onA.length).toBe(3);
     const killedAt = Date.now();

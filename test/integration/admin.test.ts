@@ -1,0 +1,136 @@
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { startBalancer, waitFor } from '../helpers/balancer.js';
+import { startFakeNode } from '../helpers/fake-node.js';
+import { Client } from '../helpers/http.js';
+
+/** Parses Prometheus text exposition strictly enough to catch malformed output. */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    if (line.startsWith('# HELP ')) continue;
+    if (line.startsWith('# TYPE ')) {
+      const [, , name, type] = line.split(' ');
+      expect(['counter', 'gauge', 'histogram', 'summary', 'untyped']).toContain(type);
+      types.set(name!, type!);
+      continue;
+    }
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(
+        line,
+      );
+    expect(m, `malformed metrics line: ${line}`).not.toBeNull();
+    samples.set(`${m![1]}${m![2] ?? ''}`, Number(m![3]));
+  }
+  expect(types.size).toBeGreaterThan(10);
+  return samples;
+}
+
+const metricsOf = async (adminUrl: string) =>
+  parseMetrics(await (await request(`${adminUrl}/metrics`)).body.text());
+
+describe('admin server', () => {
+  it('serves healthz, readyz, nodes and a valid /metrics with zero-valued series from start', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startBalancer([a, b]);
+    expect((await request(`${lb.adminUrl}/healthz`)).statusCode).toBe(200);
+    expect((await request(`${lb.adminUrl}/readyz`)).statusCode).toBe(200);
+    const nodes = (await (await request(`${lb.adminUrl}/api/nodes`)).body.json()) as Array<
+      Record<string, unknown>
+    >;
+    expect(nodes.map((n) => n.name)).toEqual(['a', 'b']);
+    expect(nodes[0]).toMatchObject({ url: a.url, health: 'up', state: 'active', inFlight: 0, websockets: 0 });
+    const m = await metricsOf(lb.adminUrl);
+    expect(m.get('stickylb_upstream_up{upstream="a"}')).toBe(1);
+    expect(m.get('stickylb_retries_total{upstream="b"}')).toBe(0);
+    expect(m.get('stickylb_health_checks_total{upstream="a",result="failure"}')).toBe(0);
+    expect(m.has('process_cpu_user_seconds_total')).toBe(true);
+    expect(m.has(`stickylb_build_info{version="0.1.0",node_version="${process.version}"}`)).toBe(true);
+    // The data port never serves admin paths.
+    const proxied = await new Client(lb.url).get('/metrics');
+    expect(proxied.json.node).toBeDefined();
+  });
+
+  it('metric values move across a failover', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startBalancer([a, b], { healthCheck: { interval: '100ms', timeout: '80ms' } });
+    const clients = [new Client(lb.url), new Client(lb.url)];
+    for (const c of clients) await c.get('/');
+    await clients[0]!.get('/status?code=404');
+    const before = await metricsOf(lb.adminUrl);
+    expect(
+      (before.get('stickylb_requests_total{upstream="a",code="200"}') ?? 0) +
+        (before.get('stickylb_requests_total{upstream="b",code="200"}') ?? 0),
+    ).toBe(2);
+    expect(
+      before.get('stickylb_requests_total{upstream="a",code="404"}') ??
+        before.get('stickylb_requests_total{upstream="b",code="404"}'),
+    ).toBe(1);
+    await a.kill();
+    await waitFor(() => lb.app.pool.get('a')!.health === 'down', 3000);
+    for (const c of clients) await c.get('/');
+    const after = await metricsOf(lb.adminUrl);
+    expect(after.get('stickylb_upstream_up{upstream="a"}')).toBe(0);
+    expect(after.get('stickylb_upstream_up{upstream="b"}')).toBe(1);
+    expect(after.get('stickylb_affinity_repins_total{from="a",reason="down"}')).toBe(1);
+    const bBefore = before.get('stickylb_requests_total{upstream="b",code="200"}') ?? 0;
+    expect(after.get('stickylb_requests_total{upstream="b",code="200"}')).toBe(bBefore + 2);
+    expect(after.get('stickylb_request_duration_seconds_count{upstream="b"}')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('mutating calls need the bearer token', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    const post = (path: string, token?: string) =>
+      request(`${lb.adminUrl}${path}`, {
+        method: 'POST',
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+    expect((await post('/api/nodes/a/drain')).statusCode).toBe(401);
+    expect((await post('/api/nodes/a/drain', 'wrong-token-0123456789')).statusCode).toBe(401);
+    expect(lb.app.pool.get('a')!.state).toBe('active');
+    const ok = await post('/api/nodes/a/drain', 'test-admin-token-0123456789');
+    expect(ok.statusCode).toBe(200);
+    expect(((await ok.body.json()) as { state: string }).state).toBe('draining');
+    expect((await post('/api/nodes/zzz/drain', 'test-admin-token-0123456789')).statusCode).toBe(404);
+    const noToken = await startBalancer([a], { admin: { host: '127.0.0.1', port: 0, token: undefined } });
+    const refused = await request(`${noToken.adminUrl}/api/nodes/a/drain`, { method: 'POST' });
+    expect(refused.statusCode).toBe(403);
+    expect(await refused.body.text()).toContain('admin.token');
+  });
+
+  it('drain through the API changes routing: pinned clients stay, new ones go elsewhere', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startBalancer([a, b]);
+    const pinned = new Client(lb.url);
+    let node = (await pinned.get('/')).json.node;
+    if (node !== 'a') {
+      pinned.cookie = undefined;
+      node = (await pinned.get('/')).json.node;
+    }
+    expect(node).toBe('a');
+    await request(`${lb.adminUrl}/api/nodes/a/drain`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-admin-token-0123456789' },
+    });
+    expect((await pinned.get('/')).json.node).toBe('a');
+    for (let i = 0; i < 4; i++) expect((await new Client(lb.url).get('/')).json.node).toBe('b');
+    await request(`${lb.adminUrl}/api/nodes/a/activate`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-admin-token-0123456789' },
+    });
+    const seen = new Set<unknown>();
+    for (let i = 0; i < 4; i++) seen.add((await new Client(lb.url).get('/')).json.node);
+    expect(seen.has('a')).toBe(true);
+  });
+
+  it('serves a status page without external resources', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    const page = await (await request(`${lb.adminUrl}/`)).body.text();
+    expect(page).toContain('<table id="nodes"');
+    expect(page).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)/);
+  });
+});

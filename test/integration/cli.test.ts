@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { runCli, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
+import { startFakeNode } from '../helpers/fake-node.js';
+import { closed, openSocket } from '../helpers/ws.js';
+
+describe('command line', () => {
+  it('--check exits 0 for a valid file', () => {
+    const file = writeConfig({ upstreams: [{ name: 'a', url: 'http://127.0.0.1:3939' }] });
+    const r = runCli(['--config', file, '--check']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('valid');
+  });
+
+  it('--check prints one path: problem line per problem and no stack trace', () => {
+    const file = writeConfig({
+      upstreams: [
+        { name: 'a', url: 'nope' },
+        { name: 'a', url: 'http://x', weight: 0 },
+      ],
+      healthCheck: { interval: 'soon' },
+      extra: true,
+    });
+    const r = runCli(['--config', file, '--check']);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'extra: unknown key',
+        expect.stringMatching(/^upstreams\[0\]\.url: /),
+        expect.stringMatching(/^upstreams\[1\]\.weight: /),
+        expect.stringMatching(/^healthCheck\.interval: /),
+      ]),
+    );
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('reads STICKYLB_CONFIG and ${VAR} from the environment', () => {
+    const file = writeConfig(
+      'upstreams:\n  - name: a\n    url: ${NODE_A_URL}\naffinity:\n  secret: ${SECRET}\n',
+    );
+    expect(
+      runCli(['--check'], {
+        STICKYLB_CONFIG: file,
+        NODE_A_URL: 'http://10.1.1.1:3939',
+        SECRET: 'x'.repeat(20),
+      }).code,
+    ).toBe(0);
+    const missing = runCli(['--check'], {
+      STICKYLB_CONFIG: file,
+      NODE_A_URL: 'http://10.1.1.1:3939',
+      SECRET: '',
+    });
+    expect(missing.stderr).toContain('affinity.secret: environment variable SECRET is not set');
+  });
+
+  it('reports unreadable files and invalid YAML without a stack', () => {
+    expect(runCli(['--config', '/nonexistent.yaml', '--check']).stderr).toContain(
+      '/nonexistent.yaml: cannot read (ENOENT)',
+    );
+    const r = runCli(['--config', writeConfig('upstreams: [\n'), '--check']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^yaml \(line \d+, column \d+\)/);
+  });
+
+  it('--help, --version and unknown flags', () => {
+    expect(runCli(['--help']).stdout).toContain('--config FILE');
+    expect(runCli(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(runCli(['--bogus']).code).toBe(2);
+  });
+
+  it('streams a 256 MB upload intact with balancer RSS growth under 64 MB', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startCliBalancer(
+      writeConfig({
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0 },
+        upstreams: [{ name: 'a', url: node.url }],
+        affinity: { secret: 'cli-test-secret-0123456789' },
+      }),
+    );
+    await (await request(`${lb.url}/`)).body.dump();
+    const baseline = lb.rss();
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, lb.rss());
+    }, 25);
+    const total = 256 * 1024 * 1024;
+    const block = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < block.length; i++) block[i] = (i * 7919) & 0xff;
+    const hash = createHash('sha256');
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        if (sent >= total) {
+          this.push(null);
+          return;
+        }
+        block[0] = sent / block.length;
+        const chunk = Buffer.from(block);
+        hash.update(chunk);
+        sent += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const res = await request(`${lb.url}/upload`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    const result = (await res.body.json()) as { bytes: number; sha256: string };
+    clearInterval(sampler);
+    expect(result.bytes).toBe(total);
+    expect(result.sha256).toBe(hash.digest('hex'));
+    expect(peak - baseline).toBeLessThan(64 * 1024 * 1024);
+  }, 60_000);
+
+  it('SIGTERM lets a slow request finish, cuts WebSockets, exits 0', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startCliBalancer(
+      writeConfig({
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0 },
+        upstreams: [{ name: 'a', url: node.url }],
+      }),
+    );
+    const sock = await openSocket(`${lb.url}/ws`);
+    const code = closed(sock.ws);
+    const slow = request(`${lb.url}/slow?ms=700`);
+    await new Promise((r) => setTimeout(r, 200));
+    lb.child.kill('SIGTERM');
+    expect(await code).toBe(1006);
+    const res = await slow;
+    expect(res.statusCode).toBe(200);
+    expect(((await res.body.json()) as { slow: boolean }).slow).toBe(true);
+    expect(await lb.exited).toBe(0);
+  });
+});
