@@ -1,8 +1,9 @@
 /**
  * Active health checking: each node is probed on its own timer (interval plus up to 10% jitter,
  * never overlapping itself), and rise/fall thresholds turn results into health transitions on the
- * pool. From `unknown` the first result decides, so a cold start is fast. It knows the pool and
- * nothing of proxies or the admin server.
+ * pool. From `unknown` one success brings a node up (a cold start is fast) while going down takes
+ * the full `unhealthyThreshold`, so a node that is merely slow to answer its first probe (R loading
+ * a Shiny app) is not written off. It knows the pool and nothing of proxies or the admin server.
  */
 import type { Agent } from 'undici';
 import type { Logger } from '../logger.js';
@@ -108,7 +109,7 @@ export class HealthChecker {
     } else {
       loop.failures++;
       loop.successes = 0;
-      if (node.health === 'unknown' || (node.health === 'up' && loop.failures >= o.unhealthyThreshold)) {
+      if (node.health !== 'down' && loop.failures >= o.unhealthyThreshold) {
         if (this.#pool.setHealth(node, 'down', 'probe')) {
           this.#logger.debug(
             { upstream: node.name, error: result.error, status: result.status },

@@ -1,0 +1,82 @@
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { startBalancer, waitFor } from '../helpers/balancer.js';
+import { chromiumAvailable, e2eReady, launchBrowser } from '../helpers/browser.js';
+import type { FakeNode } from '../helpers/fake-node.js';
+import { shinyAvailable, startShiny } from '../helpers/shiny.js';
+
+/** Polls an element's text from the test side (page-side polling stalls while Shiny is disconnected). */
+async function waitForText(page: Page, selector: string, text: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last =
+      (await page
+        .locator(selector)
+        .textContent({ timeout: 1000 })
+        .catch(() => '')) ?? '';
+    if (last === text) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${selector} still reads "${last}", not "${text}", after ${timeoutMs} ms`);
+}
+
+const ready = e2eReady(['chromium', chromiumAvailable()], ['r-cran-shiny', shinyAvailable()]);
+
+describe.runIf(ready)('real Shiny apps behind stickylb in headless Chromium', () => {
+  it('renders and reacts, sticks across reloads, fails over on reload and reconnects by itself', async () => {
+    const [one, two] = await Promise.all([startShiny('shiny-1'), startShiny('shiny-2')]);
+    const lb = await startBalancer([one, two] as unknown as FakeNode[], {
+      healthCheck: { path: '/', interval: '1s', timeout: '900ms' },
+    });
+    const browser = await launchBrowser();
+    const page = await browser.newPage();
+    const nodeText = () => page.locator('#node').textContent();
+
+    await page.goto(`${lb.url}/`);
+    await page.waitForFunction(() => document.querySelector('#node')?.textContent?.startsWith('shiny-'));
+    const first = await nodeText();
+    // It reacts: an input change round-trips over the WebSocket.
+    await page.evaluate(() =>
+      (window as unknown as { Shiny: { setInputValue(k: string, v: number): void } }).Shiny.setInputValue(
+        'n',
+        21,
+      ),
+    );
+    await page.waitForFunction(() => document.querySelector('#double')?.textContent === '42');
+
+    for (let i = 0; i < 5; i++) {
+      await page.reload();
+      await page.waitForFunction(() => document.querySelector('#node')?.textContent?.startsWith('shiny-'));
+      expect(await nodeText()).toBe(first);
+    }
+
+    // The serving node dies with the page open: the page reconnects to the other node by itself.
+    const serving = first === one.name ? one : two;
+    const other = serving === one ? two : one;
+    await page.evaluate(() =>
+      (window as unknown as { Shiny: { setInputValue(k: string, v: number): void } }).Shiny.setInputValue(
+        'n',
+        33,
+      ),
+    );
+    await waitForText(page, '#double', '66', 10_000);
+    const session = await page.locator('#session').textContent();
+    await serving.kill();
+    await waitForText(page, '#node', other.name, 30_000);
+    expect(await page.locator('#session').textContent()).not.toBe(session);
+    // The client re-sent its inputs to the new session.
+    await waitForText(page, '#double', '66', 10_000);
+
+    // Bring the first node back (on its port), then kill the other one: a reload lands on the first.
+    const back = await startShiny(serving.name, serving.port);
+    await waitFor(() => lb.app.pool.get(back.name)?.health === 'up', 10_000, 'restarted node up');
+    await page.reload();
+    await page.waitForFunction(() => document.querySelector('#node')?.textContent?.startsWith('shiny-'));
+    expect(await nodeText()).toBe(other.name);
+    await other.kill();
+    await page.reload();
+    await waitForText(page, '#node', back.name, 15_000);
+    expect(await nodeText()).toBe(back.name);
+  }, 120_000);
+});
