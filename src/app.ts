@@ -11,7 +11,7 @@ import type { Config } from './config/schema.js';
 import { ConfigError } from './errors.js';
 import { HealthChecker } from './health/health-checker.js';
 import type { Logger } from './logger.js';
-import { Metrics } from './metrics.js';
+import { Metrics } from './metrics/metrics.js';
 import { Pool, type Transition } from './pool/pool.js';
 import { HttpForwarder } from './proxy/http-forwarder.js';
 import { Router } from './proxy/router.js';

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { OperatorState } from '../config/schema.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
 import { checkBearer } from './auth.js';
 import { nodeView } from './node-view.js';

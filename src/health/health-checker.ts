@@ -7,7 +7,7 @@
  */
 import type { Agent } from 'undici';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { createProbeAgent, type ProbeOptions, type ProbeResult, probe, probeVersion } from './probe.js';

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { readCookieValues, removeCookie } from '../affinity/cookie-header.js';
-import { connectionTokens, HOP_BY_HOP } from './hop-by-hop.js';
+import { connectionTokens, HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
 
 /** What the proxy learns from the request headers. */
 export interface ForwardedRequest {
@@ -49,14 +49,6 @@ export function forwardRequestHeaders(
   const trusted = ctx.trusted !== undefined && peer !== '' && isTrusted(ctx.trusted, peer);
   const tlsClient = (socket as TLSSocket).encrypted === true;
 
-  let dropped: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
-      const tokens = connectionTokens(raw[i + 1]!);
-      if (tokens) dropped = dropped === undefined ? tokens : new Set([...dropped, ...tokens]);
-    }
-  }
-
   const headers: string[] = [];
   let affinityValues: string[] = [];
   let host: string | undefined;
@@ -67,6 +59,7 @@ export function forwardRequestHeaders(
   let upgrade: string | undefined;
   let contentLength = -1;
   let chunked = false;
+  let connection: string | undefined;
 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -75,9 +68,10 @@ export function forwardRequestHeaders(
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'transfer-encoding') chunked = true;
       else if (lower === 'upgrade') upgrade = value.trim().toLowerCase();
+      else if (lower === 'connection')
+        connection = connection === undefined ? value : `${connection},${value}`;
       continue;
     }
-    if (dropped?.has(lower)) continue;
     switch (lower) {
       case 'host':
         host = value;
@@ -112,6 +106,9 @@ export function forwardRequestHeaders(
     headers.push(name, value);
   }
 
+  // Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1); rare beyond keep-alive/close.
+  const named = connection === undefined ? undefined : connectionTokens(connection);
+  if (named !== undefined) removeHeaders(headers, named);
   if (keepUpgrade && upgrade !== undefined) headers.push('Connection', 'Upgrade', 'Upgrade', upgrade);
 
   const proto = xfProto === 'https' || xfProto === 'http' ? xfProto : tlsClient ? 'https' : 'http';

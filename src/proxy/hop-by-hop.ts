@@ -25,3 +25,10 @@ export function connectionTokens(value: string): Set<string> | undefined {
   }
   return tokens;
 }
+
+/** Removes from a flat `[name, value, ...]` list every header whose lower-cased name is in `names`. */
+export function removeHeaders(headers: string[], names: ReadonlySet<string>): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (names.has(headers[i]!.toLowerCase())) headers.splice(i, 2);
+  }
+}

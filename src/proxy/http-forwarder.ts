@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { classifyUpstreamError, codeForFailure, statusForFailure } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { sendError } from './error-response.js';
@@ -26,6 +26,7 @@ import {
   forwardRequestHeaders,
   originForm,
 } from './forwarded-headers.js';
+import { connectionTokens, removeHeaders } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
@@ -187,17 +188,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     const node = this.#node;
     this.#fw.deps.pool.reportConnected(node);
     const headers: string[] = [];
-    let dropped: string | undefined;
+    let connection: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1');
-      const lower = name.length <= 17 ? name.toLowerCase() : name;
-      if (RESPONSE_HOP_BY_HOP.has(lower)) {
-        if (lower === 'connection') dropped = rawHeaders[i + 1]!.toString('latin1').toLowerCase();
+      // Every hop-by-hop name is at most 17 characters long: skip lower-casing the rest.
+      if (name.length <= 17 && RESPONSE_HOP_BY_HOP.has(name.toLowerCase())) {
+        if (name.length === 10 && name.toLowerCase() === 'connection')
+          connection = rawHeaders[i + 1]!.toString('latin1');
         continue;
       }
       headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
     }
-    if (dropped !== undefined) removeNamed(headers, dropped);
+    const named = connection === undefined ? undefined : connectionTokens(connection);
+    if (named !== undefined) removeHeaders(headers, named);
     const cookieFor = this.#route.cookieFor;
     if (cookieFor !== undefined) {
       headers.push('Set-Cookie', this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain);
@@ -348,13 +351,5 @@ class Exchange implements Dispatcher.DispatchHandler {
         'request',
       );
     }
-  }
-}
-
-/** Removes from a flat header list the headers named in a `Connection` value. */
-function removeNamed(headers: string[], connectionValue: string): void {
-  const names = new Set(connectionValue.split(',').map((s) => s.trim()));
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (names.has(headers[i]!.toLowerCase())) headers.splice(i, 2);
   }
 }

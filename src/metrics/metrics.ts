@@ -4,29 +4,25 @@
  * through per-node child handles, so no label lookup happens per request.
  */
 import client, { type Counter, type Histogram, Registry } from 'prom-client';
-import type { Pool } from './pool/pool.js';
-import type { UpstreamNode } from './pool/upstream-node.js';
-import { VERSION } from './version.js';
+import type { Pool } from '../pool/pool.js';
+import type { UpstreamNode } from '../pool/upstream-node.js';
+import { VERSION } from '../version.js';
+import { RequestDurationMetric, RequestStats } from './request-stats.js';
 
-/** Request duration buckets, 1 ms to 60 s. */
-const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const HEALTH_STATES = ['unknown', 'up', 'down'] as const;
 const OPERATOR_STATES = ['active', 'draining', 'maintenance'] as const;
 
 /** Handles for one node, resolved once. */
 export interface NodeMetrics {
-  readonly duration: client.Histogram.Internal<'upstream'>;
+  readonly stats: RequestStats;
   readonly retries: client.Counter.Internal;
   readonly connectErrors: client.Counter.Internal;
-  /** Counter children by status code, filled lazily. */
-  readonly byCode: Map<number, client.Counter.Internal>;
 }
 
 /** Every metric stickylb exports. */
 export class Metrics {
   readonly registry = new Registry();
   readonly requests: Counter<'upstream' | 'code'>;
-  readonly duration: Histogram<'upstream'>;
   readonly repins: Counter<'from' | 'reason'>;
   readonly healthChecks: Counter<'upstream' | 'result'>;
   readonly healthCheckDuration: Histogram<'upstream'>;
@@ -35,6 +31,8 @@ export class Metrics {
   readonly websocketsTotal: Counter<'upstream'>;
   readonly configReloads: Counter<'result'>;
   #nodes = new Map<string, NodeMetrics>();
+  /** Responses the balancer answered itself with no node (503 and friends), by status. */
+  readonly #unrouted = new Map<number, number>();
   #pool: Pool | undefined;
 
   constructor() {
@@ -123,19 +121,22 @@ export class Metrics {
       },
     });
 
+    const nodeStats = () => [...this.#nodes].map(([name, m]): [string, RequestStats] => [name, m.stats]);
+    const unrouted = this.#unrouted;
     this.requests = new client.Counter({
       name: 'stickylb_requests_total',
-      help: 'Proxied HTTP requests by upstream node and response status.',
+      help: 'HTTP requests by upstream node (none: answered by the balancer) and response status.',
       labelNames: ['upstream', 'code'],
       registers,
+      collect() {
+        this.reset();
+        for (const [upstream, stats] of nodeStats()) {
+          for (const [code, n] of stats.byCode) this.inc({ upstream, code: String(code) }, n);
+        }
+        for (const [code, n] of unrouted) this.inc({ upstream: 'none', code: String(code) }, n);
+      },
     });
-    this.duration = new client.Histogram({
-      name: 'stickylb_request_duration_seconds',
-      help: 'Time from request to the end of the response, by upstream node.',
-      labelNames: ['upstream'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
+    this.registry.registerMetric(new RequestDurationMetric(nodeStats) as never);
     this.repins = new client.Counter({
       name: 'stickylb_affinity_repins_total',
       help: 'Clients moved off their pinned node, by that node and reason.',
@@ -195,10 +196,9 @@ export class Metrics {
     if (m === undefined) {
       const upstream = node.name;
       m = {
-        duration: this.duration.labels({ upstream }),
+        stats: new RequestStats(),
         retries: this.retries.labels({ upstream }),
         connectErrors: this.connectErrors.labels({ upstream }),
-        byCode: new Map(),
       };
       this.retries.inc({ upstream }, 0);
       this.connectErrors.inc({ upstream }, 0);
@@ -212,18 +212,11 @@ export class Metrics {
   /** Counts one response with `status` from `node` (or from the balancer itself when undefined). */
   countResponse(node: UpstreamNode | undefined, status: number, seconds: number): void {
     if (node === undefined) {
-      this.requests.inc({ upstream: 'none', code: String(status) });
+      this.#unrouted.set(status, (this.#unrouted.get(status) ?? 0) + 1);
       return;
     }
     node.requests++;
-    const m = this.forNode(node);
-    let counter = m.byCode.get(status);
-    if (counter === undefined) {
-      counter = this.requests.labels({ upstream: node.name, code: String(status) });
-      m.byCode.set(status, counter);
-    }
-    counter.inc();
-    m.duration.observe(seconds);
+    this.forNode(node).stats.record(status, seconds);
   }
 
   /** Prometheus text exposition. */

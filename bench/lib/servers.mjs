@@ -1,0 +1,158 @@
+// Starts the processes a benchmark compares: nginx backends, HAProxy, Node peers, stickylb.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const workdir = mkdtempSync(join(tmpdir(), 'stickylb-bench-'));
+const children = new Set();
+
+/** Kills every process started here. */
+export function stopAll() {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+}
+process.on('exit', stopAll);
+
+/** A free loopback port. */
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Installs Debian packages that are missing (root, apt-get). */
+export function ensureDebian(binaries) {
+  const missing = Object.entries(binaries).filter(
+    ([bin]) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0,
+  );
+  if (missing.length === 0) return;
+  const pkgs = missing.map(([, pkg]) => pkg);
+  console.error(`bench: installing ${pkgs.join(' ')}`);
+  spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+  const r = spawnSync('apt-get', ['install', '-y', '-q', ...pkgs], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (r.status !== 0) throw new Error(`cannot install ${pkgs.join(' ')}`);
+}
+
+/** Spawns a process and keeps track of it. */
+export function start(cmd, args, env = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  children.add(child);
+  child.output = '';
+  child.stdout.on('data', (c) => (child.output += c));
+  child.stderr.on('data', (c) => (child.output += c));
+  return child;
+}
+
+/** Waits until `url` answers (any status). */
+export async function waitHttp(url, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+/** Two nginx "Connect nodes" serving /1k, /64k and /__ping__, one worker process. */
+export async function startNginxBackends() {
+  const ports = [await freePort(), await freePort()];
+  const root = join(workdir, 'www');
+  spawnSync('mkdir', ['-p', root]);
+  writeFileSync(join(root, '1k'), 'x'.repeat(1024));
+  writeFileSync(join(root, '64k'), 'y'.repeat(64 * 1024));
+  writeFileSync(join(root, '__ping__'), 'ok');
+  const servers = ports
+    .map(
+      (p) =>
+        `server { listen 127.0.0.1:${p}; root ${root}; access_log off; keepalive_requests 1000000; keepalive_timeout 300s; location / { } }`,
+    )
+    .join('\n');
+  const conf = `worker_processes 1; daemon off; pid ${workdir}/nginx.pid; error_log ${workdir}/nginx.err warn; user root;
+events { worker_connections 4096; }
+http { default_type text/plain; sendfile on; tcp_nodelay on; client_body_temp_path ${workdir}; proxy_temp_path ${workdir}; fastcgi_temp_path ${workdir}; uwsgi_temp_path ${workdir}; scgi_temp_path ${workdir};
+${servers} }`;
+  writeFileSync(join(workdir, 'nginx.conf'), conf);
+  start('nginx', ['-c', join(workdir, 'nginx.conf'), '-p', workdir]);
+  for (const p of ports) await waitHttp(`http://127.0.0.1:${p}/__ping__`);
+  return ports.map((p, i) => ({ name: i === 0 ? 'a' : 'b', url: `http://127.0.0.1:${p}` }));
+}
+
+/** HAProxy with cookie insert and option redispatch, `threads` threads. */
+export async function startHaproxy(nodes, threads = 1) {
+  const port = await freePort();
+  const cfg = `global
+  nbthread ${threads}
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 75s
+  timeout server 300s
+  option http-keep-alive
+  option forwardfor
+  option redispatch
+  retries 2
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+backend be
+  balance leastconn
+  cookie SERVERID insert indirect nocache httponly
+  http-reuse always
+  option httpchk GET /__ping__
+${nodes.map((n) => `  server ${n.name} ${new URL(n.url).host} cookie ${n.name} check inter 2s`).join('\n')}
+`;
+  const file = join(workdir, 'haproxy.cfg');
+  writeFileSync(file, cfg);
+  start('haproxy', ['-f', file, '-db']);
+  await waitHttp(`http://127.0.0.1:${port}/__ping__`);
+  return { url: `http://127.0.0.1:${port}`, cookie: 'SERVERID=a' };
+}
+
+/** A Node peer from bench/peers, given its env. */
+export async function startPeer(script, env) {
+  const port = await freePort();
+  start(process.execPath, [script], { ...env, PORT: String(port) });
+  await waitHttp(`http://127.0.0.1:${port}/__ping__`);
+  return { url: `http://127.0.0.1:${port}` };
+}
+
+/** stickylb from dist/, with every default feature on (affinity, forwarded headers, metrics, logs). */
+export async function startStickylb(cli, nodes, secret, extra = {}) {
+  const port = await freePort();
+  const admin = await freePort();
+  const file = join(workdir, `stickylb-${port}.yaml`);
+  const yaml = [
+    `listen: { host: 127.0.0.1, port: ${port} }`,
+    `admin: { host: 127.0.0.1, port: ${admin} }`,
+    `affinity: { secret: ${secret} }`,
+    'upstreams:',
+    ...nodes.map((n) => `  - { name: ${n.name}, url: "${n.url}" }`),
+    ...Object.entries(extra).map(([k, v]) => `${k}: ${JSON.stringify(v)}`),
+  ].join('\n');
+  writeFileSync(file, yaml);
+  const child = start(process.execPath, [cli, '--config', file]);
+  await waitHttp(`http://127.0.0.1:${admin}/healthz`);
+  // Wait for the first probes so every node is up.
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const res = await fetch(`http://127.0.0.1:${admin}/readyz`);
+    await res.arrayBuffer();
+    if (res.status === 200) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${admin}`, child };
+}
