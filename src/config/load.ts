@@ -30,8 +30,9 @@ export function parseConfig(tree: unknown, env: NodeJS.ProcessEnv = process.env)
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
+    // One YAML mistake often cascades into many parser errors: the first few locate it.
     throw new ConfigError(
-      doc.errors.map((e) => {
+      doc.errors.slice(0, 3).map((e) => {
         const pos = e.linePos?.[0];
         return `yaml${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${e.message.split('\n')[0]}`;
       }),

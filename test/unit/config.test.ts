@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
@@ -184,5 +185,32 @@ describe('config problems are reported with their path', () => {
 
   it('rejects duplicate YAML keys', () => {
     expect(() => parseConfigText('upstreams: []\nupstreams: []\n', {})).toThrow(ConfigError);
+  });
+});
+
+describe('config/stickylb.example.yaml', () => {
+  const text = readFileSync(new URL('../../config/stickylb.example.yaml', import.meta.url), 'utf8');
+
+  it('is valid', () => {
+    expect(() => parseConfigText(text, { STICKYLB_SECRET: 'example-secret-0123456789' })).not.toThrow();
+  });
+
+  it('names every key of the schema', () => {
+    const defaults = parseConfig(
+      {
+        ...minimal,
+        admin: { token: 'x'.repeat(16) },
+        affinity: { secret: 'x'.repeat(16) },
+        healthCheck: { expectStatus: [200], host: 'h' },
+      },
+      {},
+    );
+    const keys = (tree: object): string[] =>
+      Object.entries(tree).flatMap(([k, v]) =>
+        v !== null && typeof v === 'object' && !Array.isArray(v) ? [k, ...keys(v)] : [k],
+      );
+    for (const key of new Set(keys(defaults))) {
+      expect(text, `example lacks ${key}`).toMatch(new RegExp(`^\\s*#?\\s*(- )?${key}:`, 'm'));
+    }
   });
 });
