@@ -3,11 +3,13 @@
  * Config, wires the pool's transitions to logs and socket drops, and offers reload and shutdown.
  * Nothing here exits the process.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdminServer, type ReloadOutcome } from './admin/admin-server.js';
 import { RepinRecorder } from './affinity/repin-recorder.js';
 import type { Config } from './config/schema.js';
+import { loadTlsMaterial, type TlsMaterial } from './config/tls-files.js';
 import { ConfigError } from './errors.js';
 import { HealthChecker } from './health/health-checker.js';
 import type { Logger } from './logger.js';
@@ -30,12 +32,17 @@ export interface RunningApp {
   readonly pool: Pool;
   readonly checker: HealthChecker;
   readonly metrics: Metrics;
-  /** `http://host:port` of the proxy listener. */
+  /** `http(s)://host:port` of the proxy listener. */
   readonly proxyUrl: string;
+  /** `http://host:port` of the HTTP-to-HTTPS redirect listener, when configured. */
+  readonly redirectUrl: string | undefined;
   /** `http://host:port` of the admin listener. */
   readonly adminUrl: string;
   readonly config: () => Config;
-  /** Applies a new configuration (validated already). Listener addresses are not changed. */
+  /**
+   * Applies a new configuration (validated already; its files are read here and may throw a
+   * ConfigError, leaving everything unchanged). Listener addresses are not changed.
+   */
   apply(next: Config): void;
   /** Re-reads the configuration file and applies it; invalid input keeps the running config. */
   reload(): Promise<ReloadOutcome>;
@@ -58,10 +65,11 @@ export async function startApp(
   options: StartOptions = {},
 ): Promise<RunningApp> {
   let config = initial;
+  let tls = loadTlsMaterial(config);
   let shuttingDown = false;
   const log = logger.child({ component: 'balancer' });
 
-  const pool = new Pool(config.upstreams, poolOptions(config));
+  const pool = new Pool(config.upstreams, poolOptions(config, tls));
   const metrics = new Metrics();
   metrics.attach(pool);
   const repins = new RepinRecorder(metrics.repins, logger.child({ component: 'affinity' }));
@@ -109,7 +117,16 @@ export async function startApp(
     }
   }
 
-  const proxy = createProxyServer(config, forwarder, websockets);
+  const proxy = createProxyServer(config, tls, forwarder, websockets);
+  const redirect =
+    config.listen.redirectPort > 0
+      ? createServer(
+          redirectToHttps(
+            () => config,
+            () => proxy,
+          ),
+        )
+      : undefined;
   const admin = createAdminServer({
     pool,
     metrics,
@@ -120,14 +137,26 @@ export async function startApp(
   });
 
   await listen(proxy, config.listen.port, config.listen.host);
+  if (redirect) await listen(redirect, config.listen.redirectPort, config.listen.host);
   await listen(admin, config.admin.port, config.admin.host);
   if (!options.manualHealth) checker.start();
 
-  const proxyUrl = urlOf(proxy);
-  const adminUrl = urlOf(admin);
+  const proxyUrl = urlOf(proxy, tls.server !== undefined);
+  const adminUrl = urlOf(admin, false);
 
   function apply(next: Config): void {
-    const removed = pool.reconcile(next.upstreams, poolOptions(next));
+    const nextTls = loadTlsMaterial(next);
+    const tlsChanged = JSON.stringify([...nextTls.upstreams]) !== JSON.stringify([...tls.upstreams]);
+    if (nextTls.server && 'setSecureContext' in proxy) {
+      (proxy as import('node:https').Server).setSecureContext(nextTls.server);
+    } else if ((nextTls.server === undefined) !== (tls.server === undefined)) {
+      log.warn(
+        {},
+        'switching the listener between HTTP and HTTPS needs a restart; keeping the current listener',
+      );
+    }
+    tls = nextTls;
+    const removed = pool.reconcile(next.upstreams, poolOptions(next, nextTls));
     for (const node of removed) {
       websockets.dropNode(node);
       clients.retire(node);
@@ -136,7 +165,7 @@ export async function startApp(
     router.whenAllDown = next.failover.whenAllDown;
     forwarder.deps.settings = forwarderSettings(next);
     websockets.deps.settings = webSocketSettings(next);
-    clients.reconfigure(clientOptions(next));
+    clients.reconfigure(clientOptions(next), tlsChanged);
     checker.reconfigure(checkerOptions(next));
     applyServerTimeouts(proxy, next);
     if (next.listen.port !== config.listen.port || next.listen.host !== config.listen.host) {
@@ -167,6 +196,8 @@ export async function startApp(
     log.info({ timeoutMs: config.shutdownTimeout }, 'shutting down');
     proxy.close();
     proxy.closeIdleConnections();
+    redirect?.close();
+    redirect?.closeAllConnections();
     // Upgraded sockets are cut without a close frame: clients reconnect through another replica.
     websockets.dropAll();
     const drained = await waitForIdle(pool, config.shutdownTimeout);
@@ -184,6 +215,7 @@ export async function startApp(
     checker,
     metrics,
     proxyUrl,
+    redirectUrl: redirect ? urlOf(redirect, false) : undefined,
     adminUrl,
     config: () => config,
     apply,
@@ -192,16 +224,24 @@ export async function startApp(
   };
 }
 
-function createProxyServer(config: Config, forwarder: HttpForwarder, websockets: WebSocketProxy): Server {
-  const server = createServer(
-    {
-      maxHeaderSize: config.limits.maxHeaderSize,
-      noDelay: true,
-      // Long uploads (bundles) and long polls must not be cut by a whole-request timeout.
-      requestTimeout: 0,
-    },
-    forwarder.handle,
-  );
+function createProxyServer(
+  config: Config,
+  tls: TlsMaterial,
+  forwarder: HttpForwarder,
+  websockets: WebSocketProxy,
+): Server {
+  const options = {
+    maxHeaderSize: config.limits.maxHeaderSize,
+    noDelay: true,
+    // Long uploads (bundles) and long polls must not be cut by a whole-request timeout.
+    requestTimeout: 0,
+    // node:http enforces headersTimeout only when it sweeps connections (every 30 s by default),
+    // which would let a slowloris client hold a socket far longer than timeouts.clientHeaders.
+    connectionsCheckingInterval: Math.max(250, Math.min(1000, Math.floor(config.timeouts.clientHeaders / 2))),
+  };
+  const server: Server = tls.server
+    ? createTlsServer({ ...options, ...tls.server }, forwarder.handle)
+    : createServer(options, forwarder.handle);
   server.on('upgrade', websockets.handle);
   applyServerTimeouts(server, config);
   return server;
@@ -212,6 +252,23 @@ function applyServerTimeouts(server: Server, config: Config): void {
   server.headersTimeout = config.timeouts.clientHeaders;
   server.maxConnections =
     config.limits.maxConnections > 0 ? config.limits.maxConnections : Number.POSITIVE_INFINITY;
+}
+
+/** The `request` listener of the redirect port: 308 to the same host and path over HTTPS. */
+function redirectToHttps(config: () => Config, proxy: () => Server) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const raw = req.headers.host ?? '';
+    const host = /^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:.]+\]$/.test(raw.replace(/:\d+$/, ''))
+      ? raw.replace(/:\d+$/, '')
+      : config().listen.host;
+    const port = (proxy().address() as AddressInfo | null)?.port ?? config().listen.port;
+    const path = req.url?.startsWith('/') ? req.url : '/';
+    res.writeHead(308, {
+      location: `https://${host}${port === 443 ? '' : `:${port}`}${path}`,
+      'content-length': 0,
+    });
+    res.end();
+  };
 }
 
 async function waitForIdle(pool: Pool, timeoutMs: number): Promise<boolean> {
@@ -233,8 +290,8 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
-function urlOf(server: Server): string {
+function urlOf(server: Server, secure: boolean): string {
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${addr.port}`;
+  return `${secure ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${addr.port}`;
 }

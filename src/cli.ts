@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { type RunningApp, startApp } from './app.js';
 import { loadConfigFile, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { loadTlsMaterial } from './config/tls-files.js';
 import { startDemoNode } from './demo/demo-node.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
@@ -52,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     }
     try {
       const config = await loadConfigFile(file);
+      loadTlsMaterial(config);
       process.stdout.write(`${file}: valid (${config.upstreams.length} upstreams)\n`);
       return 0;
     } catch (err) {
@@ -91,17 +93,19 @@ async function main(argv: string[]): Promise<number> {
       file === undefined ? {} : { loadConfig: () => loadConfigFile(file) },
     );
   } catch (err) {
+    await Promise.all(demo.map((d) => d.close()));
+    if (err instanceof ConfigError) return reportConfigError(err);
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
     const where = e.address === undefined ? '' : ` ${e.address}:${e.port}`;
     process.stderr.write(`stickylb: cannot listen${where}: ${e.code ?? e.message}\n`);
     logger.flush();
-    await Promise.all(demo.map((d) => d.close()));
     return 1;
   }
   logger.info(
     {
       version: VERSION,
       proxy: app.proxyUrl,
+      ...(app.redirectUrl ? { redirect: app.redirectUrl } : {}),
       admin: app.adminUrl,
       nodes: config.upstreams.map((u) => ({ name: u.name, url: u.url, weight: u.weight, state: u.state })),
     },
@@ -109,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
   );
   if (demo.length > 0) {
     process.stdout.write(
-      `\n  stickylb demo: two built-in nodes behind the balancer\n` +
+      '\n  stickylb demo: two built-in nodes behind the balancer\n' +
         `  open        ${app.proxyUrl}/   (reload: you stay on one node)\n` +
         `  status page ${app.adminUrl}/   (admin token: demo-admin-token-change-me)\n` +
         `  metrics     ${app.adminUrl}/metrics\n  Ctrl-C stops everything.\n\n`,

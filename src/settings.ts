@@ -5,16 +5,18 @@
 
 import { derivedSecret } from './affinity/token.js';
 import { type Config, trustedProxyList } from './config/schema.js';
+import type { TlsMaterial } from './config/tls-files.js';
 import type { CheckerOptions } from './health/health-checker.js';
 import type { PoolOptions } from './pool/pool.js';
 import type { ForwarderSettings } from './proxy/http-forwarder.js';
 import type { UpstreamClientOptions } from './proxy/upstream-clients.js';
 import type { WebSocketSettings } from './proxy/websocket-proxy.js';
 
-/** Options for the pool (cookie attributes, secret, passive threshold). */
-export function poolOptions(config: Config): PoolOptions {
+/** Options for the pool (cookie attributes, secret, passive threshold, upstream TLS). */
+export function poolOptions(config: Config, tls?: TlsMaterial): PoolOptions {
   const a = config.affinity;
   return {
+    ...(tls ? { upstreamTls: tls.upstreams } : {}),
     secret: a.secret ?? derivedSecret(config.upstreams),
     cookie: { name: a.cookie, sameSite: a.sameSite, secure: a.secure, maxAgeMs: a.maxAge },
     passiveFailures: config.healthCheck.passiveFailures,

@@ -90,6 +90,15 @@ const upstream = z.strictObject({
   weight: int(1, 1000).default(1),
   /** Operator overlay at start: active, draining (keeps its clients) or maintenance (default active). */
   state: operatorState.default('active'),
+  /** TLS to an https:// node: a CA bundle for self-signed Connect certificates, or no verification. */
+  tls: z
+    .strictObject({
+      /** PEM file with the CA(s) that signed the node's certificate (default: the system CAs). */
+      ca: z.string().min(1).optional(),
+      /** Accept any certificate (default false; only for tests and closed networks). */
+      insecureSkipVerify: bool.default(false),
+    })
+    .optional(),
 });
 
 const cidr = z.string().refine(
@@ -117,6 +126,10 @@ export const configSchema = z
         host: z.string().min(1).default('0.0.0.0'),
         /** Proxy port (default 8080). */
         port: port.default(8080),
+        /** Terminate TLS here: PEM certificate chain and key files, re-read on reload (default: plain HTTP). */
+        tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+        /** With tls: a plain-HTTP port on the same host that redirects to HTTPS (default 0: none). */
+        redirectPort: port.default(0),
       })
       .prefault({}),
     admin: z
@@ -259,6 +272,22 @@ export const configSchema = z
         message: 'must be shorter than healthCheck.interval',
       });
     }
+    if (config.listen.redirectPort > 0 && config.listen.tls === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', 'redirectPort'],
+        message: 'needs listen.tls (it redirects to HTTPS)',
+      });
+    }
+    config.upstreams.forEach((u, i) => {
+      if (u.tls !== undefined && !u.url.startsWith('https:')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'tls'],
+          message: 'only applies to https:// upstreams',
+        });
+      }
+    });
     if (config.healthCheck.interval === 0) {
       ctx.addIssue({ code: 'custom', path: ['healthCheck', 'interval'], message: 'must be greater than 0' });
     }

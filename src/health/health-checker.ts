@@ -37,6 +37,7 @@ export class HealthChecker {
   readonly #metrics: Metrics;
   readonly #agent: Agent = createProbeAgent();
   readonly #loops = new Map<UpstreamNode, NodeLoop>();
+  readonly #tlsAgents = new Map<UpstreamNode, { key: string; agent: Agent }>();
   #options: CheckerOptions;
   #started = false;
   #versionsWarned = false;
@@ -82,7 +83,9 @@ export class HealthChecker {
       clearTimeout(loop.versionTimer);
     }
     await Promise.allSettled([...this.#loops.values()].map((l) => l.running));
-    await this.#agent.close();
+    await Promise.allSettled(
+      [this.#agent, ...[...this.#tlsAgents.values()].map((e) => e.agent)].map((a) => a.close()),
+    );
   }
 
   /** Applies one probe result to `node` (thresholds, metrics, clock skew). */
@@ -127,6 +130,11 @@ export class HealthChecker {
       clearTimeout(loop.timer);
       clearTimeout(loop.versionTimer);
       this.#loops.delete(node);
+      void this.#tlsAgents
+        .get(node)
+        ?.agent.close()
+        .catch(() => {});
+      this.#tlsAgents.delete(node);
     }
     for (const node of nodes) {
       if (this.#loops.has(node)) continue;
@@ -159,7 +167,7 @@ export class HealthChecker {
 
   #scheduleVersion(node: UpstreamNode, loop: NodeLoop, delayMs: number): void {
     loop.versionTimer = setTimeout(async () => {
-      const version = await probeVersion(this.#agent, node, this.#options.timeoutMs);
+      const version = await probeVersion(this.#agentFor(node), node, this.#options.timeoutMs);
       if (!this.#started || this.#loops.get(node) !== loop) return;
       if (version !== undefined && version !== node.version) {
         this.#pool.setVersion(node, version);
@@ -176,7 +184,7 @@ export class HealthChecker {
   async checkVersionsOnce(): Promise<void> {
     await Promise.all(
       [...this.#loops.keys()].map(async (node) => {
-        const version = await probeVersion(this.#agent, node, this.#options.timeoutMs);
+        const version = await probeVersion(this.#agentFor(node), node, this.#options.timeoutMs);
         if (version !== undefined) this.#pool.setVersion(node, version);
       }),
     );
@@ -198,11 +206,24 @@ export class HealthChecker {
     const loop = this.#loops.get(node);
     if (loop === undefined) return;
     if (loop.running) return loop.running;
-    loop.running = probe(this.#agent, node, this.#options).then((result) => {
+    loop.running = probe(this.#agentFor(node), node, this.#options).then((result) => {
       loop.running = undefined;
       if (this.#loops.get(node) === loop) this.apply(node, result);
     });
     return loop.running;
+  }
+
+  /** The shared probe agent, or a per-node one for nodes with their own TLS options. */
+  #agentFor(node: UpstreamNode): Agent {
+    if (node.tlsOptions === undefined) return this.#agent;
+    const key = JSON.stringify(node.tlsOptions);
+    let entry = this.#tlsAgents.get(node);
+    if (entry === undefined || entry.key !== key) {
+      void entry?.agent.close().catch(() => {});
+      entry = { key, agent: createProbeAgent(node.tlsOptions) };
+      this.#tlsAgents.set(node, entry);
+    }
+    return entry.agent;
   }
 
   #recordSkew(node: UpstreamNode, loop: NodeLoop, skewMs: number): void {

@@ -24,9 +24,14 @@ export interface ProbeResult {
   readonly clockSkewMs?: number;
 }
 
-/** An Agent for probes: few connections, no keep-alive surprises. */
-export function createProbeAgent(): Agent {
-  return new Agent({ connections: 2, pipelining: 1, keepAliveTimeout: 10_000 });
+/** An Agent for probes: few connections; `tls` for https:// nodes with their own CA or no verification. */
+export function createProbeAgent(tls?: { ca?: string; rejectUnauthorized: boolean }): Agent {
+  return new Agent({
+    connections: 2,
+    pipelining: 1,
+    keepAliveTimeout: 10_000,
+    ...(tls ? { connect: { ...tls } } : {}),
+  });
 }
 
 /** Probes `node` once. Never throws. */

@@ -8,6 +8,7 @@ import { type CookieAttributes, setCookieLines } from '../affinity/set-cookie.js
 import type { StickyPool } from '../affinity/sticky.js';
 import { affinityToken } from '../affinity/token.js';
 import type { OperatorState, UpstreamConfig } from '../config/schema.js';
+import type { UpstreamTls } from '../config/tls-files.js';
 import { selectLeastLoaded } from './selection.js';
 import { type Health, UpstreamNode } from './upstream-node.js';
 
@@ -35,6 +36,8 @@ export interface PoolOptions {
   /** Consecutive connection failures that take a node down; 0 disables passive evidence. */
   readonly passiveFailures: number;
   readonly requireSameVersion: boolean;
+  /** TLS options of https:// nodes, by name. */
+  readonly upstreamTls?: ReadonlyMap<string, UpstreamTls>;
 }
 
 /** The set of upstream nodes and their state. */
@@ -163,12 +166,21 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
     for (const u of upstreams) {
       const token = affinityToken(options.secret, u.name);
       const cookie = { token, ...setCookieLines(token, options.cookie) };
+      const tlsOptions = options.upstreamTls?.get(u.name);
       let node = this.#byName.get(u.name);
       if (node === undefined || node.url !== u.url) {
-        node = new UpstreamNode({ name: u.name, url: u.url, weight: u.weight, state: u.state, cookie });
+        node = new UpstreamNode({
+          name: u.name,
+          url: u.url,
+          weight: u.weight,
+          state: u.state,
+          cookie,
+          tlsOptions,
+        });
       } else {
         node.weight = u.weight;
         node.cookie = cookie;
+        node.tlsOptions = tlsOptions;
         if (node.state !== u.state) this.setState(node, u.state, 'config');
       }
       next.push(node);

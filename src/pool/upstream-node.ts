@@ -3,6 +3,7 @@
  * overlay. Policies read the predicates (`takesNewClients`, `servesPinned`), never raw fields.
  */
 import type { OperatorState } from '../config/schema.js';
+import type { UpstreamTls } from '../config/tls-files.js';
 
 /** What the health checker and passive evidence say. A node starts `unknown`. */
 export type Health = 'unknown' | 'up' | 'down';
@@ -32,6 +33,8 @@ export class UpstreamNode {
   readonly tls: boolean;
   weight: number;
   cookie: NodeCookie;
+  /** TLS options for an https:// node (CA, verification); undefined for defaults. */
+  tlsOptions: UpstreamTls | undefined;
 
   health: Health = 'unknown';
   state: OperatorState;
@@ -55,7 +58,14 @@ export class UpstreamNode {
   /** Set by the pool when `requireSameVersion` is on and a newer version is present. */
   outdated = false;
 
-  constructor(opts: { name: string; url: string; weight: number; state: OperatorState; cookie: NodeCookie }) {
+  constructor(opts: {
+    name: string;
+    url: string;
+    weight: number;
+    state: OperatorState;
+    cookie: NodeCookie;
+    tlsOptions?: UpstreamTls | undefined;
+  }) {
     this.name = opts.name;
     this.url = opts.url;
     const url = new URL(opts.url);
@@ -65,6 +75,7 @@ export class UpstreamNode {
     this.weight = opts.weight;
     this.state = opts.state;
     this.cookie = opts.cookie;
+    this.tlsOptions = opts.tlsOptions;
   }
 
   /** May get clients that have no pin (rule 1). */

@@ -36,7 +36,7 @@ export class UpstreamClients {
         bodyTimeout: o.bodyTimeoutMs,
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 600_000,
-        connect: { timeout: o.connectTimeoutMs, noDelay: true, keepAlive: true },
+        connect: { timeout: o.connectTimeoutMs, noDelay: true, keepAlive: true, ...node.tlsOptions },
         // Bodies stream both ways with no size cap; headers as large as node:http accepts.
         maxHeaderSize: 256 * 1024,
         strictContentLength: true,
@@ -46,9 +46,12 @@ export class UpstreamClients {
     return pool;
   }
 
-  /** New settings apply to pools created from now on; existing pools are replaced gracefully. */
-  reconfigure(options: UpstreamClientOptions): void {
-    const changed = JSON.stringify(options) !== JSON.stringify(this.#options);
+  /**
+   * New settings apply to pools created from now on; existing pools are replaced gracefully (their
+   * running requests finish) when the settings or, with `force`, a node's TLS options changed.
+   */
+  reconfigure(options: UpstreamClientOptions, force = false): void {
+    const changed = force || JSON.stringify(options) !== JSON.stringify(this.#options);
     this.#options = options;
     if (!changed) return;
     for (const [node, pool] of this.#pools) {

@@ -126,6 +126,7 @@ export class WebSocketProxy {
       headers: fwd.headers,
       setHost: false,
       agent: false as const,
+      ...node.tlsOptions,
     };
     const upReq = node.tls ? httpsRequest(options) : httpRequest(options);
     this.#pending.add(upReq);

@@ -1,8 +1,8 @@
 /** Real R Shiny apps (Debian r-cran-shiny) started with Rscript on 127.0.0.1, for end-to-end tests. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import { freePort } from './ports.js';
 
 const APP = fileURLToPath(new URL('../e2e/shiny-app', import.meta.url));
 
@@ -10,18 +10,6 @@ const APP = fileURLToPath(new URL('../e2e/shiny-app', import.meta.url));
 export function shinyAvailable(): boolean {
   const r = spawnSync('Rscript', ['-e', 'library(shiny)'], { encoding: 'utf8' });
   return r.status === 0;
-}
-
-/** A free loopback port (Shiny needs its port up front). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A running Shiny app process. */

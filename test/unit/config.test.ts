@@ -18,7 +18,7 @@ function problems(tree: unknown, env: NodeJS.ProcessEnv = {}): string[] {
 describe('config defaults', () => {
   it('fills every default', () => {
     const c = parseConfig(minimal, {});
-    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080, redirectPort: 0 });
     expect(c.admin).toEqual({ host: '127.0.0.1', port: 9090 });
     expect(c.upstreams[0]).toEqual({ name: 'a', url: 'http://127.0.0.1:3939', weight: 1, state: 'active' });
     expect(c.affinity).toEqual({ cookie: 'stickylb', sameSite: 'Lax', secure: 'auto', maxAge: 0 });
@@ -202,6 +202,7 @@ describe('config/stickylb.example.yaml', () => {
         admin: { token: 'x'.repeat(16) },
         affinity: { secret: 'x'.repeat(16) },
         healthCheck: { expectStatus: [200], host: 'h' },
+        listen: { tls: { cert: 'c', key: 'k' } },
       },
       {},
     );
