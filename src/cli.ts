@@ -72,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
         upstreams: demo.map((d) => ({ name: d.name, url: d.url })),
         healthCheck: { interval: '1s', timeout: '500ms' },
         admin: { token: 'demo-admin-token-change-me' },
+        affinity: { secret: 'demo-secret-not-for-production' },
       });
     }
   } catch (err) {

@@ -3,6 +3,7 @@
  * (`logger.child({ component: 'health' })`); messages are static, data goes in fields, errors under `err`.
  */
 import { type LevelWithSilent, type Logger, pino } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -20,8 +21,16 @@ export const REDACT = [
   'secret',
 ];
 
-/** Creates the process logger writing to `destination` (default stdout). */
+/**
+ * Creates the process logger writing to `destination`; by default JSON lines on stdout, or a
+ * human-readable rendering when stdout is a terminal.
+ */
 export function createLogger(level: LevelWithSilent, destination?: pino.DestinationStream): Logger {
+  const out =
+    destination ??
+    (process.stdout.isTTY
+      ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' })
+      : pino.destination({ dest: 1, sync: false }));
   return pino(
     {
       level,
@@ -29,6 +38,6 @@ export function createLogger(level: LevelWithSilent, destination?: pino.Destinat
       redact: { paths: REDACT, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    out,
   );
 }

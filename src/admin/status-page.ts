@@ -18,7 +18,7 @@ tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:ta
 .h-up{background:var(--up)}.h-down{background:var(--down)}.h-unknown{background:var(--unk)}
 .s-active{color:var(--up)}.s-draining{color:var(--warn)}.s-maintenance{color:var(--down)}
 button{font:inherit;border:1px solid var(--line);background:#fff;border-radius:5px;padding:.2rem .6rem;cursor:pointer}button:hover{border-color:var(--ink)}
-.err{color:var(--down);margin-top:.75rem}.small{color:var(--mute);font-size:.85rem}
+.wrap{overflow-x:auto}.err{color:var(--down);margin-top:.75rem}.small{color:var(--mute);font-size:.85rem}
 `;
 
 const SCRIPT = `
@@ -75,7 +75,7 @@ export function statusPage(): string {
 <title>stickylb status</title><style>${STYLE}</style></head><body>
 <header><h1>stickylb</h1><span class="meta">v${VERSION}</span><span class="meta" id="updated"></span></header>
 <main><div class="summary" id="summary"></div>
-<table id="nodes"><thead><tr><th>Node</th><th>Health</th><th>State</th><th>In flight</th><th>WebSockets</th><th>Requests</th><th>Last probe</th><th>In state for</th><th>Connect</th><th>Actions</th></tr></thead><tbody></tbody></table>
+<div class="wrap"><table id="nodes"><thead><tr><th>Node</th><th>Health</th><th>State</th><th>In flight</th><th>WebSockets</th><th>Requests</th><th>Last probe</th><th>In state for</th><th>Connect</th><th>Actions</th></tr></thead><tbody></tbody></table></div>
 <div class="err" id="error"></div>
 <p class="small">Drain: keep pinned clients, take no new ones (rolling upgrades). Maintenance: take nothing; pinned clients move. Metrics at <a href="metrics">/metrics</a>, JSON at <a href="api/nodes">/api/nodes</a>.</p>
 </main><script>${SCRIPT}</script></body></html>`;

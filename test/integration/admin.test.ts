@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { startBalancer, waitFor } from '../helpers/balancer.js';
@@ -132,5 +133,18 @@ describe('admin server', () => {
     const page = await (await request(`${lb.adminUrl}/`)).body.text();
     expect(page).toContain('<table id="nodes"');
     expect(page).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)/);
+  });
+});
+
+describe('config/grafana-dashboard.json', () => {
+  it('uses only metrics that /metrics exports', async () => {
+    const dashboard = readFileSync(new URL('../../config/grafana-dashboard.json', import.meta.url), 'utf8');
+    const used = new Set(dashboard.match(/stickylb_[a-z_]+/g) ?? []);
+    expect(used.size).toBeGreaterThan(8);
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    await new Client(lb.url).get('/');
+    const text = await (await request(`${lb.adminUrl}/metrics`)).body.text();
+    for (const name of used) expect(text, `${name} is not exported`).toContain(`${name}`);
   });
 });

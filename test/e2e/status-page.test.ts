@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { startBalancer } from '../helpers/balancer.js';
+import { chromiumAvailable, e2eReady, launchBrowser } from '../helpers/browser.js';
+import { startFakeNode } from '../helpers/fake-node.js';
+
+const ready = e2eReady(['chromium', chromiumAvailable()]);
+
+describe.runIf(ready)('status page in headless Chromium', () => {
+  it('renders every node, shows a killed node down within 2 probe intervals, drains with the token', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startBalancer([a, b], {
+      healthCheck: { interval: '1s', timeout: '500ms', unhealthyThreshold: 1 },
+    });
+    const browser = await launchBrowser();
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${lb.adminUrl}/`);
+    const row = (name: string) => page.locator(`#nodes tbody tr[data-node="${name}"]`);
+    await row('a').waitFor();
+    await row('b').waitFor();
+    expect(await row('a').getAttribute('data-health')).toBe('up');
+    expect(await page.locator('#summary').textContent()).toContain('2 of 2 nodes up');
+
+    // Killed: the page (refreshing itself every 2 s) shows it down within 2 probe intervals + a refresh.
+    await a.kill();
+    await page.waitForSelector('#nodes tbody tr[data-node="a"][data-health="down"]', {
+      timeout: 2 * 1000 + 500 + 2500,
+    });
+    expect(await row('a').locator('.badge').textContent()).toBe('down');
+
+    // Drain b: the button asks for the token.
+    page.once('dialog', (dialog) => void dialog.accept('test-admin-token-0123456789'));
+    await row('b').locator('button[data-act="drain"]').click();
+    await page.waitForSelector('#nodes tbody tr[data-node="b"][data-state="draining"]', { timeout: 5000 });
+    expect(lb.app.pool.get('b')!.state).toBe('draining');
+    // The token is remembered for the session: activate needs no second prompt.
+    await row('b').locator('button[data-act="activate"]').click();
+    await page.waitForSelector('#nodes tbody tr[data-node="b"][data-state="active"]', { timeout: 5000 });
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('a wrong token is refused and says so', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    const browser = await launchBrowser();
+    const page = await browser.newPage();
+    await page.goto(`${lb.adminUrl}/`);
+    await page.locator('#nodes tbody tr[data-node="a"]').waitFor();
+    page.once('dialog', (dialog) => void dialog.accept('not-the-token'));
+    await page.locator('tr[data-node="a"] button[data-act="maintenance"]').click();
+    await page.waitForFunction(() =>
+      document.querySelector('#error')?.textContent?.includes('Wrong admin token'),
+    );
+    expect(lb.app.pool.get('a')!.state).toBe('active');
+  });
+});
