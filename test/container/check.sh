@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tool=${CONTAINER_CHECK:-../shared/tools/container-check}
+[ -x "$tool" ] || { echo "container check: $tool not found (shared/ must sit beside the clone)" >&2; exit 1; }
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do { kill -9 "$p" && wait "$p"; } 2>/dev/null || true; done
   pkill -9 -f "stickylb-container-check" 2>/dev/null || true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
