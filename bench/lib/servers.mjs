@@ -43,7 +43,7 @@ export function ensureDebian(binaries) {
 
 /** Spawns a process and keeps track of it. */
 export function start(cmd, args, env = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.add(child);
   child.output = '';
   child.stdout.on('data', (c) => (child.output += c));
@@ -91,7 +91,7 @@ ${servers} }`;
 }
 
 /** HAProxy with cookie insert and option redispatch, `threads` threads. */
-export async function startHaproxy(nodes, threads = 1) {
+export async function startHaproxy(nodes, threads = 1, defaultsExtra = []) {
   const port = await freePort();
   const cfg = `global
   nbthread ${threads}
@@ -105,6 +105,7 @@ defaults
   option forwardfor
   option redispatch
   retries 2
+${defaultsExtra.map((l) => `  ${l}`).join('\n')}
 frontend fe
   bind 127.0.0.1:${port}
   default_backend be
@@ -117,17 +118,17 @@ ${nodes.map((n) => `  server ${n.name} ${new URL(n.url).host} cookie ${n.name} c
 `;
   const file = join(workdir, 'haproxy.cfg');
   writeFileSync(file, cfg);
-  start('haproxy', ['-f', file, '-db']);
+  const child = start('haproxy', ['-f', file, '-db']);
   await waitHttp(`http://127.0.0.1:${port}/__ping__`);
-  return { url: `http://127.0.0.1:${port}`, cookie: 'SERVERID=a' };
+  return { url: `http://127.0.0.1:${port}`, cookie: 'SERVERID=a', child };
 }
 
 /** A Node peer from bench/peers, given its env. */
 export async function startPeer(script, env) {
   const port = await freePort();
-  start(process.execPath, [script], { ...env, PORT: String(port) });
+  const child = start(process.execPath, [script], { ...env, PORT: String(port) });
   await waitHttp(`http://127.0.0.1:${port}/__ping__`);
-  return { url: `http://127.0.0.1:${port}` };
+  return { url: `http://127.0.0.1:${port}`, child };
 }
 
 /** stickylb from dist/, with every default feature on (affinity, forwarded headers, metrics, logs). */

@@ -131,6 +131,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined;
   #status = 0;
   #bytes = 0;
+  /** Request body bytes written upstream, for `limits.maxBodySize` on bodies without Content-Length. */
+  #bodyBytes = 0;
 
   constructor(
     fw: HttpForwarder,
@@ -148,8 +150,6 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   start(): void {
     this.#res.once('close', this.#onClientClose);
-    const limit = this.#fw.deps.settings.maxBodySize;
-    if (limit > 0 && this.#fwd.hasBody) this.#limitBody(limit);
     this.#dispatch(this.#route.node);
   }
 
@@ -182,9 +182,30 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#clientGone) abort();
   }
 
+  /**
+   * Counts the body as undici writes it: a chunked body over `limits.maxBodySize` gets 413 and the
+   * upstream request is aborted. (A `data` listener would start the stream flowing before undici
+   * reads it and lose bytes.)
+   */
+  onBodySent(chunk: unknown): void {
+    const limit = this.#fw.deps.settings.maxBodySize;
+    if (limit === 0) return;
+    // undici 7 passes the chunk itself (its typings still say a size).
+    this.#bodyBytes += typeof chunk === 'number' ? chunk : (chunk as { length: number }).length;
+    if (this.#bodyBytes <= limit || this.#done) return;
+    sendError(this.#req, this.#res, 413, 'BODY_TOO_LARGE', 0, ['Connection', 'close']);
+    this.#finish(413);
+    this.#abort?.(new Error('request body too large'));
+  }
+
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     // 1xx informational responses (100 Continue, 103 Early Hints) are handled by node:http itself.
     if (statusCode < 200) return true;
+    // Already answered by the balancer itself (413): the node's answer has nowhere to go.
+    if (this.#done) {
+      this.#abort?.();
+      return false;
+    }
     const node = this.#node;
     this.#fw.deps.pool.reportConnected(node);
     const headers: string[] = [];
@@ -219,6 +240,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#done) return false;
     this.#bytes += chunk.length;
     const ok = this.#res.write(chunk);
     if (!ok) this.#res.once('drain', this.#onDrain);
@@ -227,6 +249,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.#release();
+    if (this.#done) return;
     this.#res.end();
     this.#finish(this.#status);
   }
@@ -303,22 +326,6 @@ class Exchange implements Dispatcher.DispatchHandler {
   #idempotent(): boolean {
     const m = this.#req.method;
     return (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') && !this.#fwd.hasBody;
-  }
-
-  #limitBody(limit: number): void {
-    let seen = 0;
-    this.#req.on('data', (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen <= limit || this.#done) return;
-      const res = this.#res;
-      const err = new Error('request body too large');
-      if (!res.headersSent) {
-        sendError(this.#req, res, 413, 'BODY_TOO_LARGE', 0, ['Connection', 'close']);
-        this.#finish(413);
-      }
-      this.#abort?.(err);
-      this.#req.destroy();
-    });
   }
 
   readonly #onDrain = (): void => {

@@ -260,10 +260,24 @@ export class WebSocketProxy {
     };
     client.once('close', onClose);
     upstream.once('close', onClose);
-    // A half-close from either side ends the other's writing; the data already sent still flushes.
-    upstream.pipe(client);
-    client.pipe(upstream);
+    relay(upstream, client);
+    relay(client, upstream);
   }
+}
+
+/**
+ * Copies `from` to `to` with backpressure; the end of `from` ends `to`'s writing (a half-close), and
+ * whatever was already written still flushes. Leaner than `pipe()`, which keeps six listeners and
+ * their closures per direction: with thousands of idle Shiny sockets that is most of their memory.
+ */
+function relay(from: Duplex, to: Duplex): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+  from.once('end', () => to.end());
 }
 
 function setCookieFor(route: Route, fwd: ForwardedRequest): string {

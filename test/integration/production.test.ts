@@ -241,6 +241,16 @@ describe('timeouts and limits', () => {
     expect((await new Client(lb.url).send('POST', '/upload', 'small')).status).toBe(200);
   });
 
+  it('bodies under maxBodySize arrive intact (regression: counting with a data listener lost bytes)', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startBalancer([node], { limits: { maxBodySize: '1MiB' } });
+    for (const size of [5, 1000, 200_000]) {
+      const res = await new Client(lb.url).send('POST', '/upload', 'z'.repeat(size));
+      expect(res.status).toBe(200);
+      expect(res.json.bytes).toBe(size);
+    }
+  });
+
   it('an upstream that never answers gets 504 after timeouts.response', async () => {
     const node = await startFakeNode('a');
     const lb = await startBalancer([node], { timeouts: { response: '500ms' } });
