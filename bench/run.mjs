@@ -3,8 +3,10 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { failoverBench } from './failover.mjs';
 import { httpBench } from './http.mjs';
 import { ensureDebian, stopAll } from './lib/servers.mjs';
+import { websocketBench } from './websocket.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 ensureDebian({ wrk: 'wrk', haproxy: 'haproxy', nginx: 'nginx-light' });
@@ -12,7 +14,13 @@ ensureDebian({ wrk: 'wrk', haproxy: 'haproxy', nginx: 'nginx-light' });
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 console.error(`bench on ${machine}, ${seconds}s per run`);
 
-const http = await httpBench({ seconds, sizes: ['1k', '64k'] });
+const only = new Set((process.env.BENCH_ONLY ?? 'http,websocket,failover').split(','));
+const http = only.has('http') ? await httpBench({ seconds, sizes: ['1k', '64k'] }) : [];
+stopAll();
+const sockets = Number(process.env.BENCH_WS_SOCKETS ?? 9000);
+const websocket = only.has('websocket') ? await websocketBench({ sockets }) : [];
+stopAll();
+const failover = only.has('failover') ? await failoverBench() : [];
 stopAll();
 
 const lines = [
@@ -46,6 +54,9 @@ const table = lines.join('\n');
 console.log(`\n${table}`);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
-writeFileSync(`${dir}${stamp}.json`, JSON.stringify({ machine, seconds, http }, null, 2));
+writeFileSync(
+  `${dir}${stamp}.json`,
+  JSON.stringify({ machine, seconds, http, websocket, failover }, null, 2),
+);
 writeFileSync(`${dir}latest.md`, `${table}\n`);
 process.exit(0);

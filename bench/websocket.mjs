@@ -29,7 +29,11 @@ function lines(child) {
 
 async function run(url, cookie, n, pid) {
   const before = pid ? rss(pid) : 0;
-  const clients = start(process.execPath, [here('peers/ws-clients.mjs')], { URL: url, N: String(n), COOKIE: cookie ?? '' });
+  const clients = start(process.execPath, [here('peers/ws-clients.mjs')], {
+    URL: url,
+    N: String(n),
+    COOKIE: cookie ?? '',
+  });
   const next = lines(clients);
   const opened = JSON.parse(await next());
   await new Promise((r) => setTimeout(r, 2000));

@@ -95,7 +95,7 @@ export async function startHaproxy(nodes, threads = 1, defaultsExtra = []) {
   const port = await freePort();
   const cfg = `global
   nbthread ${threads}
-  maxconn 8000
+  maxconn 9900
 defaults
   mode http
   timeout connect 5s

@@ -47,7 +47,11 @@ async function echo(count, rounds) {
     }),
   );
   rtts.sort((a, b) => a - b);
-  return { p50: rtts[Math.floor(rtts.length * 0.5)], p99: rtts[Math.floor(rtts.length * 0.99)], samples: rtts.length };
+  return {
+    p50: rtts[Math.floor(rtts.length * 0.5)],
+    p99: rtts[Math.floor(rtts.length * 0.99)],
+    samples: rtts.length,
+  };
 }
 
 const failed = await openAll();

@@ -30,6 +30,7 @@ export class Metrics {
   readonly connectErrors: Counter<'upstream'>;
   readonly websocketsTotal: Counter<'upstream'>;
   readonly configReloads: Counter<'result'>;
+  readonly transitions: Counter<'upstream' | 'to'>;
   #nodes = new Map<string, NodeMetrics>();
   /** Responses the balancer answered itself with no node (503 and friends), by status. */
   readonly #unrouted = new Map<number, number>();
@@ -180,12 +181,20 @@ export class Metrics {
       labelNames: ['result'],
       registers,
     });
+    this.transitions = new client.Counter({
+      name: 'stickylb_upstream_transitions_total',
+      help: 'Health and operator-state transitions per upstream node, by the state entered.',
+      labelNames: ['upstream', 'to'],
+      registers,
+    });
     this.configReloads.inc({ result: 'success' }, 0);
     this.configReloads.inc({ result: 'failure' }, 0);
   }
 
   /** Binds the scrape-time gauges to `pool` and creates zero-valued series for every node. */
   attach(pool: Pool): void {
+    if (this.#pool !== pool)
+      pool.on('transition', (t) => this.transitions.inc({ upstream: t.node.name, to: t.to }));
     this.#pool = pool;
     for (const node of pool.nodes) this.forNode(node);
   }

@@ -243,11 +243,17 @@ export class WebSocketProxy {
     }
     set.add(tunnel);
     node.websockets++;
-    for (const s of [client, upstream] as Socket[]) {
-      s.setNoDelay?.(true);
-      s.setTimeout?.(idleTimeoutMs);
-      if (idleTimeoutMs > 0) s.once('timeout', () => cut(tunnel));
+    (upstream as Socket).setNoDelay(true);
+    (client as Socket).setNoDelay?.(true);
+    if (idleTimeoutMs > 0) {
+      const onIdle = () => cut(tunnel);
+      for (const s of [client, upstream] as Socket[]) {
+        s.setTimeout(idleTimeoutMs);
+        s.on('timeout', onIdle);
+      }
     }
+    // Plain `on` rather than `once`: each fires once anyway, and `once` allocates a wrapper per
+    // listener; with thousands of idle sockets every object per tunnel counts.
     let closed = false;
     const onClose = () => {
       if (closed) return;
@@ -258,8 +264,8 @@ export class WebSocketProxy {
       if (current?.size === 0) this.#tunnels.delete(node);
       cut(tunnel);
     };
-    client.once('close', onClose);
-    upstream.once('close', onClose);
+    client.on('close', onClose);
+    upstream.on('close', onClose);
     relay(upstream, client);
     relay(client, upstream);
   }
@@ -277,7 +283,7 @@ function relay(from: Duplex, to: Duplex): void {
       to.once('drain', () => from.resume());
     }
   });
-  from.once('end', () => to.end());
+  from.on('end', () => to.end());
 }
 
 function setCookieFor(route: Route, fwd: ForwardedRequest): string {

@@ -76,6 +76,7 @@ describe('admin server', () => {
     expect(after.get('stickylb_upstream_up{upstream="a"}')).toBe(0);
     expect(after.get('stickylb_upstream_up{upstream="b"}')).toBe(1);
     expect(after.get('stickylb_affinity_repins_total{from="a",reason="down"}')).toBe(1);
+    expect(after.get('stickylb_upstream_transitions_total{upstream="a",to="down"}')).toBe(1);
     const bBefore = before.get('stickylb_requests_total{upstream="b",code="200"}') ?? 0;
     expect(after.get('stickylb_requests_total{upstream="b",code="200"}')).toBe(bBefore + 2);
     expect(after.get('stickylb_request_duration_seconds_count{upstream="b"}')).toBeGreaterThanOrEqual(2);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { parseConfig, parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -213,5 +214,23 @@ describe('config/stickylb.example.yaml', () => {
     for (const key of new Set(keys(defaults))) {
       expect(text, `example lacks ${key}`).toMatch(new RegExp(`^\\s*#?\\s*(- )?${key}:`, 'm'));
     }
+  });
+});
+
+describe('config/k8s/configmap.yaml', () => {
+  it('embeds a valid stickylb configuration', () => {
+    const docs = parseAllDocuments(
+      readFileSync(new URL('../../config/k8s/configmap.yaml', import.meta.url), 'utf8'),
+    );
+    const map = docs
+      .map((d) => d.toJS() as { kind: string; data?: Record<string, string> })
+      .find((d) => d.kind === 'ConfigMap');
+    const env = {
+      STICKYLB_SECRET: 'k8s-secret-0123456789',
+      STICKYLB_ADMIN_TOKEN: 'k8s-admin-token-0123456789',
+    };
+    const config = parseConfigText(map!.data!['config.yaml']!, env);
+    expect(config.upstreams).toHaveLength(2);
+    expect(config.admin.host).toBe('0.0.0.0');
   });
 });
