@@ -44,12 +44,56 @@ for (const size of [...new Set(http.map((r) => r.size))]) {
   }
   lines.push('');
 }
-const vsPeer =
-  http.find((r) => r.size === '1k' && r.contender === 'stickylb').rps /
-  http.find((r) => r.size === '1k' && r.contender.startsWith('http-proxy')).rps;
-lines.push(
-  `Bar (issue 2): stickylb >= 1.5x the http-proxy peer at 1 KiB: ${vsPeer.toFixed(2)}x, ${vsPeer >= 1.5 ? 'met' : 'NOT met'}.`,
-);
+if (http.length > 0) {
+  const rps = (name) => http.find((r) => r.size === '1k' && r.contender.startsWith(name)).rps;
+  const vsPeer = rps('stickylb') / rps('http-proxy');
+  const vsBare = rps('stickylb') / rps('bare');
+  lines.push('Goals at 1 KiB:', '');
+  lines.push(
+    `- stickylb >= 1.5x the http-proxy peer (issue 2): ${vsPeer.toFixed(2)}x, ${vsPeer >= 1.5 ? 'met' : 'NOT met'}`,
+  );
+  lines.push(
+    `- stickylb >= 2x the http-proxy peer (issue 7): ${vsPeer.toFixed(2)}x, ${vsPeer >= 2 ? 'met' : 'NOT met'}`,
+  );
+  lines.push(
+    `- stickylb >= 0.9x the bare undici forwarder (issue 7): ${vsBare.toFixed(2)}x, ${vsBare >= 0.9 ? 'met' : 'NOT met'}`,
+    '',
+  );
+}
+if (websocket.length > 0) {
+  lines.push(
+    `WebSockets: ${sockets} idle sockets held open (balancer RSS growth per socket), then echo round trips of 64 bytes over 100 sockets x 200 messages`,
+    '',
+  );
+  lines.push(
+    '| contender | idle sockets | KiB per socket | echo p50 ms | echo p99 ms |',
+    '|---|---:|---:|---:|---:|',
+  );
+  for (const r of websocket) {
+    lines.push(
+      `| ${r.contender} | ${r.idleSockets}${r.failed ? ` (${r.failed} failed)` : ''} | ${r.kibPerSocket ?? '-'} | ${r.echoP50} | ${r.echoP99} |`,
+    );
+  }
+  const lb = websocket.find((r) => r.contender === 'stickylb');
+  lines.push(
+    '',
+    `- stickylb <= 8 KiB per idle socket (issues 3, 7): ${lb.kibPerSocket} KiB, ${lb.kibPerSocket <= 8 ? 'met' : 'NOT met'}`,
+    '',
+  );
+}
+if (failover.length > 0) {
+  lines.push(
+    'Failover: a pinned client sends a GET every 10 ms, its node is SIGKILLed (checks every 2 s, timeout 1 s, fall 3 for both)',
+    '',
+  );
+  lines.push(
+    '| contender | ms from kill to first success elsewhere | failed requests in 3 s | requests in 3 s |',
+    '|---|---:|---:|---:|',
+  );
+  for (const r of failover)
+    lines.push(`| ${r.contender} | ${r.msToFirstSuccess ?? 'none'} | ${r.failed} | ${r.total} |`);
+  lines.push('');
+}
 const table = lines.join('\n');
 console.log(`\n${table}`);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -36,7 +36,7 @@ export interface RunningApp {
   readonly proxyUrl: string;
   /** `http://host:port` of the HTTP-to-HTTPS redirect listener, when configured. */
   readonly redirectUrl: string | undefined;
-  /** `http://host:port` of the admin listener. */
+  /** `http://host:port` of the admin listener ('' when it is not served here). */
   readonly adminUrl: string;
   readonly config: () => Config;
   /**
@@ -54,8 +54,10 @@ export interface RunningApp {
 export interface StartOptions {
   /** Re-reads the configuration for `POST /api/reload` and SIGHUP. */
   readonly loadConfig?: () => Promise<Config>;
-  /** Do not start the probe timers (tests drive `checker.checkOnce()`). */
+  /** Do not start the probe timers (tests drive `checker.checkOnce()`; cluster workers get health from the primary). */
   readonly manualHealth?: boolean;
+  /** Serve the admin listener (default true; cluster workers leave it to the primary). */
+  readonly admin?: boolean;
 }
 
 /** Builds and starts everything for `config`. */
@@ -102,18 +104,18 @@ export async function startApp(
   function onTransition(t: Transition): void {
     const lost = (t.kind === 'health' && t.to === 'down') || (t.kind === 'state' && t.to === 'maintenance');
     const fields = { upstream: t.node.name, from: t.from, to: t.to, cause: t.cause };
+    // In a cluster worker, transitions relayed by the primary were already logged there.
+    const level = t.cause === 'primary' ? 'debug' : lost ? 'warn' : 'info';
     if (lost) {
       // Cut the node's sockets and streams without a clean close, so clients reconnect (rule 4).
       const sockets = websockets.dropNode(t.node);
       clients.reset(t.node);
-      log.warn(
+      log[level](
         { ...fields, websocketsDropped: sockets },
         t.kind === 'health' ? 'node down' : 'node in maintenance',
       );
-    } else if (t.kind === 'health' && t.to === 'up') {
-      log.info(fields, 'node up');
     } else {
-      log.info(fields, 'node state changed');
+      log[level](fields, t.kind === 'health' && t.to === 'up' ? 'node up' : 'node state changed');
     }
   }
 
@@ -138,11 +140,12 @@ export async function startApp(
 
   await listen(proxy, config.listen.port, config.listen.host);
   if (redirect) await listen(redirect, config.listen.redirectPort, config.listen.host);
-  await listen(admin, config.admin.port, config.admin.host);
+  const withAdmin = options.admin !== false;
+  if (withAdmin) await listen(admin, config.admin.port, config.admin.host);
   if (!options.manualHealth) checker.start();
 
   const proxyUrl = urlOf(proxy, tls.server !== undefined);
-  const adminUrl = urlOf(admin, false);
+  const adminUrl = withAdmin ? urlOf(admin, false) : '';
 
   function apply(next: Config): void {
     const nextTls = loadTlsMaterial(next);
@@ -206,8 +209,10 @@ export async function startApp(
     repins.flush();
     await checker.stop();
     await clients.destroy();
-    admin.closeAllConnections();
-    await new Promise<void>((resolve) => admin.close(() => resolve()));
+    if (withAdmin) {
+      admin.closeAllConnections();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+    }
   }
 
   return {

@@ -3,8 +3,12 @@
  * The command line: argv -> configuration -> running balancer; signals. The only module that exits
  * the process.
  */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type RunningApp, startApp } from './app.js';
+import { type RunningPrimary, startPrimary, WORKER_CONFIG_ENV } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
 import { loadConfigFile, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { loadTlsMaterial } from './config/tls-files.js';
@@ -30,6 +34,12 @@ Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT shut down gracefully (
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // A cluster worker runs the configuration its primary validated and handed over.
+  const handed = process.env[WORKER_CONFIG_ENV];
+  if (cluster.isWorker && handed !== undefined) {
+    const config = JSON.parse(handed) as Config;
+    return runWorker(config, createLogger(config.logging.level).child({ worker: cluster.worker?.id }));
+  }
   let args: ReturnType<typeof parse>;
   try {
     args = parse(argv);
@@ -79,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
     return reportConfigError(err);
   }
 
+  const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
   const logger = createLogger(config.logging.level);
   if (config.affinity.secret === undefined) {
     logger.warn(
@@ -86,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
       'affinity.secret is not set: cookie tokens are derived from the upstream list; set a shared secret (every replica the same) so tokens cannot be guessed',
     );
   }
+  if (workers > 1) return runCluster(config, workers, logger, file);
   let app: RunningApp;
   try {
     app = await startApp(
@@ -148,7 +160,47 @@ function reportConfigError(err: unknown): number {
   return 2;
 }
 
-function waitForSignals(app: RunningApp, logger: Logger, after: () => Promise<void>): Promise<number> {
+/** Starts the cluster primary and its workers, logs the start-up line, waits for signals. */
+async function runCluster(
+  config: Config,
+  workers: number,
+  logger: Logger,
+  file: string | undefined,
+): Promise<number> {
+  let primary: RunningPrimary;
+  try {
+    primary = await startPrimary(
+      config,
+      workers,
+      logger,
+      file === undefined ? undefined : () => loadConfigFile(file),
+    );
+  } catch (err) {
+    if (err instanceof ConfigError) return reportConfigError(err);
+    process.stderr.write(`stickylb: cannot start: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+    return 1;
+  }
+  const proxy = await primary.proxyUrl;
+  logger.info(
+    {
+      version: VERSION,
+      proxy,
+      admin: primary.adminUrl,
+      workers,
+      nodes: config.upstreams.map((u) => ({ name: u.name, url: u.url, weight: u.weight, state: u.state })),
+    },
+    'stickylb started',
+  );
+  return waitForSignals(primary, logger, async () => {});
+}
+
+/** What signals act on: the single-process app or the cluster primary. */
+interface Controllable {
+  close(): Promise<void>;
+  reload(): Promise<unknown>;
+}
+
+function waitForSignals(app: Controllable, logger: Logger, after: () => Promise<void>): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

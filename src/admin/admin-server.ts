@@ -9,7 +9,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
 import { checkBearer } from './auth.js';
-import { nodeView } from './node-view.js';
+import { type NodeView, nodeView } from './node-view.js';
 import { statusPage } from './status-page.js';
 
 /** Result of a reload request. */
@@ -25,6 +25,10 @@ export interface AdminDeps {
   /** Current admin token (reloadable). */
   token(): string | undefined;
   reload(): Promise<ReloadOutcome>;
+  /** The nodes as /api/nodes shows them (default: this process's pool). */
+  nodes?(): Promise<NodeView[]>;
+  /** Prometheus text for /metrics (default: this process's registry). */
+  metricsText?(): Promise<string>;
 }
 
 const ACTIONS: Record<string, OperatorState> = {
@@ -59,7 +63,7 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
         return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', reason });
       }
       case '/metrics': {
-        const body = await deps.metrics.text();
+        const body = deps.metricsText ? await deps.metricsText() : await deps.metrics.text();
         res.writeHead(200, {
           'content-type': deps.metrics.registry.contentType,
           'cache-control': 'no-store',
@@ -68,11 +72,7 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
         return;
       }
       case '/api/nodes':
-        return json(
-          res,
-          200,
-          deps.pool.nodes.map((n) => nodeView(n)),
-        );
+        return json(res, 200, deps.nodes ? await deps.nodes() : deps.pool.nodes.map((n) => nodeView(n)));
       case '/':
       case '/status': {
         const html = statusPage();
@@ -88,8 +88,10 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
     }
     const one = /^\/api\/nodes\/([^/]+)$/.exec(path);
     if (one) {
-      const node = deps.pool.get(decodeURIComponent(one[1]!));
-      return node ? json(res, 200, nodeView(node)) : json(res, 404, { error: `no node named ${one[1]}` });
+      const name = decodeURIComponent(one[1]!);
+      const views = deps.nodes ? await deps.nodes() : deps.pool.nodes.map((n) => nodeView(n));
+      const view = views.find((v) => v.name === name);
+      return view ? json(res, 200, view) : json(res, 404, { error: `no node named ${one[1]}` });
     }
     return json(res, 404, { error: 'not found' });
   }

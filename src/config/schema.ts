@@ -237,6 +237,8 @@ export const configSchema = z
       .prefault({}),
     /** Time in-flight requests get to finish on SIGTERM (default 30s). */
     shutdownTimeout: duration('30s'),
+    /** Proxy processes: 1 (default), a number, or auto (one per core); health checks run once, in the primary. */
+    workers: z.union([z.literal('auto'), int(1, 256)]).default(1),
   })
   .superRefine((config, ctx) => {
     const names = new Map<string, number>();

@@ -43,12 +43,16 @@ export class Metrics {
 
     new client.Gauge({
       name: 'stickylb_build_info',
+      // Same value in every cluster process: aggregate with max, not sum.
+      aggregator: 'max',
       help: 'Build information; always 1.',
       labelNames: ['version', 'node_version'],
       registers,
     }).set({ version: VERSION, node_version: process.version }, 1);
     new client.Gauge({
       name: 'stickylb_upstream_up',
+      // Same value in every cluster process: aggregate with max, not sum.
+      aggregator: 'max',
       help: '1 when the upstream node is healthy, 0 otherwise.',
       labelNames: ['upstream'],
       registers,
@@ -59,6 +63,8 @@ export class Metrics {
     });
     new client.Gauge({
       name: 'stickylb_upstream_health',
+      // Same value in every cluster process: aggregate with max, not sum.
+      aggregator: 'max',
       help: 'Health of each upstream node: 1 for its current health value.',
       labelNames: ['upstream', 'health'],
       registers,
@@ -70,6 +76,8 @@ export class Metrics {
     });
     new client.Gauge({
       name: 'stickylb_upstream_state',
+      // Same value in every cluster process: aggregate with max, not sum.
+      aggregator: 'max',
       help: 'Operator state of each upstream node: 1 for its current state.',
       labelNames: ['upstream', 'state'],
       registers,
@@ -101,6 +109,8 @@ export class Metrics {
     });
     new client.Gauge({
       name: 'stickylb_upstream_clock_skew_seconds',
+      // Same value in every cluster process: aggregate with max, not sum.
+      aggregator: 'max',
       help: "Upstream node's clock minus the balancer's, from the Date header of health probes.",
       labelNames: ['upstream'],
       registers,
@@ -112,6 +122,8 @@ export class Metrics {
     });
     new client.Gauge({
       name: 'stickylb_upstream_info',
+      // Same value in every cluster process: aggregate with max, not sum.
+      aggregator: 'max',
       help: 'Connect version reported by each upstream node; always 1.',
       labelNames: ['upstream', 'version'],
       registers,

@@ -1,0 +1,121 @@
+import { execFileSync } from 'node:child_process';
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/balancer.js';
+import { startCliBalancer, writeConfig } from '../helpers/cli-process.js';
+import { startFakeNode } from '../helpers/fake-node.js';
+import { Client } from '../helpers/http.js';
+import { closed, openSocket } from '../helpers/ws.js';
+
+const TOKEN = 'cluster-admin-token-0123456789';
+
+/** A GET on a fresh connection (so successive calls can land on different workers). */
+async function fresh(url: string, cookie?: string) {
+  const c = new Client(url);
+  c.cookie = cookie;
+  const res = await c.get('/');
+  await c.dispatcher.close();
+  return { node: res.json.node as string, cookie: c.cookie, setCookie: res.setCookie };
+}
+
+function workerPids(primary: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(primary)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('workers: 2 (node:cluster)', () => {
+  it('every worker routes the same, drain reaches all of them, metrics and nodes are summed, a dead worker is replaced', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startCliBalancer(
+      writeConfig({
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0, token: TOKEN },
+        affinity: { secret: 'cluster-secret-0123456789' },
+        healthCheck: { interval: '200ms', timeout: '150ms' },
+        workers: 2,
+        upstreams: [
+          { name: 'a', url: a.url },
+          { name: 'b', url: b.url },
+        ],
+      }),
+    );
+    await waitFor(() => workerPids(lb.child.pid!).length === 2, 5000, 'two workers');
+    await waitFor(() => (lb.output().match(/"node up"/g) ?? []).length >= 2, 5000, 'nodes up');
+
+    // Pins hold whichever worker a connection lands on.
+    let requests = 0;
+    const pinned: Array<{ node: string; cookie: string }> = [];
+    for (let i = 0; i < 6; i++) {
+      const first = await fresh(lb.url);
+      requests++;
+      pinned.push({ node: first.node, cookie: first.cookie! });
+      for (let j = 0; j < 5; j++) {
+        const again = await fresh(lb.url, first.cookie);
+        requests++;
+        expect(again.node).toBe(first.node);
+        expect(again.setCookie).toEqual([]);
+      }
+    }
+
+    // Drain through the primary's admin API: no worker gives node a new clients any more.
+    const drained = await request(`${lb.adminUrl}/api/nodes/a/drain`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(drained.statusCode).toBe(200);
+    await drained.body.dump();
+    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 10; i++) {
+      expect((await fresh(lb.url)).node).toBe('b');
+      requests++;
+    }
+    const onA = pinned.find((p) => p.node === 'a')!;
+    expect((await fresh(lb.url, onA.cookie)).node).toBe('a');
+    requests++;
+
+    // /metrics and /api/nodes sum the workers; gauges are not doubled.
+    const metrics = await (await request(`${lb.adminUrl}/metrics`)).body.text();
+    const total = [
+      ...metrics.matchAll(/^stickylb_requests_total\{upstream="[ab]",code="200"\} (\d+)$/gm),
+    ].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(total).toBe(requests);
+    expect(metrics).toMatch(/^stickylb_upstream_up\{upstream="a"\} 1$/m);
+    const nodes = (await (await request(`${lb.adminUrl}/api/nodes`)).body.json()) as Array<{
+      name: string;
+      requests: number;
+      state: string;
+    }>;
+    expect(nodes.reduce((s, n) => s + n.requests, 0)).toBe(requests);
+    expect(nodes.find((n) => n.name === 'a')!.state).toBe('draining');
+
+    // A node killed: the primary's checker marks it down and every worker re-pins its clients.
+    const sock = await openSocket(`${lb.url}/ws`, onA.cookie);
+    const code = closed(sock.ws);
+    await a.kill();
+    expect(await code).toBe(1006);
+    await waitFor(() => lb.output().includes('"node down"'), 3000, 'node a down');
+    for (let i = 0; i < 4; i++) expect((await fresh(lb.url, onA.cookie)).node).toBe('b');
+
+    // A worker killed: the primary starts another; service goes on.
+    const [victim] = workerPids(lb.child.pid!);
+    process.kill(victim!, 'SIGKILL');
+    await waitFor(() => lb.output().includes('worker exited; starting a new one'), 3000, 'worker replaced');
+    await waitFor(
+      () => workerPids(lb.child.pid!).length === 2 && !workerPids(lb.child.pid!).includes(victim!),
+      5000,
+    );
+    for (let i = 0; i < 6; i++) expect((await fresh(lb.url)).node).toBe('b');
+
+    // SIGTERM right away, while the new worker may still be starting: every worker stops, exit 0.
+    const t0 = Date.now();
+    lb.child.kill('SIGTERM');
+    expect(await lb.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  }, 60_000);
+});
