@@ -30,6 +30,12 @@ export async function httpBench({ seconds, sizes }) {
       ...(await startStickylb(here('../dist/cli.js'), nodes, secret)),
       headers: { Cookie: `stickylb=${affinityToken(secret, 'a')}` },
     },
+    { name: 'HAProxy 2.6, 2 threads', ...(await startHaproxy(nodes, 2)), headers: { Cookie: 'SERVERID=a' } },
+    {
+      name: 'stickylb, 2 workers',
+      ...(await startStickylb(here('../dist/cli.js'), nodes, secret, { workers: 2 })),
+      headers: { Cookie: `stickylb=${affinityToken(secret, 'a')}` },
+    },
   ];
   const rows = [];
   for (const size of sizes) {

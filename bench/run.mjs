@@ -29,8 +29,7 @@ const lines = [
 ];
 for (const size of [...new Set(http.map((r) => r.size))]) {
   const rows = http.filter((r) => r.size === size);
-  const by = (name) => rows.find((r) => r.contender.startsWith(name));
-  const lb = by('stickylb');
+  const lb = rows.find((r) => r.contender === 'stickylb');
   lines.push(`${size === '1k' ? '1 KiB' : '64 KiB'} responses`, '');
   lines.push(
     '| contender | req/s | p50 ms | p99 ms | errors | stickylb is |',

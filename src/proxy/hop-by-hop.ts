@@ -16,6 +16,11 @@ export const HOP_BY_HOP = new Set([
 
 /** Header names listed in a `Connection` header value, lower-cased, minus the common no-ops. */
 export function connectionTokens(value: string): Set<string> | undefined {
+  // The usual values name no extra header: answer without splitting (this runs on most responses).
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close' || v === 'upgrade') return undefined;
+  }
   let tokens: Set<string> | undefined;
   for (const raw of value.split(',')) {
     const token = raw.trim().toLowerCase();

@@ -149,7 +149,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   start(): void {
-    this.#res.once('close', this.#onClientClose);
+    // `on`, not `once`: 'close' fires once anyway and `once` allocates a wrapper per request.
+    this.#res.on('close', this.#onClientClose);
     this.#dispatch(this.#route.node);
   }
 
