@@ -14,6 +14,7 @@ import { ConfigError } from './errors.js';
 import { HealthChecker } from './health/health-checker.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics/metrics.js';
+import { DnsDiscovery, type Resolver, systemResolver } from './pool/dns-discovery.js';
 import { Pool, type Transition } from './pool/pool.js';
 import { HttpForwarder } from './proxy/http-forwarder.js';
 import { Router } from './proxy/router.js';
@@ -58,6 +59,8 @@ export interface StartOptions {
   readonly manualHealth?: boolean;
   /** Serve the admin listener (default true; cluster workers leave it to the primary). */
   readonly admin?: boolean;
+  /** Resolver for `dns` upstreams (tests inject one; default the system resolver). */
+  readonly resolver?: Resolver;
 }
 
 /** Builds and starts everything for `config`. */
@@ -66,7 +69,13 @@ export async function startApp(
   logger: Logger,
   options: StartOptions = {},
 ): Promise<RunningApp> {
-  let config = initial;
+  // `config` is the resolved configuration (every upstream has a url); `dns` entries live in discovery.
+  const discovery = new DnsDiscovery(
+    initial,
+    options.resolver ?? systemResolver,
+    logger.child({ component: 'dns' }),
+  );
+  let config = await discovery.init();
   let tls = loadTlsMaterial(config);
   let shuttingDown = false;
   const log = logger.child({ component: 'balancer' });
@@ -143,11 +152,29 @@ export async function startApp(
   const withAdmin = options.admin !== false;
   if (withAdmin) await listen(admin, config.admin.port, config.admin.host);
   if (!options.manualHealth) checker.start();
+  discovery.watch(
+    (name) => {
+      const node = pool.get(name);
+      return node === undefined || (node.inFlight === 0 && node.websockets === 0);
+    },
+    (resolved) => {
+      try {
+        applyResolved(resolved);
+      } catch (err) {
+        log.error({ err }, 'could not apply the upstreams found in DNS');
+      }
+    },
+  );
 
   const proxyUrl = urlOf(proxy, tls.server !== undefined);
   const adminUrl = withAdmin ? urlOf(admin, false) : '';
 
   function apply(next: Config): void {
+    loadTlsMaterial(next); // throws on unreadable files before anything changes
+    applyResolved(discovery.replace(next));
+  }
+
+  function applyResolved(next: Config): void {
     const nextTls = loadTlsMaterial(next);
     const tlsChanged = JSON.stringify([...nextTls.upstreams]) !== JSON.stringify([...tls.upstreams]);
     if (nextTls.server && 'setSecureContext' in proxy) {
@@ -207,6 +234,7 @@ export async function startApp(
     if (!drained) log.warn({}, 'shutdown timeout reached with requests in flight; closing them');
     proxy.closeAllConnections();
     repins.flush();
+    discovery.stop();
     await checker.stop();
     await clients.destroy();
     if (withAdmin) {

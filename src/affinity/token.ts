@@ -28,9 +28,12 @@ export function isTokenShaped(value: string): boolean {
  * restart or another replica with the same upstreams still agrees on every token. It is guessable by
  * whoever knows the upstream URLs, which is why the start-up log asks for a real secret.
  */
-export function derivedSecret(upstreams: readonly { name: string; url: string }[]): string {
+export function derivedSecret(
+  upstreams: readonly { name: string; url?: string | undefined; dns?: string | undefined }[],
+): string {
   const hash = createHash('sha256');
-  for (const u of [...upstreams].sort((a, b) => a.name.localeCompare(b.name)))
-    hash.update(`${u.name}\0${u.url}\0`);
+  for (const u of [...upstreams].sort((a, b) => a.name.localeCompare(b.name))) {
+    hash.update(`${u.name}\0${u.url ?? u.dns ?? ''}\0`);
+  }
   return hash.digest('base64url');
 }

@@ -15,6 +15,7 @@ import { ConfigError } from '../errors.js';
 import { HealthChecker } from '../health/health-checker.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
+import { DnsDiscovery, systemResolver } from '../pool/dns-discovery.js';
 import { Pool } from '../pool/pool.js';
 import { checkerOptions, poolOptions } from '../settings.js';
 import {
@@ -46,9 +47,11 @@ export async function startPrimary(
   logger: Logger,
   loadConfig: (() => Promise<Config>) | undefined,
 ): Promise<RunningPrimary> {
-  let config = initial;
   let shuttingDown = false;
   const log = logger.child({ component: 'cluster' });
+  const discovery = new DnsDiscovery(initial, systemResolver, logger.child({ component: 'dns' }));
+  // The resolved configuration (every upstream with a url) is what the workers get.
+  let config = await discovery.init();
   const tls = loadTlsMaterial(config);
   const pool = new Pool(config.upstreams, poolOptions(config, tls));
   const metrics = new Metrics();
@@ -163,19 +166,37 @@ export async function startPrimary(
     return AggregatorRegistry.aggregate(all as never).metrics();
   };
 
+  function applyResolved(next: Config): void {
+    const nextTls = loadTlsMaterial(next);
+    pool.reconcile(next.upstreams, poolOptions(next, nextTls));
+    metrics.attach(pool);
+    checker.reconfigure(checkerOptions(next));
+    config = next;
+    broadcast({ t: 'config', config: next });
+    broadcast({ t: 'snapshot', nodes: snapshot() });
+  }
+
+  discovery.watch(
+    // Workers hold the connections; the primary cannot see them synchronously, so an address that
+    // left DNS is dropped at once here (workers cut its sockets; its clients re-pin).
+    () => true,
+    (resolved) => {
+      try {
+        applyResolved(resolved);
+      } catch (err) {
+        log.error({ err }, 'could not apply the upstreams found in DNS');
+      }
+    },
+  );
+
   async function reload(): Promise<ReloadOutcome> {
     if (loadConfig === undefined) return { ok: false, problems: ['no configuration file to reload'] };
     try {
-      const next = await loadConfig();
-      const nextTls = loadTlsMaterial(next);
-      pool.reconcile(next.upstreams, poolOptions(next, nextTls));
-      metrics.attach(pool);
-      checker.reconfigure(checkerOptions(next));
-      config = next;
-      broadcast({ t: 'config', config: next });
-      broadcast({ t: 'snapshot', nodes: snapshot() });
+      const written = await loadConfig();
+      loadTlsMaterial(written);
+      applyResolved(discovery.replace(written));
       metrics.configReloads.inc({ result: 'success' });
-      log.info({ nodes: next.upstreams.map((u) => u.name) }, 'configuration reloaded');
+      log.info({ nodes: config.upstreams.map((u) => u.name) }, 'configuration reloaded');
       return { ok: true };
     } catch (err) {
       metrics.configReloads.inc({ result: 'failure' });
@@ -216,6 +237,7 @@ export async function startPrimary(
     }, config.shutdownTimeout + 5000);
     await Promise.all(exited);
     clearTimeout(deadline);
+    discovery.stop();
     await checker.stop();
     admin.closeAllConnections();
     await new Promise<void>((resolve) => admin.close(() => resolve()));

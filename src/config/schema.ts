@@ -85,7 +85,23 @@ const operatorState = z.enum(['active', 'draining', 'maintenance']);
 
 const upstream = z.strictObject({
   name: nodeName,
-  url: upstreamUrl,
+  /** The node's origin, e.g. http://10.0.0.5:3939 (or `dns` instead). */
+  url: upstreamUrl.optional(),
+  /**
+   * `host:port` re-resolved every `resolveInterval` (e.g. a headless Service); each address becomes
+   * a node named `<name>-<address>`, so its cookie token is stable while the address exists.
+   */
+  dns: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.-]+:\d{1,5}$/,
+      'must be host:port, e.g. connect-headless.posit.svc.cluster.local:3939',
+    )
+    .optional(),
+  /** Scheme for nodes found through `dns` (default http). */
+  scheme: z.enum(['http', 'https']).default('http'),
+  /** How often `dns` is resolved again (default 10s). */
+  resolveInterval: duration('10s'),
   /** Share of new clients relative to the other nodes (default 1). */
   weight: int(1, 1000).default(1),
   /** Operator overlay at start: active, draining (keeps its clients) or maintenance (default active). */
@@ -244,6 +260,16 @@ export const configSchema = z
     const names = new Map<string, number>();
     const urls = new Map<string, number>();
     config.upstreams.forEach((u, i) => {
+      if ((u.url === undefined) === (u.dns === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['upstreams', i], message: 'needs exactly one of url or dns' });
+      }
+      if (u.dns !== undefined && u.resolveInterval === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', i, 'resolveInterval'],
+          message: 'must be greater than 0',
+        });
+      }
       const lower = u.name.toLowerCase();
       if (names.has(lower)) {
         ctx.addIssue({
@@ -252,6 +278,7 @@ export const configSchema = z
           message: `duplicate name "${u.name}" (also upstreams[${names.get(lower)}])`,
         });
       } else names.set(lower, i);
+      if (u.url === undefined) return;
       if (urls.has(u.url)) {
         ctx.addIssue({
           code: 'custom',
@@ -282,7 +309,7 @@ export const configSchema = z
       });
     }
     config.upstreams.forEach((u, i) => {
-      if (u.tls !== undefined && !u.url.startsWith('https:')) {
+      if (u.tls !== undefined && (u.url === undefined ? u.scheme !== 'https' : !u.url.startsWith('https:'))) {
         ctx.addIssue({
           code: 'custom',
           path: ['upstreams', i, 'tls'],
@@ -299,6 +326,8 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 /** One upstream entry. */
 export type UpstreamConfig = Config['upstreams'][number];
+/** An upstream with a concrete URL: a `url` entry, or one address of a `dns` entry. */
+export type ResolvedUpstream = UpstreamConfig & { readonly url: string };
 /** Operator overlay on a node. */
 export type OperatorState = z.output<typeof operatorState>;
 

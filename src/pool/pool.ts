@@ -164,6 +164,8 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
     const byName = new Map<string, UpstreamNode>();
     const byToken = new Map<string, UpstreamNode>();
     for (const u of upstreams) {
+      // `dns` entries reach the pool only through their resolved addresses (see dns-discovery.ts).
+      if (u.url === undefined) continue;
       const token = affinityToken(options.secret, u.name);
       const cookie = { token, ...setCookieLines(token, options.cookie) };
       const tlsOptions = options.upstreamTls?.get(u.name);

@@ -5,6 +5,7 @@ import { onTestFinished } from 'vitest';
 import { type RunningApp, startApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
+import type { Resolver } from '../../src/pool/dns-discovery.js';
 import type { FakeNode } from './fake-node.js';
 
 /** A balancer under test and the log lines it wrote. */
@@ -47,7 +48,7 @@ export function testConfig(
 export async function startBalancer(
   nodes: readonly FakeNode[],
   extra: Record<string, unknown> = {},
-  options: { manualHealth?: boolean; persistent?: boolean } = {},
+  options: { manualHealth?: boolean; persistent?: boolean; resolver?: Resolver } = {},
 ): Promise<TestBalancer> {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -59,7 +60,10 @@ export async function startBalancer(
   });
   const config = parseConfig(testConfig(nodes, extra));
   const logger = createLogger('debug', sink);
-  const app = await startApp(config, logger, { manualHealth: options.manualHealth ?? false });
+  const app = await startApp(config, logger, {
+    manualHealth: options.manualHealth ?? false,
+    ...(options.resolver ? { resolver: options.resolver } : {}),
+  });
   if (options.manualHealth) await app.checker.checkOnce();
   else await waitFor(() => app.pool.nodes.every((n) => n.health !== 'unknown'), 3000);
   const balancer: TestBalancer = {

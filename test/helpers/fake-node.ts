@@ -19,6 +19,8 @@ export interface FakeNode {
 
 /** Options for a fake node. */
 export interface FakeNodeOptions {
+  /** Loopback address to listen on (default 127.0.0.1; any 127.x.y.z works on Linux). */
+  host?: string;
   port?: number;
   skewMs?: number;
   version?: string;
@@ -28,7 +30,8 @@ export interface FakeNodeOptions {
 
 /** Starts a fake node called `name`; killed after the test unless `persistent`. */
 export async function startFakeNode(name: string, options: FakeNodeOptions = {}): Promise<FakeNode> {
-  const args = [FIXTURE, '--name', name, '--port', String(options.port ?? 0)];
+  const host = options.host ?? '127.0.0.1';
+  const args = [FIXTURE, '--name', name, '--host', host, '--port', String(options.port ?? 0)];
   if (options.skewMs) args.push('--skew-ms', String(options.skewMs));
   if (options.version) args.push('--version', options.version);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -45,7 +48,7 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
   const node: FakeNode = {
     name,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     process: child,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

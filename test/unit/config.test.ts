@@ -21,7 +21,14 @@ describe('config defaults', () => {
     const c = parseConfig(minimal, {});
     expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080, redirectPort: 0 });
     expect(c.admin).toEqual({ host: '127.0.0.1', port: 9090 });
-    expect(c.upstreams[0]).toEqual({ name: 'a', url: 'http://127.0.0.1:3939', weight: 1, state: 'active' });
+    expect(c.upstreams[0]).toEqual({
+      name: 'a',
+      url: 'http://127.0.0.1:3939',
+      weight: 1,
+      state: 'active',
+      scheme: 'http',
+      resolveInterval: 10_000,
+    });
     expect(c.affinity).toEqual({ cookie: 'stickylb', sameSite: 'Lax', secure: 'auto', maxAge: 0 });
     expect(c.healthCheck).toMatchObject({
       path: '/__ping__',

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { affinityToken } from '../../src/affinity/token.js';
+import { startBalancer, waitFor } from '../helpers/balancer.js';
+import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
+import { Client } from '../helpers/http.js';
+import { openSocket } from '../helpers/ws.js';
+
+describe('upstreams from DNS (resolver controlled by the test)', () => {
+  it('each address is a node with a stable token; new addresses join; a vanished one drains, then leaves', async () => {
+    // Three "pods" on three loopback addresses, one port, as behind a headless Service.
+    const first = await startFakeNode('pod-2', { host: '127.0.0.2' });
+    const port = first.port;
+    const [second, third] = await Promise.all([
+      startFakeNode('pod-3', { host: '127.0.0.3', port }),
+      startFakeNode('pod-4', { host: '127.0.0.4', port }),
+    ]);
+    let addresses = ['127.0.0.2', '127.0.0.3'];
+    let failing = false;
+    const resolver = async (host: string) => {
+      expect(host).toBe('connect-headless.posit.svc');
+      if (failing) throw Object.assign(new Error('SERVFAIL'), { code: 'ESERVFAIL' });
+      return addresses;
+    };
+    const lb = await startBalancer(
+      [] as FakeNode[],
+      {
+        upstreams: [{ name: 'connect', dns: `connect-headless.posit.svc:${port}`, resolveInterval: '100ms' }],
+      },
+      { resolver },
+    );
+    const names = () => lb.app.pool.nodes.map((n) => `${n.name}:${n.state}`).sort();
+    expect(names()).toEqual(['connect-127-0-0-2:active', 'connect-127-0-0-3:active']);
+
+    const pinned = new Client(lb.url);
+    for (let i = 0; i < 5 && (await pinned.get('/')).json.node !== 'pod-2'; i++) pinned.cookie = undefined;
+    expect(pinned.cookie).toBe(
+      `stickylb=${affinityToken('test-secret-0123456789abcdef', 'connect-127-0-0-2')}`,
+    );
+    const sock = await openSocket(`${lb.url}/ws`, pinned.cookie);
+    expect(sock.hello.hello).toBe('pod-2');
+
+    // A lookup failure keeps the last addresses.
+    failing = true;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(names()).toEqual(['connect-127-0-0-2:active', 'connect-127-0-0-3:active']);
+    failing = false;
+
+    // 127.0.0.2 leaves DNS, 127.0.0.4 joins: .2 drains while its WebSocket is open.
+    addresses = ['127.0.0.3', '127.0.0.4'];
+    await waitFor(() => names().includes('connect-127-0-0-4:active'), 3000, 'new address joins');
+    await waitFor(() => lb.app.pool.get('connect-127-0-0-4')?.health === 'up', 3000, 'new node up');
+    expect(names()).toContain('connect-127-0-0-2:draining');
+    expect((await pinned.get('/')).json.node).toBe('pod-2');
+    const fresh = new Set<unknown>();
+    for (let i = 0; i < 6; i++) fresh.add((await new Client(lb.url).get('/')).json.node);
+    expect([...fresh].sort()).toEqual(['pod-3', 'pod-4']);
+
+    // Idle now: it leaves the pool, and its client is re-pinned.
+    sock.ws.close();
+    await waitFor(
+      () => !names().some((n) => n.startsWith('connect-127-0-0-2')),
+      3000,
+      'vanished node removed',
+    );
+    const moved = await pinned.get('/');
+    expect(['pod-3', 'pod-4']).toContain(moved.json.node);
+    expect(moved.setCookie).toHaveLength(1);
+    expect(second.port).toBe(third.port);
+  });
+
+  it('rejects a dns entry that is not host:port, and an entry with both url and dns', async () => {
+    const { parseConfig } = await import('../../src/config/load.js');
+    expect(() => parseConfig({ upstreams: [{ name: 'c', dns: 'no-port' }] }, {})).toThrow(
+      /upstreams\[0\]\.dns: must be host:port/,
+    );
+    expect(() => parseConfig({ upstreams: [{ name: 'c', dns: 'h:1', url: 'http://h:1' }] }, {})).toThrow(
+      /upstreams\[0\]: needs exactly one of url or dns/,
+    );
+  });
+});
