@@ -26,6 +26,11 @@ export async function httpBench({ seconds, sizes }) {
       headers: { Cookie: 'SRV=a' },
     },
     {
+      name: '@fastify/http-proxy sticky peer',
+      ...(await startPeer(here('peers/fastify-peer.mjs'), { TARGETS: JSON.stringify(nodes) })),
+      headers: { Cookie: 'SRV=a' },
+    },
+    {
       name: 'stickylb',
       ...(await startStickylb(here('../dist/cli.js'), nodes, secret)),
       headers: { Cookie: `stickylb=${affinityToken(secret, 'a')}` },

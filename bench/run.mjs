@@ -5,6 +5,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { failoverBench } from './failover.mjs';
 import { httpBench } from './http.mjs';
+import { latencyBench } from './latency.mjs';
 import { ensureDebian, stopAll } from './lib/servers.mjs';
 import { websocketBench } from './websocket.mjs';
 
@@ -14,8 +15,10 @@ ensureDebian({ wrk: 'wrk', haproxy: 'haproxy', nginx: 'nginx-light' });
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 console.error(`bench on ${machine}, ${seconds}s per run`);
 
-const only = new Set((process.env.BENCH_ONLY ?? 'http,websocket,failover').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'http,latency,websocket,failover').split(','));
 const http = only.has('http') ? await httpBench({ seconds, sizes: ['1k', '64k'] }) : [];
+stopAll();
+const latency = only.has('latency') ? await latencyBench({ seconds }) : [];
 stopAll();
 const sockets = Number(process.env.BENCH_WS_SOCKETS ?? 9000);
 const websocket = only.has('websocket') ? await websocketBench({ sockets }) : [];
@@ -59,6 +62,21 @@ if (http.length > 0) {
     '',
   );
 }
+if (latency.length > 0) {
+  lines.push(
+    "Latency at a fixed 1,000 req/s (1 KiB, 50 connections, measured from each request's scheduled time)",
+    '',
+  );
+  lines.push('| contender | p50 ms | p99 ms | max ms | errors |', '|---|---:|---:|---:|---:|');
+  for (const r of latency) lines.push(`| ${r.contender} | ${r.p50} | ${r.p99} | ${r.max} | ${r.errors} |`);
+  const p99 = (name) => latency.find((r) => r.contender.startsWith(name)).p99;
+  const gap = p99('stickylb') - p99('HAProxy');
+  lines.push(
+    '',
+    `- stickylb p99 within 1 ms of HAProxy's (issue 7): ${gap.toFixed(2)} ms, ${gap <= 1 ? 'met' : 'NOT met'}`,
+    '',
+  );
+}
 if (websocket.length > 0) {
   lines.push(
     `WebSockets: ${sockets} idle sockets held open (balancer RSS growth per socket), then echo round trips of 64 bytes over 100 sockets x 200 messages`,
@@ -99,7 +117,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 writeFileSync(
   `${dir}${stamp}.json`,
-  JSON.stringify({ machine, seconds, http, websocket, failover }, null, 2),
+  JSON.stringify({ machine, seconds, http, latency, websocket, failover }, null, 2),
 );
 writeFileSync(`${dir}latest.md`, `${table}\n`);
 process.exit(0);
