@@ -117,6 +117,25 @@ describe('command line', () => {
     expect(peak - baseline).toBeLessThan(64 * 1024 * 1024);
   }, 60_000);
 
+  it('two replica processes with the same config agree on every cookie', async () => {
+    const [a, b, c] = await Promise.all([startFakeNode('a'), startFakeNode('b'), startFakeNode('c')]);
+    const file = writeConfig({
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      upstreams: [a, b, c].map((n) => ({ name: n.name, url: n.url })),
+      affinity: { secret: 'replica-secret-0123456789' },
+    });
+    const [one, two] = await Promise.all([startCliBalancer(file), startCliBalancer(file)]);
+    for (let i = 0; i < 6; i++) {
+      const first = await request(`${one.url}/`, { headers: { accept: 'application/json' } });
+      const cookie = String(first.headers['set-cookie']).split(';')[0]!;
+      const node = ((await first.body.json()) as { node: string }).node;
+      const other = await request(`${two.url}/`, { headers: { accept: 'application/json', cookie } });
+      expect(((await other.body.json()) as { node: string }).node).toBe(node);
+      expect(other.headers['set-cookie']).toBeUndefined();
+    }
+  });
+
   it('SIGTERM lets a slow request finish, cuts WebSockets, exits 0', async () => {
     const node = await startFakeNode('a');
     const lb = await startCliBalancer(

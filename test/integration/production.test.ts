@@ -251,6 +251,18 @@ describe('timeouts and limits', () => {
     }
   });
 
+  it('limits.maxConnections turns away connections beyond the limit and serves again below it', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startBalancer([node], { limits: { maxConnections: 2 } });
+    const held = [new Client(lb.url), new Client(lb.url)];
+    for (const c of held) expect((await c.get('/')).status).toBe(200);
+    const extra = new Client(lb.url);
+    await expect(extra.get('/')).rejects.toThrow();
+    await held[0]!.dispatcher.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await new Client(lb.url).get('/')).status).toBe(200);
+  });
+
   it('an upstream that never answers gets 504 after timeouts.response', async () => {
     const node = await startFakeNode('a');
     const lb = await startBalancer([node], { timeouts: { response: '500ms' } });
