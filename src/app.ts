@@ -6,8 +6,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createAdminServer, type ReloadOutcome } from './admin/admin-server.js';
+import { createAdminServer } from './admin/admin-server.js';
 import { RepinRecorder } from './affinity/repin-recorder.js';
+import { type ReloadOutcome, reloadConfig } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { loadTlsMaterial, type TlsMaterial } from './config/tls-files.js';
 import { ConfigError } from './errors.js';
@@ -204,20 +205,8 @@ export async function startApp(
     config = next;
   }
 
-  async function reload(): Promise<ReloadOutcome> {
-    if (options.loadConfig === undefined) return { ok: false, problems: ['no configuration file to reload'] };
-    try {
-      const next = await options.loadConfig();
-      apply(next);
-      metrics.configReloads.inc({ result: 'success' });
-      log.info({ nodes: next.upstreams.map((u) => u.name) }, 'configuration reloaded');
-      return { ok: true };
-    } catch (err) {
-      metrics.configReloads.inc({ result: 'failure' });
-      const problems = err instanceof ConfigError ? err.problems : [String(err)];
-      log.error({ problems }, 'configuration reload rejected; keeping the running configuration');
-      return { ok: false, problems };
-    }
+  function reload(): Promise<ReloadOutcome> {
+    return reloadConfig(options.loadConfig, apply, metrics.configReloads, log);
   }
 
   async function close(): Promise<void> {

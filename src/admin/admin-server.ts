@@ -4,6 +4,7 @@
  * any of these paths.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ReloadOutcome } from '../config/reload.js';
 import type { OperatorState } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -12,8 +13,7 @@ import { checkBearer } from './auth.js';
 import { type NodeView, nodeView } from './node-view.js';
 import { statusPage } from './status-page.js';
 
-/** Result of a reload request. */
-export type ReloadOutcome = { ok: true } | { ok: false; problems: readonly string[] };
+export type { ReloadOutcome } from '../config/reload.js';
 
 /** What the admin server reads and controls. */
 export interface AdminDeps {

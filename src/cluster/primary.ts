@@ -7,8 +7,9 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
-import { createAdminServer, type ReloadOutcome } from '../admin/admin-server.js';
+import { createAdminServer } from '../admin/admin-server.js';
 import { type NodeView, nodeView } from '../admin/node-view.js';
+import { type ReloadOutcome, reloadConfig } from '../config/reload.js';
 import type { Config } from '../config/schema.js';
 import { loadTlsMaterial } from '../config/tls-files.js';
 import { ConfigError } from '../errors.js';
@@ -189,21 +190,16 @@ export async function startPrimary(
     },
   );
 
-  async function reload(): Promise<ReloadOutcome> {
-    if (loadConfig === undefined) return { ok: false, problems: ['no configuration file to reload'] };
-    try {
-      const written = await loadConfig();
-      loadTlsMaterial(written);
-      applyResolved(discovery.replace(written));
-      metrics.configReloads.inc({ result: 'success' });
-      log.info({ nodes: config.upstreams.map((u) => u.name) }, 'configuration reloaded');
-      return { ok: true };
-    } catch (err) {
-      metrics.configReloads.inc({ result: 'failure' });
-      const problems = err instanceof ConfigError ? err.problems : [String(err)];
-      log.error({ problems }, 'configuration reload rejected; keeping the running configuration');
-      return { ok: false, problems };
-    }
+  function reload(): Promise<ReloadOutcome> {
+    return reloadConfig(
+      loadConfig,
+      (written) => {
+        loadTlsMaterial(written); // throws on unreadable files before anything changes
+        applyResolved(discovery.replace(written));
+      },
+      metrics.configReloads,
+      log,
+    );
   }
 
   const admin = createAdminServer({
