@@ -88,7 +88,7 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
     }
     const one = /^\/api\/nodes\/([^/]+)$/.exec(path);
     if (one) {
-      const name = decodeURIComponent(one[1]!);
+      const name = safeDecode(one[1]!);
       const views = deps.nodes ? await deps.nodes() : deps.pool.nodes.map((n) => nodeView(n));
       const view = views.find((v) => v.name === name);
       return view ? json(res, 200, view) : json(res, 404, { error: `no node named ${one[1]}` });
@@ -115,7 +115,7 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
         ? json(res, 200, { result: 'reloaded' })
         : json(res, 400, { result: 'rejected', problems: outcome.problems });
     }
-    const node = deps.pool.get(decodeURIComponent(action[1]!));
+    const node = deps.pool.get(safeDecode(action[1]!));
     if (node === undefined) return json(res, 404, { error: `no node named ${action[1]}` });
     const state = ACTIONS[action[2]!]!;
     if (deps.pool.setState(node, state, 'admin')) {
@@ -135,4 +135,13 @@ function json(res: ServerResponse, status: number, body: unknown): void {
     'cache-control': 'no-store',
   });
   res.end(text);
+}
+
+/** A path segment decoded, or as it is when its percent-encoding is malformed (then no node matches). */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

@@ -237,8 +237,11 @@ export const configSchema = z
         maxBodySize: size(0),
         /** Max concurrent client connections (default 0: no limit). */
         maxConnections: int(0, 10_000_000).default(0),
-        /** Keep-alive connections kept per upstream node (default 128). */
-        upstreamConnections: int(1, 100_000).default(128),
+        /**
+         * Connections per upstream node (default 0: as many as requests need). A cap queues requests
+         * once reached, and SockJS streaming fallbacks each hold a connection for their lifetime.
+         */
+        upstreamConnections: int(0, 100_000).default(0),
       })
       .prefault({}),
     /** Peers whose X-Forwarded-* headers are trusted and extended (default none). */

@@ -7,6 +7,7 @@ import type { UpstreamNode } from '../pool/upstream-node.js';
 
 /** Connection settings shared by every node's pool. */
 export interface UpstreamClientOptions {
+  /** Connections per node; 0 for no cap. */
   readonly connections: number;
   readonly connectTimeoutMs: number;
   /** Time to wait for response headers (0: none). */
@@ -30,7 +31,7 @@ export class UpstreamClients {
     if (pool === undefined) {
       const o = this.#options;
       pool = new UndiciPool(node.url, {
-        connections: o.connections,
+        connections: o.connections > 0 ? o.connections : null,
         pipelining: 1,
         headersTimeout: o.headersTimeoutMs,
         bodyTimeout: o.bodyTimeoutMs,

@@ -97,6 +97,9 @@ describe('admin server', () => {
     expect(ok.statusCode).toBe(200);
     expect(((await ok.body.json()) as { state: string }).state).toBe('draining');
     expect((await post('/api/nodes/zzz/drain', 'test-admin-token-0123456789')).statusCode).toBe(404);
+    // A malformed percent-encoding is just an unknown node, not a server error.
+    expect((await post('/api/nodes/%E0%A4%A/drain', 'test-admin-token-0123456789')).statusCode).toBe(404);
+    expect((await request(`${lb.adminUrl}/api/nodes/%E0%A4%A`)).statusCode).toBe(404);
     const noToken = await startBalancer([a], { admin: { host: '127.0.0.1', port: 0, token: undefined } });
     const refused = await request(`${noToken.adminUrl}/api/nodes/a/drain`, { method: 'POST' });
     expect(refused.statusCode).toBe(403);
