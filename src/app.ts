@@ -11,7 +11,6 @@ import { RepinRecorder } from './affinity/repin-recorder.js';
 import { type ReloadOutcome, reloadConfig } from './config/reload.js';
 import type { Config } from './config/schema.js';
 import { loadTlsMaterial, type TlsMaterial } from './config/tls-files.js';
-import { ConfigError } from './errors.js';
 import { HealthChecker } from './health/health-checker.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics/metrics.js';

@@ -12,7 +12,6 @@ import { type NodeView, nodeView } from '../admin/node-view.js';
 import { type ReloadOutcome, reloadConfig } from '../config/reload.js';
 import type { Config } from '../config/schema.js';
 import { loadTlsMaterial } from '../config/tls-files.js';
-import { ConfigError } from '../errors.js';
 import { HealthChecker } from '../health/health-checker.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
