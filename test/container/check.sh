@@ -10,7 +10,13 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do { kill -9 "$p" && wait "$p"; } 2>/dev/null || true; done
-  pkill -9 -f "stickylb-container-check" 2>/dev/null || true
+  # buildah run leaves its children (the containerised node) behind: end the whole process group.
+  [ -n "${run_pid:-}" ] && { kill -TERM -- "-$run_pid"; sleep 1; kill -9 -- "-$run_pid"; } 2>/dev/null
+  # ... and its working container, which the killed run could not remove.
+  for c in $(buildah --storage-driver vfs containers -q 2>/dev/null); do
+    case " ${containers_before:-} " in *" $c "*) ;; *) buildah --storage-driver vfs rm "$c" >/dev/null 2>&1 ;; esac
+  done
+  true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,8 +46,9 @@ YAML
 chmod 644 "$work/config.yaml"; chmod 755 "$work"
 
 "$tool" build
-"$tool" run -v "$work/config.yaml:/etc/stickylb/config.yaml" -e STICKYLB_SECRET=container-check-secret-123 > "$work/lb.log" 2>&1 &
-pids+=($!)
+containers_before=$(buildah --storage-driver vfs containers -q 2>/dev/null | tr '\n' ' ')
+setsid "$tool" run -v "$work/config.yaml:/etc/stickylb/config.yaml" -e STICKYLB_SECRET=container-check-secret-123 > "$work/lb.log" 2>&1 &
+run_pid=$!
 
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break
