@@ -13,9 +13,11 @@ cleanup() {
   # buildah run leaves its children (the containerised node) behind: end the whole process group.
   [ -n "${run_pid:-}" ] && { kill -TERM -- "-$run_pid"; sleep 1; kill -9 -- "-$run_pid"; } 2>/dev/null
   # ... and its working container, which the killed run could not remove.
-  for c in $(buildah --storage-driver vfs containers -q 2>/dev/null); do
-    case " ${containers_before:-} " in *" $c "*) ;; *) buildah --storage-driver vfs rm "$c" >/dev/null 2>&1 ;; esac
-  done
+  if [ -n "${run_pid:-}" ]; then
+    for c in $(buildah --storage-driver vfs containers -q 2>/dev/null); do
+      case " ${containers_before:-} " in *" $c "*) ;; *) buildah --storage-driver vfs rm "$c" >/dev/null 2>&1 ;; esac
+    done
+  fi
   true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
