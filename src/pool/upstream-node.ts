@@ -70,7 +70,8 @@ export class UpstreamNode {
     this.url = opts.url;
     const url = new URL(opts.url);
     this.tls = url.protocol === 'https:';
-    this.host = url.hostname;
+    // URL keeps IPv6 literals bracketed ([::1]); sockets want the bare address.
+    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = url.port === '' ? (this.tls ? 443 : 80) : Number(url.port);
     this.weight = opts.weight;
     this.state = opts.state;
