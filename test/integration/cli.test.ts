@@ -117,6 +117,26 @@ describe('command line', () => {
     expect(peak - baseline).toBeLessThan(64 * 1024 * 1024);
   }, 60_000);
 
+  it('a second SIGTERM exits at once, without waiting for in-flight requests', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startCliBalancer(
+      writeConfig({
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0 },
+        upstreams: [{ name: 'a', url: node.url }],
+      }),
+    );
+    const slow = request(`${lb.url}/slow?ms=20000`).catch(() => 'cut');
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    lb.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    lb.child.kill('SIGTERM');
+    expect(await lb.exited).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(await slow).toBe('cut');
+  });
+
   it('two replica processes with the same config agree on every cookie', async () => {
     const [a, b, c] = await Promise.all([startFakeNode('a'), startFakeNode('b'), startFakeNode('c')]);
     const file = writeConfig({
