@@ -1,5 +1,5 @@
-// Opens N idle WebSockets to URL (with COOKIE), reports on stdout, then on "echo" measures round
-// trips over the first 100 sockets. Driven by bench/websocket.mjs through stdin/stdout lines.
+// Opens N idle WebSockets to URL (with COOKIE) and reports on stdout; "more" opens N more; "echo"
+// measures round trips over the first 100 sockets. Driven by bench/websocket.mjs through stdin/stdout lines.
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 
@@ -57,6 +57,8 @@ async function echo(count, rounds) {
 const failed = await openAll();
 process.stdout.write(`${JSON.stringify({ open: sockets.length, failed })}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
+  if (line === 'more')
+    process.stdout.write(`${JSON.stringify({ open: sockets.length, failed: await openAll() })}\n`);
   if (line === 'echo') process.stdout.write(`${JSON.stringify(await echo(100, 200))}\n`);
   if (line === 'close') {
     for (const ws of sockets) ws.terminate();
