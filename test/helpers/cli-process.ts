@@ -17,6 +17,19 @@ export function writeConfig(tree: unknown): string {
   return file;
 }
 
+/** A YAML tree listening on 127.0.0.1:0 (proxy and admin) in front of `nodes`, plus `extra` keys. */
+export function loopbackConfig(
+  nodes: readonly { name: string; url: string }[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    upstreams: nodes.map((n) => ({ name: n.name, url: n.url })),
+    ...extra,
+  };
+}
+
 /** Runs the CLI to completion. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], {

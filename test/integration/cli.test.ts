@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { runCli, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
+import { loopbackConfig, runCli, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 import { closed, openSocket } from '../helpers/ws.js';
 
@@ -74,12 +74,7 @@ describe('command line', () => {
   it('streams a 256 MB upload intact with balancer RSS growth under 64 MB', async () => {
     const node = await startFakeNode('a');
     const lb = await startCliBalancer(
-      writeConfig({
-        listen: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0 },
-        upstreams: [{ name: 'a', url: node.url }],
-        affinity: { secret: 'cli-test-secret-0123456789' },
-      }),
+      writeConfig(loopbackConfig([node], { affinity: { secret: 'cli-test-secret-0123456789' } })),
     );
     await (await request(`${lb.url}/`)).body.dump();
     const baseline = lb.rss();
@@ -119,13 +114,7 @@ describe('command line', () => {
 
   it('a second SIGTERM exits at once, without waiting for in-flight requests', async () => {
     const node = await startFakeNode('a');
-    const lb = await startCliBalancer(
-      writeConfig({
-        listen: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0 },
-        upstreams: [{ name: 'a', url: node.url }],
-      }),
-    );
+    const lb = await startCliBalancer(writeConfig(loopbackConfig([node])));
     const slow = request(`${lb.url}/slow?ms=20000`).catch(() => 'cut');
     await new Promise((r) => setTimeout(r, 200));
     const t0 = Date.now();
@@ -139,12 +128,9 @@ describe('command line', () => {
 
   it('two replica processes with the same config agree on every cookie', async () => {
     const [a, b, c] = await Promise.all([startFakeNode('a'), startFakeNode('b'), startFakeNode('c')]);
-    const file = writeConfig({
-      listen: { host: '127.0.0.1', port: 0 },
-      admin: { host: '127.0.0.1', port: 0 },
-      upstreams: [a, b, c].map((n) => ({ name: n.name, url: n.url })),
-      affinity: { secret: 'replica-secret-0123456789' },
-    });
+    const file = writeConfig(
+      loopbackConfig([a, b, c], { affinity: { secret: 'replica-secret-0123456789' } }),
+    );
     const [one, two] = await Promise.all([startCliBalancer(file), startCliBalancer(file)]);
     for (let i = 0; i < 6; i++) {
       const first = await request(`${one.url}/`, { headers: { accept: 'application/json' } });
@@ -158,13 +144,7 @@ describe('command line', () => {
 
   it('SIGTERM lets a slow request finish, cuts WebSockets, exits 0', async () => {
     const node = await startFakeNode('a');
-    const lb = await startCliBalancer(
-      writeConfig({
-        listen: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0 },
-        upstreams: [{ name: 'a', url: node.url }],
-      }),
-    );
+    const lb = await startCliBalancer(writeConfig(loopbackConfig([node])));
     const sock = await openSocket(`${lb.url}/ws`);
     const code = closed(sock.ws);
     const slow = request(`${lb.url}/slow?ms=700`);
