@@ -38,7 +38,9 @@ async function main(argv: string[]): Promise<number> {
   const handed = process.env[WORKER_CONFIG_ENV];
   if (cluster.isWorker && handed !== undefined) {
     const config = JSON.parse(handed) as Config;
-    return runWorker(config, createLogger(config.logging.level).child({ worker: cluster.worker?.id }));
+    const logger = createLogger(config.logging.level).child({ worker: cluster.worker?.id });
+    process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
+    return runWorker(config, logger);
   }
   let args: ReturnType<typeof parse>;
   try {
@@ -91,6 +93,8 @@ async function main(argv: string[]): Promise<number> {
 
   const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
   const logger = createLogger(config.logging.level);
+  // A balancer keeps serving through a bug in one request's promise chain; the log says where.
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
   if (config.affinity.secret === undefined) {
     logger.warn(
       {},

@@ -206,10 +206,16 @@ export class HealthChecker {
     const loop = this.#loops.get(node);
     if (loop === undefined) return;
     if (loop.running) return loop.running;
-    loop.running = probe(this.#agentFor(node), node, this.#options).then((result) => {
-      loop.running = undefined;
-      if (this.#loops.get(node) === loop) this.apply(node, result);
-    });
+    loop.running = probe(this.#agentFor(node), node, this.#options)
+      .then((result) => {
+        loop.running = undefined;
+        if (this.#loops.get(node) === loop) this.apply(node, result);
+      })
+      .catch((err: unknown) => {
+        // A listener of the resulting transition failed: log it, keep probing.
+        loop.running = undefined;
+        this.#logger.error({ err, upstream: node.name }, 'applying a probe result failed');
+      });
     return loop.running;
   }
 
