@@ -25,6 +25,8 @@ export interface ForwardedRequest {
   readonly contentLength: number;
   /** Upgrade token (lower-cased) when the client asked for a protocol upgrade. */
   readonly upgrade: string | undefined;
+  /** The request target in origin-form, as sent upstream. */
+  readonly path: string;
 }
 
 /** Static per-listener context. */
@@ -111,6 +113,7 @@ export function forwardRequestHeaders(
   if (named !== undefined) removeHeaders(headers, named);
   if (keepUpgrade && upgrade !== undefined) headers.push('Connection', 'Upgrade', 'Upgrade', upgrade);
 
+  const path = originForm(req.url);
   const proto = xfProto === 'https' || xfProto === 'http' ? xfProto : tlsClient ? 'https' : 'http';
   const localPort = String(socket.localPort ?? '');
   const publicHost = validHost(xfHost) ?? validHost(host) ?? hostForAddress(socket.localAddress, localPort);
@@ -124,7 +127,7 @@ export function forwardRequestHeaders(
     'X-Forwarded-Port',
     xfPort ?? portOf(publicHost) ?? localPort,
     'X-RSC-Request',
-    `${proto}://${publicHost}${originForm(req.url)}`,
+    `${proto}://${publicHost}${path}`,
   );
   return {
     headers,
@@ -133,6 +136,7 @@ export function forwardRequestHeaders(
     hasBody: chunked || contentLength > 0,
     contentLength,
     upgrade,
+    path,
   };
 }
 
@@ -140,10 +144,17 @@ function isTrusted(list: BlockList, address: string): boolean {
   return list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
 }
 
+/** Last Host value checked and its verdict: nearly every request on a listener carries the same one. */
+let lastHost: string | undefined;
+let lastValid: string | undefined;
+
 function validHost(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
+  if (value === lastHost) return lastValid;
   const trimmed = value.trim();
-  return trimmed !== '' && trimmed.length <= 255 && HOST_SHAPE.test(trimmed) ? trimmed : undefined;
+  lastValid = trimmed !== '' && trimmed.length <= 255 && HOST_SHAPE.test(trimmed) ? trimmed : undefined;
+  lastHost = value;
+  return lastValid;
 }
 
 function hostForAddress(address: string | undefined, port: string): string {

@@ -20,12 +20,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { sendError } from './error-response.js';
-import {
-  type ForwardContext,
-  type ForwardedRequest,
-  forwardRequestHeaders,
-  originForm,
-} from './forwarded-headers.js';
+import { type ForwardContext, type ForwardedRequest, forwardRequestHeaders } from './forwarded-headers.js';
 import { connectionTokens, removeHeaders } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
 import type { UpstreamClients } from './upstream-clients.js';
@@ -162,7 +157,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const req = this.#req;
     this.#fw.deps.clients.get(node).dispatch(
       {
-        path: originForm(req.url),
+        path: this.#fwd.path,
         method: req.method ?? 'GET',
         headers: this.#fwd.headers,
         body: this.#fwd.hasBody ? req : null,

@@ -17,12 +17,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { sendSocketError } from './error-response.js';
-import {
-  type ForwardContext,
-  type ForwardedRequest,
-  forwardRequestHeaders,
-  originForm,
-} from './forwarded-headers.js';
+import { type ForwardContext, type ForwardedRequest, forwardRequestHeaders } from './forwarded-headers.js';
 import { HOP_BY_HOP } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
 
@@ -122,7 +117,7 @@ export class WebSocketProxy {
       host: node.host,
       port: node.port,
       method: req.method ?? 'GET',
-      path: originForm(req.url),
+      path: fwd.path,
       headers: fwd.headers,
       setHost: false,
       agent: false as const,
