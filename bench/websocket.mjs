@@ -48,10 +48,12 @@ export async function websocketBench({ sockets }) {
   const secret = 'bench-secret-0123456789abcdef';
   const { affinityToken } = await import(here('../dist/affinity/token.js'));
   const haproxy = await startHaproxy([node], 1, ['timeout tunnel 1h']);
+  const pipe = await startPeer(here('peers/tcp-pipe.mjs'), { TARGET_PORT: new URL(backend.url).port });
   const lb = await startStickylb(here('../dist/cli.js'), [node], secret);
   const contenders = [
     { name: 'direct', url: backend.url, cookie: undefined, pid: undefined },
     { name: 'HAProxy 2.6, 1 thread', url: haproxy.url, cookie: 'SERVERID=a', pid: haproxy.child.pid },
+    { name: 'bare node:net pipe (Node floor)', url: pipe.url, cookie: undefined, pid: pipe.child.pid },
     { name: 'stickylb', url: lb.url, cookie: `stickylb=${affinityToken(secret, 'a')}`, pid: lb.child.pid },
   ];
   const rows = [];
