@@ -49,90 +49,94 @@ export class Metrics {
       labelNames: ['version', 'node_version'],
       registers,
     }).set({ version: VERSION, node_version: process.version }, 1);
-    new client.Gauge({
-      name: 'stickylb_upstream_up',
-      // Same value in every cluster process: aggregate with max, not sum.
-      aggregator: 'max',
-      help: '1 when the upstream node is healthy, 0 otherwise.',
-      labelNames: ['upstream'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of pool()) this.set({ upstream: n.name }, n.health === 'up' ? 1 : 0);
+    /**
+     * A gauge read from the pool at scrape time. `aggregator` is how cluster processes combine:
+     * node state is the same in every process (max), per-process work adds up (sum).
+     */
+    const nodeGauge = (
+      name: string,
+      help: string,
+      aggregator: 'max' | 'sum',
+      extraLabel: string | undefined,
+      sample: (node: UpstreamNode, set: (value: number, extra?: string) => void) => void,
+    ) =>
+      new client.Gauge({
+        name,
+        help,
+        aggregator,
+        labelNames: extraLabel === undefined ? ['upstream'] : ['upstream', extraLabel],
+        registers,
+        collect() {
+          this.reset();
+          for (const n of pool()) {
+            sample(n, (value, extra) =>
+              this.set(
+                extraLabel === undefined
+                  ? { upstream: n.name }
+                  : { upstream: n.name, [extraLabel]: extra ?? '' },
+                value,
+              ),
+            );
+          }
+        },
+      });
+    nodeGauge(
+      'stickylb_upstream_up',
+      '1 when the upstream node is healthy, 0 otherwise.',
+      'max',
+      undefined,
+      (n, set) => set(n.health === 'up' ? 1 : 0),
+    );
+    nodeGauge(
+      'stickylb_upstream_health',
+      'Health of each upstream node: 1 for its current health value.',
+      'max',
+      'health',
+      (n, set) => {
+        for (const h of HEALTH_STATES) set(n.health === h ? 1 : 0, h);
       },
-    });
-    new client.Gauge({
-      name: 'stickylb_upstream_health',
-      // Same value in every cluster process: aggregate with max, not sum.
-      aggregator: 'max',
-      help: 'Health of each upstream node: 1 for its current health value.',
-      labelNames: ['upstream', 'health'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of pool())
-          for (const h of HEALTH_STATES) this.set({ upstream: n.name, health: h }, n.health === h ? 1 : 0);
+    );
+    nodeGauge(
+      'stickylb_upstream_state',
+      'Operator state of each upstream node: 1 for its current state.',
+      'max',
+      'state',
+      (n, set) => {
+        for (const st of OPERATOR_STATES) set(n.state === st ? 1 : 0, st);
       },
-    });
-    new client.Gauge({
-      name: 'stickylb_upstream_state',
-      // Same value in every cluster process: aggregate with max, not sum.
-      aggregator: 'max',
-      help: 'Operator state of each upstream node: 1 for its current state.',
-      labelNames: ['upstream', 'state'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of pool())
-          for (const s of OPERATOR_STATES) this.set({ upstream: n.name, state: s }, n.state === s ? 1 : 0);
+    );
+    nodeGauge(
+      'stickylb_upstream_in_flight',
+      'Requests being proxied to each upstream node.',
+      'sum',
+      undefined,
+      (n, set) => set(n.inFlight),
+    );
+    nodeGauge(
+      'stickylb_active_websockets',
+      'Open upgraded (WebSocket) connections per upstream node.',
+      'sum',
+      undefined,
+      (n, set) => set(n.websockets),
+    );
+    nodeGauge(
+      'stickylb_upstream_clock_skew_seconds',
+      "Upstream node's clock minus the balancer's, from the Date header of health probes.",
+      'max',
+      undefined,
+      (n, set) => {
+        if (n.clockSkewMs !== undefined) set(n.clockSkewMs / 1000);
       },
-    });
-    new client.Gauge({
-      name: 'stickylb_upstream_in_flight',
-      help: 'Requests being proxied to each upstream node.',
-      labelNames: ['upstream'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of pool()) this.set({ upstream: n.name }, n.inFlight);
+    );
+    nodeGauge(
+      'stickylb_upstream_info',
+      'Connect version reported by each upstream node; always 1.',
+      'max',
+      'version',
+      (n, set) => {
+        if (n.version !== undefined) set(1, n.version);
       },
-    });
-    new client.Gauge({
-      name: 'stickylb_active_websockets',
-      help: 'Open upgraded (WebSocket) connections per upstream node.',
-      labelNames: ['upstream'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of pool()) this.set({ upstream: n.name }, n.websockets);
-      },
-    });
-    new client.Gauge({
-      name: 'stickylb_upstream_clock_skew_seconds',
-      // Same value in every cluster process: aggregate with max, not sum.
-      aggregator: 'max',
-      help: "Upstream node's clock minus the balancer's, from the Date header of health probes.",
-      labelNames: ['upstream'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of pool())
-          if (n.clockSkewMs !== undefined) this.set({ upstream: n.name }, n.clockSkewMs / 1000);
-      },
-    });
-    new client.Gauge({
-      name: 'stickylb_upstream_info',
-      // Same value in every cluster process: aggregate with max, not sum.
-      aggregator: 'max',
-      help: 'Connect version reported by each upstream node; always 1.',
-      labelNames: ['upstream', 'version'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of pool())
-          if (n.version !== undefined) this.set({ upstream: n.name, version: n.version }, 1);
-      },
-    });
+    );
 
     const nodeStats = () => [...this.#nodes].map(([name, m]): [string, RequestStats] => [name, m.stats]);
     const unrouted = this.#unrouted;
