@@ -80,7 +80,8 @@ export async function startNginxBackends() {
         `server { listen 127.0.0.1:${p}; root ${root}; access_log off; keepalive_requests 1000000; keepalive_timeout 300s; location / { } }`,
     )
     .join('\n');
-  const conf = `worker_processes 1; daemon off; pid ${workdir}/nginx.pid; error_log ${workdir}/nginx.err warn; user root;
+  // master_process off: one process, so stopping it leaves no orphaned workers behind.
+  const conf = `master_process off; worker_processes 1; daemon off; pid ${workdir}/nginx.pid; error_log ${workdir}/nginx.err warn; user root;
 events { worker_connections 4096; }
 http { default_type text/plain; sendfile on; tcp_nodelay on; client_body_temp_path ${workdir}; proxy_temp_path ${workdir}; fastcgi_temp_path ${workdir}; uwsgi_temp_path ${workdir}; scgi_temp_path ${workdir};
 ${servers} }`;
