@@ -148,7 +148,10 @@ export class Metrics {
       collect() {
         this.reset();
         for (const [upstream, stats] of nodeStats()) {
-          for (const [code, n] of stats.byCode) this.inc({ upstream, code: String(code) }, n);
+          for (let code = 100; code < 600; code++) {
+            const n = stats.byCode[code]!;
+            if (n > 0) this.inc({ upstream, code: String(code) }, n);
+          }
         }
         for (const [code, n] of unrouted) this.inc({ upstream: 'none', code: String(code) }, n);
       },
@@ -241,7 +244,12 @@ export class Metrics {
       return;
     }
     node.requests++;
-    this.forNode(node).stats.record(status, seconds);
+    let stats = node.stats;
+    if (stats === undefined) {
+      stats = this.forNode(node).stats;
+      node.stats = stats;
+    }
+    stats.record(status, seconds);
   }
 
   /** Prometheus text exposition. */

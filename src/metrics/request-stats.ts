@@ -13,8 +13,8 @@ export const DURATION_BUCKETS = [
 
 /** Counts for one node. */
 export class RequestStats {
-  /** Responses by status code. */
-  readonly byCode = new Map<number, number>();
+  /** Responses by status code (index = code): an array increment, no hashing. */
+  readonly byCode = new Float64Array(600);
   /** Non-cumulative bucket counts; the last slot is +Inf. */
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
   sum = 0;
@@ -22,7 +22,7 @@ export class RequestStats {
 
   /** Records one response. */
   record(status: number, seconds: number): void {
-    this.byCode.set(status, (this.byCode.get(status) ?? 0) + 1);
+    if (status >= 100 && status < 600) this.byCode[status]!++;
     let i = 0;
     while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
     this.buckets[i]!++;

@@ -4,6 +4,7 @@
  */
 import type { OperatorState } from '../config/schema.js';
 import type { UpstreamTls } from '../config/tls-files.js';
+import type { RequestStats } from '../metrics/request-stats.js';
 
 /** What the health checker and passive evidence say. A node starts `unknown`. */
 export type Health = 'unknown' | 'up' | 'down';
@@ -44,6 +45,8 @@ export class UpstreamNode {
   inFlight = 0;
   /** Responses from this node since start (for request rates on the status page). */
   requests = 0;
+  /** This node's request counters, attached by the metrics on first use (saves a lookup per request). */
+  stats: RequestStats | undefined;
   /** Open upgraded (WebSocket) connections to this node. */
   websockets = 0;
   /** Consecutive connection failures seen on real traffic (passive health evidence). */
