@@ -50,13 +50,20 @@ export function clientOptions(config: Config): UpstreamClientOptions {
   };
 }
 
-/** Per-request settings of the HTTP forwarder. */
-export function forwarderSettings(config: Config): ForwarderSettings {
+/** What HTTP forwarding and WebSocket upgrades share: affinity cookie, trusted peers, failover. */
+function routingSettings(config: Config) {
   return {
     cookieName: config.affinity.cookie,
     trusted: trustedProxyList(config.trustedProxies),
     redispatchAttempts: config.failover.redispatchAttempts,
     retryAfterSeconds: Math.max(1, Math.round(config.failover.retryAfter / 1000)),
+  };
+}
+
+/** Per-request settings of the HTTP forwarder. */
+export function forwarderSettings(config: Config): ForwarderSettings {
+  return {
+    ...routingSettings(config),
     maxBodySize: config.limits.maxBodySize,
     accessLog: config.logging.access,
   };
@@ -65,10 +72,7 @@ export function forwarderSettings(config: Config): ForwarderSettings {
 /** Per-upgrade settings of the WebSocket proxy. */
 export function webSocketSettings(config: Config): WebSocketSettings {
   return {
-    cookieName: config.affinity.cookie,
-    trusted: trustedProxyList(config.trustedProxies),
-    redispatchAttempts: config.failover.redispatchAttempts,
-    retryAfterSeconds: Math.max(1, Math.round(config.failover.retryAfter / 1000)),
+    ...routingSettings(config),
     connectTimeoutMs: config.timeouts.connect,
     handshakeTimeoutMs: config.timeouts.response || 2 ** 31 - 1,
     idleTimeoutMs: config.timeouts.websocketIdle,

@@ -31,12 +31,3 @@ export function parseSize(value: unknown): number | string {
   if (!match) return `"${value}" is not a size; use bytes or a unit: 64KiB, 10MiB, 1GiB`;
   return Number(match[1]) * (SIZE_BYTES[match[2] ?? 'B'] ?? 1);
 }
-
-/** Formats milliseconds the way the YAML writes them, for logs and the status page. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0';
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}

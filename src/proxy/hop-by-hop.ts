@@ -14,6 +14,17 @@ export const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
+/** Hop-by-hop headers of a response (relayed bodies keep their framing through node:http itself). */
+export const RESPONSE_HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'te',
+]);
+
 /** Header names listed in a `Connection` header value, lower-cased, minus the common no-ops. */
 export function connectionTokens(value: string): Set<string> | undefined {
   // The usual values name no extra header: answer without splitting (this runs on most responses).

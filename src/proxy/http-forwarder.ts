@@ -21,7 +21,7 @@ import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { sendError } from './error-response.js';
 import { type ForwardContext, type ForwardedRequest, forwardRequestHeaders } from './forwarded-headers.js';
-import { connectionTokens, removeHeaders } from './hop-by-hop.js';
+import { connectionTokens, RESPONSE_HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
@@ -43,16 +43,6 @@ export interface ForwarderDeps {
   readonly logger: Logger;
   settings: ForwarderSettings;
 }
-
-const RESPONSE_HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'trailer',
-  'te',
-]);
 
 /** Forwards plain HTTP requests. */
 export class HttpForwarder {

@@ -18,7 +18,7 @@ import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { sendSocketError } from './error-response.js';
 import { type ForwardContext, type ForwardedRequest, forwardRequestHeaders } from './forwarded-headers.js';
-import { HOP_BY_HOP } from './hop-by-hop.js';
+import { RESPONSE_HOP_BY_HOP } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
 
 /** Settings read per upgrade; replaced as a whole on reload. */
@@ -78,11 +78,6 @@ export class WebSocketProxy {
     }
     this.#attempt(req, socket, head, fwd, route, 0, undefined);
   };
-
-  /** Open tunnels to `node`. */
-  count(node: UpstreamNode): number {
-    return this.#tunnels.get(node)?.size ?? 0;
-  }
 
   /** Cuts every tunnel to `node` without a close frame (node down, maintenance, removed). */
   dropNode(node: UpstreamNode): number {
@@ -189,7 +184,7 @@ export class WebSocketProxy {
       const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
       const raw = res.rawHeaders;
       for (let i = 0; i < raw.length; i += 2) {
-        if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+        if (!RESPONSE_HOP_BY_HOP.has(raw[i]!.toLowerCase())) lines.push(`${raw[i]}: ${raw[i + 1]}`);
       }
       if (route.cookieFor !== undefined) lines.push(`Set-Cookie: ${setCookieFor(route, fwd)}`);
       lines.push('Connection: close');
