@@ -57,8 +57,10 @@ async function echo(count, rounds) {
 const failed = await openAll();
 process.stdout.write(`${JSON.stringify({ open: sockets.length, failed })}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
-  if (line === 'more')
-    process.stdout.write(`${JSON.stringify({ open: sockets.length, failed: await openAll() })}\n`);
+  if (line === 'more') {
+    const more = await openAll();
+    process.stdout.write(`${JSON.stringify({ open: sockets.length, failed: more })}\n`);
+  }
   if (line === 'echo') process.stdout.write(`${JSON.stringify(await echo(100, 200))}\n`);
   if (line === 'close') {
     for (const ws of sockets) ws.terminate();
