@@ -1,63 +1,139 @@
 // HTTP throughput, side by side in one run: direct nginx, HAProxy (cookie insert, redispatch),
-// the bare node:http + undici forwarder (the Node ceiling), the http-proxy sticky peer, stickylb.
-// Every request carries its pin. Load: wrk, keep-alive, 50 connections, one wrk thread.
+// the bare node:http + undici forwarder (the Node ceiling), the http-proxy and @fastify/http-proxy
+// sticky peers, stickylb; then HAProxy and stickylb on every core. Every request carries its pin.
+// Load: wrk, keep-alive, 50 connections, one wrk thread.
+//
+// On a machine with two or more CPUs, wrk and nginx are pinned to CPU 0 and each one-core contender
+// to CPU 1, so that a contender has a core of its own and is not scheduled against its load. Each
+// measurement starts its contender afresh and stops it afterwards: no other balancer is alive while
+// one runs (idle ones were seen to slow the one under load by up to a third). The contenders take
+// turns in rounds (the order reversed every other round) and each figure is the median over the
+// rounds, so a slow minute of a shared machine does not land on one contender.
+// Besides req/s, the balancer's own CPU time (user + system, every thread and child process) is
+// read from /proc around each run: CPU microseconds per request, the cost per core.
 import { fileURLToPath } from 'node:url';
+import { allCpus, canPin, cpuMs, pin } from './lib/cpu.mjs';
 import { startHaproxy, startNginxBackends, startPeer, startStickylb } from './lib/servers.mjs';
 import { wrk } from './lib/wrk.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const LOAD_CPU = '0';
+const PROXY_CPU = '1';
 
-/** Runs the HTTP comparison for each response size; resolves with rows. */
-export async function httpBench({ seconds, sizes }) {
-  const nodes = await startNginxBackends();
+function median(values) {
+  const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** The contenders, each with a `start()`; `cores` is how many CPUs it may use (0: nginx itself). */
+async function contenders(nodes) {
   const secret = 'bench-secret-0123456789abcdef';
   const { affinityToken } = await import(here('../dist/affinity/token.js'));
-  const contenders = [
-    { name: 'direct (nginx)', ...{ url: nodes[0].url }, headers: {} },
-    { name: 'HAProxy 2.6, 1 thread', ...(await startHaproxy(nodes, 1)), headers: { Cookie: 'SERVERID=a' } },
+  const pinCookie = { Cookie: `stickylb=${affinityToken(secret, 'a')}` };
+  const haproxyCookie = { Cookie: 'SERVERID=a' };
+  const peerCookie = { Cookie: 'SRV=a' };
+  const targets = JSON.stringify(nodes);
+  const list = [
+    {
+      name: 'direct (nginx)',
+      cores: 0,
+      headers: {},
+      start: async () => ({ url: nodes[0].url, child: nodes.child }),
+    },
+    { name: 'HAProxy 2.6, 1 thread', cores: 1, headers: haproxyCookie, start: () => startHaproxy(nodes, 1) },
     {
       name: 'bare node:http + undici',
-      ...(await startPeer(here('peers/undici-bare.mjs'), { TARGET: nodes[0].url })),
+      cores: 1,
       headers: {},
+      start: () => startPeer(here('peers/undici-bare.mjs'), { TARGET: nodes[0].url }),
     },
     {
       name: 'http-proxy sticky peer',
-      ...(await startPeer(here('peers/http-proxy-peer.mjs'), { TARGETS: JSON.stringify(nodes) })),
-      headers: { Cookie: 'SRV=a' },
+      cores: 1,
+      headers: peerCookie,
+      start: () => startPeer(here('peers/http-proxy-peer.mjs'), { TARGETS: targets }),
     },
     {
       name: '@fastify/http-proxy sticky peer',
-      ...(await startPeer(here('peers/fastify-peer.mjs'), { TARGETS: JSON.stringify(nodes) })),
-      headers: { Cookie: 'SRV=a' },
+      cores: 1,
+      headers: peerCookie,
+      start: () => startPeer(here('peers/fastify-peer.mjs'), { TARGETS: targets }),
     },
     {
       name: 'stickylb',
-      ...(await startStickylb(here('../dist/cli.js'), nodes, secret)),
-      headers: { Cookie: `stickylb=${affinityToken(secret, 'a')}` },
+      cores: 1,
+      headers: pinCookie,
+      start: () => startStickylb(here('../dist/cli.js'), nodes, secret),
     },
-    { name: 'HAProxy 2.6, 2 threads', ...(await startHaproxy(nodes, 2)), headers: { Cookie: 'SERVERID=a' } },
+    { name: 'HAProxy 2.6, 2 threads', cores: 2, headers: haproxyCookie, start: () => startHaproxy(nodes, 2) },
     {
       name: 'stickylb, 2 workers',
-      ...(await startStickylb(here('../dist/cli.js'), nodes, secret, { workers: 2 })),
-      headers: { Cookie: `stickylb=${affinityToken(secret, 'a')}` },
+      cores: 2,
+      headers: pinCookie,
+      start: () => startStickylb(here('../dist/cli.js'), nodes, secret, { workers: 2 }),
     },
   ];
+  const keep = new RegExp(process.env.BENCH_FILTER ?? '');
+  return list.filter((c) => keep.test(c.name));
+}
+
+/**
+ * One measurement: the contender is started, pinned, warmed up for 2 s, loaded for `seconds`, and
+ * stopped, so that no other balancer process is alive while it runs.
+ */
+async function measure(c, url, seconds, nodes) {
+  const server = await c.start();
+  const load = canPin ? LOAD_CPU : undefined;
+  if (canPin && c.cores > 0) pin(server.child.pid, c.cores === 1 ? PROXY_CPU : allCpus);
+  try {
+    await wrk(`${server.url}${url}`, { seconds: 2, headers: c.headers, cpus: load });
+    const before = cpuMs(server.child.pid);
+    const r = await wrk(`${server.url}${url}`, { seconds, headers: c.headers, cpus: load });
+    const used = cpuMs(server.child.pid) - before;
+    return { ...r, cpuUs: (used * 1000) / (r.rps * seconds) };
+  } finally {
+    if (server.child !== nodes.child) await stop(server.child);
+  }
+}
+
+function stop(child) {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.kill('SIGKILL');
+  });
+}
+
+/** Runs the HTTP comparison for each response size; resolves with rows (medians over rounds). */
+export async function httpBench({ seconds, rounds, sizes }) {
+  const nodes = await startNginxBackends();
+  if (canPin) pin(nodes.child.pid, LOAD_CPU);
+  const list = await contenders(nodes);
   const rows = [];
   for (const size of sizes) {
-    for (const c of contenders) {
-      const url = `${c.url}/${size}`;
-      await wrk(url, { seconds: 2, headers: c.headers }); // warm-up: JIT, pools
-      const r = await wrk(url, { seconds, headers: c.headers });
-      rows.push({
+    const runs = new Map(list.map((c) => [c, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const c of round % 2 === 0 ? list : [...list].reverse()) {
+        runs.get(c).push(await measure(c, `/${size}`, seconds, nodes));
+      }
+    }
+    for (const c of list) {
+      const rs = runs.get(c);
+      const row = {
         size,
         contender: c.name,
-        rps: Math.round(r.rps),
-        p50: r.p50,
-        p99: r.p99,
-        errors: r.errors,
-      });
+        rps: Math.round(median(rs.map((r) => r.rps))),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+        cpuUsPerRequest: Math.round(median(rs.map((r) => r.cpuUs)) * 10) / 10,
+        rounds: rs.map((r) => Math.round(r.rps)),
+      };
+      rows.push(row);
       console.error(
-        `  ${size} ${c.name}: ${Math.round(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}`,
+        `  ${size} ${c.name}: ${row.rps} req/s (rounds ${row.rounds.join(', ')}), ${row.cpuUsPerRequest} CPU us/req, p99 ${row.p99} ms, errors ${row.errors}`,
       );
     }
   }

@@ -1,24 +1,28 @@
 // `npm run bench`: every benchmark side by side in one run; prints one table with ratios and writes
 // bench/results/<timestamp>.json and bench/results/latest.md. Numbers are never asserted in tests.
 import { writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { failoverBench } from './failover.mjs';
 import { httpBench } from './http.mjs';
 import { latencyBench } from './latency.mjs';
+import { canPin } from './lib/cpu.mjs';
 import { ensureDebian, stopAll } from './lib/servers.mjs';
 import { websocketBench } from './websocket.mjs';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-ensureDebian({ wrk: 'wrk', haproxy: 'haproxy', nginx: 'nginx-light' });
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+ensureDebian({ wrk: 'wrk', haproxy: 'haproxy', nginx: 'nginx-light', taskset: 'util-linux' });
 
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-console.error(`bench on ${machine}, ${seconds}s per run`);
+console.error(`bench on ${machine}, ${rounds} rounds of ${seconds}s per contender`);
 
 const only = new Set((process.env.BENCH_ONLY ?? 'http,latency,websocket,failover').split(','));
-const http = only.has('http') ? await httpBench({ seconds, sizes: ['1k', '64k'] }) : [];
+const http = only.has('http')
+  ? await httpBench({ seconds, rounds, sizes: (process.env.BENCH_SIZES ?? '1k,64k').split(',') })
+  : [];
 stopAll();
-const latency = only.has('latency') ? await latencyBench({ seconds }) : [];
+const latency = only.has('latency') ? await latencyBench({ seconds: seconds * 2 }) : [];
 stopAll();
 const sockets = Number(process.env.BENCH_WS_SOCKETS ?? 9000);
 const websocket = only.has('websocket') ? await websocketBench({ sockets }) : [];
@@ -26,8 +30,11 @@ stopAll();
 const failover = only.has('failover') ? await failoverBench() : [];
 stopAll();
 
+const pinning = canPin
+  ? 'wrk and nginx pinned to CPU 0, each one-core contender to CPU 1, two-core contenders on both'
+  : 'no CPU pinning (one CPU)';
 const lines = [
-  `Machine: ${machine}; wrk -t1 -c50 -d${seconds}s, keep-alive, every request carrying its pin.`,
+  `Machine: ${machine}; wrk -t1 -c50, keep-alive, every request carrying its pin; ${pinning}; each figure the median of ${rounds} rounds of ${seconds} s, contenders taking turns.`,
   '',
 ];
 for (const size of [...new Set(http.map((r) => r.size))]) {
@@ -35,32 +42,37 @@ for (const size of [...new Set(http.map((r) => r.size))]) {
   const lb = rows.find((r) => r.contender === 'stickylb');
   lines.push(`${size === '1k' ? '1 KiB' : '64 KiB'} responses`, '');
   lines.push(
-    '| contender | req/s | p50 ms | p99 ms | errors | stickylb is |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| contender | req/s | p50 ms | p99 ms | errors | CPU µs per request | stickylb is, req/s | stickylb is, per core |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const r of rows) {
-    const ratio = r === lb ? '' : `${(lb.rps / r.rps).toFixed(2)}x`;
+    const ratio = !lb || r === lb ? '' : `${(lb.rps / r.rps).toFixed(2)}x`;
+    const perCore = !lb || r === lb ? '' : `${(r.cpuUsPerRequest / lb.cpuUsPerRequest).toFixed(2)}x`;
     lines.push(
-      `| ${r.contender} | ${r.rps} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${ratio} |`,
+      `| ${r.contender} | ${r.rps} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${r.cpuUsPerRequest} | ${ratio} | ${perCore} |`,
     );
   }
   lines.push('');
 }
-if (http.length > 0) {
-  const rps = (name) => http.find((r) => r.size === '1k' && r.contender.startsWith(name)).rps;
-  const vsPeer = rps('stickylb') / rps('http-proxy');
-  const vsBare = rps('stickylb') / rps('bare');
+if (http.length > 0 && !process.env.BENCH_FILTER && http.some((r) => r.size === '1k')) {
+  const at1k = http.filter((r) => r.size === '1k');
+  const row = (name) =>
+    at1k.find((r) => r.contender === name) ?? at1k.find((r) => r.contender.startsWith(name));
+  const goal = (text, want, vs) => {
+    const rps = row('stickylb').rps / row(vs).rps;
+    const core = row(vs).cpuUsPerRequest / row('stickylb').cpuUsPerRequest;
+    const verdict = (x) => `${x.toFixed(2)}x, ${x >= want ? 'met' : 'NOT met'}`;
+    return `- ${text}: per core (requests per CPU-second) ${verdict(core)}; req/s ${verdict(rps)}`;
+  };
   lines.push('Goals at 1 KiB:', '');
   lines.push(
-    `- stickylb >= 1.5x the http-proxy peer (issue 2): ${vsPeer.toFixed(2)}x, ${vsPeer >= 1.5 ? 'met' : 'NOT met'}`,
+    goal('stickylb >= 1.5x the http-proxy peer (issue 2)', 1.5, 'http-proxy'),
+    goal('stickylb >= 2x the http-proxy peer (issue 7)', 2, 'http-proxy'),
+    goal('stickylb >= 0.9x the bare undici forwarder (issue 7)', 0.9, 'bare'),
   );
-  lines.push(
-    `- stickylb >= 2x the http-proxy peer (issue 7): ${vsPeer.toFixed(2)}x, ${vsPeer >= 2 ? 'met' : 'NOT met'}`,
-  );
-  lines.push(
-    `- stickylb >= 0.9x the bare undici forwarder (issue 7): ${vsBare.toFixed(2)}x, ${vsBare >= 0.9 ? 'met' : 'NOT met'}`,
-    '',
-  );
+  const two = row('stickylb, 2 workers');
+  if (two) lines.push(`- 2 workers over 1 worker: ${(two.rps / row('stickylb').rps).toFixed(2)}x req/s`);
+  lines.push('');
 }
 if (latency.length > 0) {
   lines.push(
@@ -117,9 +129,11 @@ const table = lines.join('\n');
 console.log(`\n${table}`);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
+// A partial run (BENCH_ONLY) is printed but does not replace the recorded full run.
+const out = process.env.BENCH_ONLY ? `${tmpdir()}/stickylb-bench-` : dir;
 writeFileSync(
-  `${dir}${stamp}.json`,
-  JSON.stringify({ machine, seconds, http, latency, websocket, failover }, null, 2),
+  `${out}${stamp}.json`,
+  JSON.stringify({ machine, seconds, rounds, pinning, http, latency, websocket, failover }, null, 2),
 );
-writeFileSync(`${dir}latest.md`, `${table}\n`);
+if (!process.env.BENCH_ONLY) writeFileSync(`${dir}latest.md`, `${table}\n`);
 process.exit(0);

@@ -86,9 +86,12 @@ events { worker_connections 4096; }
 http { default_type text/plain; sendfile on; tcp_nodelay on; client_body_temp_path ${workdir}; proxy_temp_path ${workdir}; fastcgi_temp_path ${workdir}; uwsgi_temp_path ${workdir}; scgi_temp_path ${workdir};
 ${servers} }`;
   writeFileSync(join(workdir, 'nginx.conf'), conf);
-  start('nginx', ['-c', join(workdir, 'nginx.conf'), '-p', workdir]);
+  const child = start('nginx', ['-c', join(workdir, 'nginx.conf'), '-p', workdir]);
   for (const p of ports) await waitHttp(`http://127.0.0.1:${p}/__ping__`);
-  return ports.map((p, i) => ({ name: i === 0 ? 'a' : 'b', url: `http://127.0.0.1:${p}` }));
+  const nodes = ports.map((p, i) => ({ name: i === 0 ? 'a' : 'b', url: `http://127.0.0.1:${p}` }));
+  // Not an element: JSON.stringify(nodes) still lists only the nodes.
+  nodes.child = child;
+  return nodes;
 }
 
 /** HAProxy with cookie insert and option redispatch, `threads` threads. */
@@ -156,5 +159,7 @@ export async function startStickylb(cli, nodes, secret, extra = {}) {
     if (res.status === 200) break;
     await new Promise((r) => setTimeout(r, 50));
   }
+  // With workers the primary may answer before every worker listens.
+  await waitHttp(`http://127.0.0.1:${port}/__ping__`);
   return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${admin}`, child };
 }

@@ -9,13 +9,14 @@ function ms(value) {
   return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
 }
 
-/** Runs `wrk` and resolves with { rps, p50, p99, errors, raw }. */
-export function wrk(url, { connections = 50, seconds = 10, threads = 1, headers = {}, rate } = {}) {
+/** Runs `wrk` (on the CPUs in `cpus`, a taskset list, when given) and resolves with { rps, p50, p99, errors, raw }. */
+export function wrk(url, { connections = 50, seconds = 10, threads = 1, headers = {}, rate, cpus } = {}) {
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   args.push(url);
   return new Promise((resolve, reject) => {
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = cpus === undefined ? ['wrk', args] : ['taskset', ['-c', cpus, 'wrk', ...args]];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
