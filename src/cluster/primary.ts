@@ -15,7 +15,7 @@ import { loadTlsMaterial } from '../config/tls-files.js';
 import { HealthChecker } from '../health/health-checker.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
-import { DnsDiscovery, systemResolver } from '../pool/dns-discovery.js';
+import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
 import { Pool } from '../pool/pool.js';
 import { checkerOptions, poolOptions } from '../settings.js';
 import {
@@ -40,16 +40,33 @@ const QUERY_TIMEOUT_MS = 2000;
 /** Environment variable through which a forked worker receives the primary's current configuration. */
 export const WORKER_CONFIG_ENV = 'STICKYLB_WORKER_CONFIG';
 
+/** What tests may replace. */
+export interface PrimaryOptions {
+  /** Resolver for `dns` upstreams (default: the system resolver). */
+  readonly resolver?: Resolver;
+  /** Script the workers run (default: the primary's own, as node:cluster does). */
+  readonly exec?: string;
+}
+
+/** How often the primary asks the workers which nodes still carry requests or sockets. */
+const BUSY_POLL_MS = 1000;
+
 /** Starts the primary and `count` workers. */
 export async function startPrimary(
   initial: Config,
   count: number,
   logger: Logger,
   loadConfig: (() => Promise<Config>) | undefined,
+  options: PrimaryOptions = {},
 ): Promise<RunningPrimary> {
   let shuttingDown = false;
   const log = logger.child({ component: 'cluster' });
-  const discovery = new DnsDiscovery(initial, systemResolver, logger.child({ component: 'dns' }));
+  if (options.exec !== undefined) cluster.setupPrimary({ exec: options.exec });
+  const discovery = new DnsDiscovery(
+    initial,
+    options.resolver ?? systemResolver,
+    logger.child({ component: 'dns' }),
+  );
   // The resolved configuration (every upstream with a url) is what the workers get.
   let config = await discovery.init();
   const tls = loadTlsMaterial(config);
@@ -176,10 +193,28 @@ export async function startPrimary(
     broadcast({ t: 'snapshot', nodes: snapshot() });
   }
 
+  // Workers hold the connections, so the primary learns which nodes are busy (requests in flight or
+  // open WebSockets in any worker) by asking them every second while upstreams come from DNS. An
+  // address that left DNS drains until the last answer shows it idle, as in single-process mode.
+  const busy = new Set<string>();
+  let polling = false;
+  const pollBusy = async () => {
+    if (polling || !discovery.usesDns) return;
+    polling = true;
+    try {
+      const perWorker = (await queryAll('nodes')) as NodeCounters[][];
+      busy.clear();
+      for (const counters of perWorker) {
+        for (const c of counters) if (c.inFlight > 0 || c.websockets > 0) busy.add(c.name);
+      }
+    } finally {
+      polling = false;
+    }
+  };
+  const busyPoller = setInterval(() => void pollBusy(), BUSY_POLL_MS);
+  busyPoller.unref();
   discovery.watch(
-    // Workers hold the connections; the primary cannot see them synchronously, so an address that
-    // left DNS is dropped at once here (workers cut its sockets; its clients re-pin).
-    () => true,
+    (name) => !busy.has(name),
     (resolved) => {
       try {
         applyResolved(resolved);
@@ -233,6 +268,7 @@ export async function startPrimary(
     await Promise.all(exited);
     clearTimeout(deadline);
     discovery.stop();
+    clearInterval(busyPoller);
     await checker.stop();
     admin.closeAllConnections();
     await new Promise<void>((resolve) => admin.close(() => resolve()));

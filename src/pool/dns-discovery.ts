@@ -69,6 +69,11 @@ export class DnsDiscovery {
     if (needsDns(this.#source)) this.#schedule(this.#interval());
   }
 
+  /** True while any upstream entry is a DNS name. */
+  get usesDns(): boolean {
+    return needsDns(this.#source);
+  }
+
   /** Stops re-resolving. */
   stop(): void {
     clearTimeout(this.#timer);

@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
-import { startBalancer, waitFor } from '../helpers/balancer.js';
+import { startPrimary } from '../../src/cluster/primary.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logger.js';
+import { startBalancer, testConfig, waitFor } from '../helpers/balancer.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
 import { openSocket } from '../helpers/ws.js';
@@ -66,6 +70,45 @@ describe('upstreams from DNS (resolver controlled by the test)', () => {
     expect(['pod-3', 'pod-4']).toContain(moved.json.node);
     expect(moved.setCookie).toHaveLength(1);
     expect(second.port).toBe(third.port);
+  });
+
+  it('with workers, a vanished address drains while a worker holds its WebSocket, then leaves', async () => {
+    // The primary resolves DNS and the workers (real forked processes running dist/cli.js) hold the
+    // connections: the primary must learn from them that the node is still busy.
+    const first = await startFakeNode('pod-2', { host: '127.0.0.2' });
+    const port = first.port;
+    await startFakeNode('pod-3', { host: '127.0.0.3', port });
+    let addresses = ['127.0.0.2', '127.0.0.3'];
+    const config = parseConfig(
+      testConfig([], {
+        upstreams: [{ name: 'connect', dns: `connect-headless.posit.svc:${port}`, resolveInterval: '100ms' }],
+        logging: { level: 'silent' },
+      }),
+    );
+    const primary = await startPrimary(config, 2, createLogger('silent'), undefined, {
+      resolver: async () => addresses,
+      exec: fileURLToPath(new URL('../../dist/cli.js', import.meta.url)),
+    });
+    onTestFinished(() => primary.close());
+    const url = await primary.proxyUrl;
+    const names = () => primary.pool.nodes.map((n) => `${n.name}:${n.state}`).sort();
+    await waitFor(() => primary.pool.nodes.every((n) => n.health === 'up'), 5000, 'nodes up');
+
+    const cookie = `stickylb=${affinityToken('test-secret-0123456789abcdef', 'connect-127-0-0-2')}`;
+    const sock = await openSocket(`${url}/ws`, cookie);
+    expect(sock.hello.hello).toBe('pod-2');
+    // Let the primary's next poll of the workers see the socket.
+    await new Promise((r) => setTimeout(r, 1500));
+
+    addresses = ['127.0.0.3'];
+    await waitFor(() => names().includes('connect-127-0-0-2:draining'), 3000, 'vanished node drains');
+    // It stays while the socket is open (several DNS rounds and polls later) and the socket lives.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(names()).toEqual(['connect-127-0-0-2:draining', 'connect-127-0-0-3:active']);
+    expect(sock.ws.readyState).toBe(sock.ws.OPEN);
+
+    sock.ws.close();
+    await waitFor(() => names().join() === 'connect-127-0-0-3:active', 5000, 'idle vanished node removed');
   });
 
   it('rejects a dns entry that is not host:port, and an entry with both url and dns', async () => {
