@@ -25,6 +25,18 @@ export const RESPONSE_HOP_BY_HOP = new Set([
   'te',
 ]);
 
+/** `HOP_LENGTH[n]` is 1 when some response hop-by-hop name is `n` characters long. */
+const HOP_LENGTH = new Uint8Array(32);
+for (const name of RESPONSE_HOP_BY_HOP) HOP_LENGTH[name.length] = 1;
+
+/**
+ * True when `name` (any case) is a response hop-by-hop header. Most names have a length no such
+ * header has (Date, Content-Type, Content-Length, ETag...), and are answered without lower-casing.
+ */
+export function isResponseHopByHop(name: string): boolean {
+  return HOP_LENGTH[name.length] === 1 && RESPONSE_HOP_BY_HOP.has(name.toLowerCase());
+}
+
 /** Header names listed in a `Connection` header value, lower-cased, minus the common no-ops. */
 export function connectionTokens(value: string): Set<string> | undefined {
   // The usual values name no extra header: answer without splitting (this runs on most responses).

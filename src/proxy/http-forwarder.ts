@@ -21,7 +21,7 @@ import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { sendError } from './error-response.js';
 import { type ForwardContext, type ForwardedRequest, forwardRequestHeaders } from './forwarded-headers.js';
-import { connectionTokens, RESPONSE_HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
+import { connectionTokens, isResponseHopByHop, removeHeaders } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
@@ -198,8 +198,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     let connection: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1');
-      // Every hop-by-hop name is at most 17 characters long: skip lower-casing the rest.
-      if (name.length <= 17 && RESPONSE_HOP_BY_HOP.has(name.toLowerCase())) {
+      if (isResponseHopByHop(name)) {
         if (name.length === 10 && name.toLowerCase() === 'connection')
           connection = rawHeaders[i + 1]!.toString('latin1');
         continue;

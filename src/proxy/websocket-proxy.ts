@@ -18,7 +18,7 @@ import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { sendSocketError } from './error-response.js';
 import { type ForwardContext, type ForwardedRequest, forwardRequestHeaders } from './forwarded-headers.js';
-import { RESPONSE_HOP_BY_HOP } from './hop-by-hop.js';
+import { isResponseHopByHop } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
 
 /** Settings read per upgrade; replaced as a whole on reload. */
@@ -184,7 +184,7 @@ export class WebSocketProxy {
       const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
       const raw = res.rawHeaders;
       for (let i = 0; i < raw.length; i += 2) {
-        if (!RESPONSE_HOP_BY_HOP.has(raw[i]!.toLowerCase())) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+        if (!isResponseHopByHop(raw[i]!)) lines.push(`${raw[i]}: ${raw[i + 1]}`);
       }
       if (route.cookieFor !== undefined) lines.push(`Set-Cookie: ${setCookieFor(route, fwd)}`);
       lines.push('Connection: close');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectionTokens, removeHeaders } from '../../src/proxy/hop-by-hop.js';
+import { connectionTokens, isResponseHopByHop, removeHeaders } from '../../src/proxy/hop-by-hop.js';
 
 describe('Connection header tokens', () => {
   it.each<[string, string[] | undefined]>([
@@ -19,5 +19,26 @@ describe('Connection header tokens', () => {
     const headers = ['Host', 'x', 'X-Hop', '1', 'Accept', '*/*', 'x-hop', '2'];
     removeHeaders(headers, new Set(['x-hop']));
     expect(headers).toEqual(['Host', 'x', 'Accept', '*/*']);
+  });
+});
+
+describe('response hop-by-hop names', () => {
+  it.each<[string, boolean]>([
+    ['Connection', true],
+    ['KEEP-ALIVE', true],
+    ['Proxy-Connection', true],
+    ['Transfer-Encoding', true],
+    ['upgrade', true],
+    ['Trailer', true],
+    ['TE', true],
+    ['Content-Length', false],
+    ['Date', false],
+    ['Set-Cookie', false],
+    ['Connectionx', false],
+    ['Keep-Alivx', false],
+    ['', false],
+    ['X-A-Header-Name-Longer-Than-Thirty-Two-Characters', false],
+  ])('%j -> %j', (name, expected) => {
+    expect(isResponseHopByHop(name)).toBe(expected);
   });
 });
