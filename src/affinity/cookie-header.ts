@@ -4,41 +4,51 @@
  * available node wins) and the header sent upstream must keep every other cookie byte for byte.
  */
 
-/** Every value of cookie `name` in `header`, in order; surrounding quotes removed. */
-export function readCookieValues(header: string | undefined, name: string): string[] {
-  if (header === undefined || !header.includes(name)) return [];
+/** The affinity cookie taken out of a `Cookie` header. */
+export interface TakenCookie {
+  /** Every value of the cookie, in order; surrounding quotes removed. */
+  readonly values: string[];
+  /**
+   * The header without any `name=...` pair (rule 7): the header itself when it had none, undefined
+   * when nothing else is left (so the upstream request carries no empty Cookie header).
+   */
+  readonly rest: string | undefined;
+}
+
+/** Reads and removes cookie `name` in one pass over `header`. */
+export function takeCookie(header: string, name: string): TakenCookie {
+  if (!header.includes(name)) return { values: [], rest: header };
   const values: string[] = [];
+  const kept: string[] = [];
   let start = 0;
-  while (start < header.length) {
+  while (start <= header.length) {
     let end = header.indexOf(';', start);
     if (end === -1) end = header.length;
     const eq = header.indexOf('=', start);
-    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) {
+    if (eq !== -1 && eq < end && keyIs(header, start, eq, name)) {
       let value = header.slice(eq + 1, end).trim();
       if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
       values.push(value);
+    } else {
+      const part = header.slice(start, end).trim();
+      if (part !== '') kept.push(part);
     }
     start = end + 1;
   }
-  return values;
+  if (values.length === 0) return { values, rest: header };
+  return { values, rest: kept.length === 0 ? undefined : kept.join('; ') };
 }
 
-/**
- * `header` without any `name=...` pair (rule 7), other pairs untouched. Returns undefined when nothing
- * is left, so the upstream request carries no empty Cookie header.
- */
-export function removeCookie(header: string, name: string): string | undefined {
-  if (!header.includes(name)) return header;
-  const kept: string[] = [];
-  let removed = false;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) {
-      removed = true;
-      continue;
-    }
-    if (part.trim() !== '') kept.push(part.trim());
-  }
-  if (!removed) return header;
-  return kept.length === 0 ? undefined : kept.join('; ');
+/** True when `header[start, eq)` is `name` with optional blanks around it. */
+function keyIs(header: string, start: number, eq: number, name: string): boolean {
+  let i = start;
+  while (i < eq && isBlank(header.charCodeAt(i))) i++;
+  if (eq - i < name.length || !header.startsWith(name, i)) return false;
+  let j = i + name.length;
+  while (j < eq && isBlank(header.charCodeAt(j))) j++;
+  return j === eq;
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { readCookieValues, removeCookie } from '../affinity/cookie-header.js';
+import { takeCookie } from '../affinity/cookie-header.js';
 import { connectionTokens, HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
 
 /** What the proxy learns from the request headers. */
@@ -80,10 +80,9 @@ export function forwardRequestHeaders(
         break;
       case 'cookie': {
         if (!value.includes(ctx.cookieName)) break;
-        const found = readCookieValues(value, ctx.cookieName);
-        if (found.length > 0)
-          affinityValues = affinityValues.length === 0 ? found : affinityValues.concat(found);
-        const rest = removeCookie(value, ctx.cookieName);
+        const { values, rest } = takeCookie(value, ctx.cookieName);
+        if (values.length > 0)
+          affinityValues = affinityValues.length === 0 ? values : affinityValues.concat(values);
         if (rest !== undefined) headers.push(name, rest);
         continue;
       }

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { readCookieValues, removeCookie } from '../../src/affinity/cookie-header.js';
+import { takeCookie } from '../../src/affinity/cookie-header.js';
 import { setCookieLines } from '../../src/affinity/set-cookie.js';
 
 describe('reading the affinity cookie', () => {
-  it.each<[string | undefined, string[]]>([
-    [undefined, []],
+  it.each<[string, string[]]>([
     ['', []],
     ['other=1', []],
     ['stickylb=abc', ['abc']],
@@ -16,8 +15,10 @@ describe('reading the affinity cookie', () => {
     ['  stickylb = spaced ; x=1', ['spaced']],
     ['garbage;;;=;stickylb=ok', ['ok']],
     ['stickylb', []],
+    ['\tstickylb\t=tabbed', ['tabbed']],
+    ['stickyl=short; stickylb=ok', ['ok']],
   ])('%j -> %j', (header, values) => {
-    expect(readCookieValues(header, 'stickylb')).toEqual(values);
+    expect(takeCookie(header, 'stickylb').values).toEqual(values);
   });
 });
 
@@ -29,8 +30,10 @@ describe('removing the affinity cookie (rule 7)', () => {
     ['other=1', 'other=1'],
     ['rsconnect=abc; stickylbfoo=1', 'rsconnect=abc; stickylbfoo=1'],
     ['a="with spaces and = signs"; stickylb=x', 'a="with spaces and = signs"'],
+    ['a=1;  b=2 ;stickylb', 'a=1;  b=2 ;stickylb'],
+    [' a=1 ;stickylb=x;; b=2 ', 'a=1; b=2'],
   ])('%j -> %j', (header, rest) => {
-    expect(removeCookie(header, 'stickylb')).toBe(rest);
+    expect(takeCookie(header, 'stickylb').rest).toBe(rest);
   });
 });
 
