@@ -202,8 +202,10 @@ export async function startPrimary(
     if (polling || !discovery.usesDns) return;
     polling = true;
     try {
+      const asked = [...workers].filter((w) => w.isConnected()).length;
       const perWorker = (await queryAll('nodes')) as NodeCounters[][];
-      busy.clear();
+      // A worker that did not answer may still hold sockets: keep what was known until all answer.
+      if (perWorker.length === asked) busy.clear();
       for (const counters of perWorker) {
         for (const c of counters) if (c.inFlight > 0 || c.websockets > 0) busy.add(c.name);
       }

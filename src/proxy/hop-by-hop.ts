@@ -26,7 +26,7 @@ export const RESPONSE_HOP_BY_HOP = new Set([
 ]);
 
 /** `HOP_LENGTH[n]` is 1 when some response hop-by-hop name is `n` characters long. */
-const HOP_LENGTH = new Uint8Array(32);
+const HOP_LENGTH = new Uint8Array(Math.max(...[...RESPONSE_HOP_BY_HOP].map((n) => n.length)) + 1);
 for (const name of RESPONSE_HOP_BY_HOP) HOP_LENGTH[name.length] = 1;
 
 /**
