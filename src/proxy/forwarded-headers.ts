@@ -161,9 +161,15 @@ function hostForAddress(address: string | undefined, port: string): string {
   return `${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
 }
 
+/** Last host whose port was read, and that port: like `validHost`, nearly always the same host. */
+let lastPortHost: string | undefined;
+let lastPort: string | undefined;
+
 function portOf(host: string): string | undefined {
-  const match = /:(\d{1,5})$/.exec(host);
-  return match?.[1];
+  if (host === lastPortHost) return lastPort;
+  lastPort = /:(\d{1,5})$/.exec(host)?.[1];
+  lastPortHost = host;
+  return lastPort;
 }
 
 /** The request target in origin-form (`/path?query`); absolute-form targets are reduced to it. */
