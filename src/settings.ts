@@ -65,6 +65,8 @@ export function forwarderSettings(config: Config): ForwarderSettings {
   return {
     ...routingSettings(config),
     maxBodySize: config.limits.maxBodySize,
+    upstreamConnections: config.limits.upstreamConnections,
+    queueTimeoutMs: config.timeouts.queue,
     accessLog: config.logging.access,
   };
 }

@@ -225,6 +225,11 @@ export const configSchema = z
         clientIdle: duration('75s'),
         /** Time a client has to send complete request headers (default 30s; slowloris guard). */
         clientHeaders: duration('30s'),
+        /**
+         * With `limits.upstreamConnections` set: how long a request may wait for a free connection
+         * to its node before it gets 503 (default 30s; 0: no limit).
+         */
+        queue: duration('30s'),
         /** Idle timeout of upgraded WebSocket connections; 0 (default) means none. */
         websocketIdle: duration('0'),
       })
@@ -239,7 +244,8 @@ export const configSchema = z
         maxConnections: int(0, 10_000_000).default(0),
         /**
          * Connections per upstream node (default 0: as many as requests need). A cap queues requests
-         * once reached, and SockJS streaming fallbacks each hold a connection for their lifetime.
+         * once reached (for at most `timeouts.queue`), and SockJS streaming fallbacks each hold a
+         * connection for their lifetime.
          */
         upstreamConnections: int(0, 100_000).default(0),
       })

@@ -17,6 +17,7 @@ export interface NodeMetrics {
   readonly stats: RequestStats;
   readonly retries: client.Counter.Internal;
   readonly connectErrors: client.Counter.Internal;
+  readonly queueTimeouts: client.Counter.Internal;
 }
 
 /** Every metric stickylb exports. */
@@ -28,6 +29,7 @@ export class Metrics {
   readonly healthCheckDuration: Histogram<'upstream'>;
   readonly retries: Counter<'upstream'>;
   readonly connectErrors: Counter<'upstream'>;
+  readonly queueTimeouts: Counter<'upstream'>;
   readonly websocketsTotal: Counter<'upstream'>;
   readonly configReloads: Counter<'result'>;
   readonly transitions: Counter<'upstream' | 'to'>;
@@ -188,6 +190,12 @@ export class Metrics {
       labelNames: ['upstream'],
       registers,
     });
+    this.queueTimeouts = new client.Counter({
+      name: 'stickylb_queue_timeouts_total',
+      help: 'Requests answered 503 after waiting timeouts.queue for a connection (limits.upstreamConnections).',
+      labelNames: ['upstream'],
+      registers,
+    });
     this.websocketsTotal = new client.Counter({
       name: 'stickylb_websockets_total',
       help: 'WebSocket upgrades completed per upstream node.',
@@ -227,7 +235,9 @@ export class Metrics {
         stats: new RequestStats(),
         retries: this.retries.labels({ upstream }),
         connectErrors: this.connectErrors.labels({ upstream }),
+        queueTimeouts: this.queueTimeouts.labels({ upstream }),
       };
+      this.queueTimeouts.inc({ upstream }, 0);
       this.retries.inc({ upstream }, 0);
       this.connectErrors.inc({ upstream }, 0);
       this.websocketsTotal.inc({ upstream }, 0);

@@ -11,6 +11,9 @@
  * - the connection broke after the request went out, before any response byte: GET/HEAD/OPTIONS
  *   without a body is retried once elsewhere (RFC 9110 section 9.2.2), anything else gets 502;
  * - once response headers went to the client nothing is retried: the client connection is cut.
+ *
+ * With a per-node connection cap, a request that waits longer than `timeouts.queue` for a connection
+ * gets 503 (like HAProxy's `timeout queue`); undici drops it before writing when its turn comes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -31,6 +34,10 @@ export interface ForwarderSettings extends ForwardContext {
   readonly retryAfterSeconds: number;
   /** 0: no limit. */
   readonly maxBodySize: number;
+  /** Connections per node (0: no cap); above it requests queue in the node's pool. */
+  readonly upstreamConnections: number;
+  /** Longest wait in that queue before a 503 (0: no limit). */
+  readonly queueTimeoutMs: number;
   readonly accessLog: boolean;
 }
 
@@ -114,6 +121,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   #retried = false;
   #tried: Set<UpstreamNode> | undefined;
   #resume: (() => void) | undefined;
+  /** Set while the request waits for a free connection of a capped pool. */
+  #queueTimer: NodeJS.Timeout | undefined;
   #status = 0;
   #bytes = 0;
   /** Request body bytes written upstream, for `limits.maxBodySize` on bodies without Content-Length. */
@@ -144,6 +153,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#sent = false;
     this.#busy = true;
     node.inFlight++;
+    const settings = this.#fw.deps.settings;
+    // Beyond the cap every connection of the node is busy (one request each): this one queues.
+    if (settings.upstreamConnections > 0 && node.inFlight > settings.upstreamConnections) {
+      this.#startQueueTimer(settings.queueTimeoutMs);
+    }
     const req = this.#req;
     this.#fw.deps.clients.get(node).dispatch(
       {
@@ -163,9 +177,35 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onConnect(abort: (err?: Error) => void): void {
+    this.#stopQueueTimer();
     this.#abort = abort;
     this.#sent = true;
-    if (this.#clientGone) abort();
+    // The client left, or was answered (queue timeout), while the request waited: never send it.
+    if (this.#clientGone || this.#done) abort();
+  }
+
+  #startQueueTimer(ms: number): void {
+    this.#stopQueueTimer();
+    if (ms > 0) this.#queueTimer = setTimeout(Exchange.#queueExpired, ms, this);
+  }
+
+  #stopQueueTimer(): void {
+    if (this.#queueTimer === undefined) return;
+    clearTimeout(this.#queueTimer);
+    this.#queueTimer = undefined;
+  }
+
+  /** A static function and an argument, so that no closure is made per request. */
+  static #queueExpired(ex: Exchange): void {
+    ex.#queueTimer = undefined;
+    if (ex.#done || ex.#sent) return;
+    const deps = ex.#fw.deps;
+    deps.metrics.forNode(ex.#node).queueTimeouts.inc();
+    deps.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'queue timeout');
+    // An unread request body leaves the connection unusable: close it after the answer.
+    const close = ex.#fwd.hasBody ? ['Connection', 'close'] : undefined;
+    sendError(ex.#req, ex.#res, 503, 'QUEUE_TIMEOUT', deps.settings.retryAfterSeconds, close);
+    ex.#finish(503);
   }
 
   /**
@@ -326,6 +366,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   #finish(status: number): void {
     if (this.#done) return;
     this.#done = true;
+    this.#stopQueueTimer();
     const deps = this.#fw.deps;
     const seconds = (performance.now() - this.#started) / 1000;
     deps.metrics.countResponse(this.#node, status, seconds);

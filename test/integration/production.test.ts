@@ -263,6 +263,46 @@ describe('timeouts and limits', () => {
     expect((await new Client(lb.url).get('/')).status).toBe(200);
   });
 
+  it('with limits.upstreamConnections, a request waits for a free connection at most timeouts.queue', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startBalancer([node], {
+      limits: { upstreamConnections: 1 },
+      timeouts: { queue: '300ms' },
+    });
+    // The only connection to the node is busy for 1.5 s.
+    const slow = new Client(lb.url).get('/slow?ms=1500');
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    const queued = await new Client(lb.url).get('/status?code=200', { accept: 'application/json' });
+    expect(queued.status).toBe(503);
+    expect(queued.headers['retry-after']).toBeDefined();
+    expect(queued.json).toMatchObject({ error: { code: 'QUEUE_TIMEOUT', status: 503 } });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - t0).toBeLessThan(1200);
+    expect((await slow).status).toBe(200);
+    // The queued request was dropped before it reached the node; the connection serves again.
+    expect((await new Client(lb.url).get('/')).status).toBe(200);
+    const text = await lb.app.metrics.text();
+    expect(text).toContain('stickylb_queue_timeouts_total{upstream="a"} 1');
+    expect(lb.app.pool.get('a')!.inFlight).toBe(0);
+  });
+
+  it('a queued request within timeouts.queue is served once the connection is free', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startBalancer([node], {
+      limits: { upstreamConnections: 1 },
+      timeouts: { queue: '5s' },
+    });
+    const slow = new Client(lb.url).get('/slow?ms=400');
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    const queued = await new Client(lb.url).get('/');
+    expect(queued.status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+    expect((await slow).status).toBe(200);
+    expect(await lb.app.metrics.text()).toContain('stickylb_queue_timeouts_total{upstream="a"} 0');
+  });
+
   it('an upstream that never answers gets 504 after timeouts.response', async () => {
     const node = await startFakeNode('a');
     const lb = await startBalancer([node], { timeouts: { response: '500ms' } });

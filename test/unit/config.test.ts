@@ -44,6 +44,7 @@ describe('config defaults', () => {
       upstreamIdle: 0,
       clientIdle: 75_000,
       clientHeaders: 30_000,
+      queue: 30_000,
       websocketIdle: 0,
     });
     expect(c.limits.maxHeaderSize).toBe(65536);
