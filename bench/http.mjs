@@ -8,7 +8,9 @@
 // measurement starts its contender afresh and stops it afterwards: no other balancer is alive while
 // one runs (idle ones were seen to slow the one under load by up to a third). The contenders take
 // turns in rounds (the order reversed every other round) and each figure is the median over the
-// rounds, so a slow minute of a shared machine does not land on one contender.
+// rounds, so a slow minute of a shared machine does not land on one contender. Ratios are paired:
+// within each round the contender is compared with the stickylb run next to it in time, and the
+// median of those per-round ratios is reported (the host's speed drifts by a third over minutes).
 // Besides req/s, the balancer's own CPU time (user + system, every thread and child process) is
 // read from /proc around each run: CPU microseconds per request, the cost per core.
 import { fileURLToPath } from 'node:url';
@@ -26,7 +28,7 @@ const PROXY_CPU = '1';
  */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 8);
 
-function median(values) {
+export function median(values) {
   const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (s.length === 0) return Number.NaN;
   const mid = Math.floor(s.length / 2);
@@ -136,6 +138,7 @@ export async function httpBench({ seconds, rounds, sizes }) {
         errors: rs.reduce((a, r) => a + r.errors, 0),
         cpuUsPerRequest: Math.round(median(rs.map((r) => r.cpuUs)) * 10) / 10,
         rounds: rs.map((r) => Math.round(r.rps)),
+        cpuRounds: rs.map((r) => Math.round(r.cpuUs * 10) / 10),
       };
       rows.push(row);
       console.error(

@@ -4,14 +4,14 @@ import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { failoverBench } from './failover.mjs';
-import { httpBench } from './http.mjs';
+import { httpBench, median } from './http.mjs';
 import { latencyBench } from './latency.mjs';
 import { canPin } from './lib/cpu.mjs';
 import { ensureDebian, stopAll } from './lib/servers.mjs';
 import { websocketBench } from './websocket.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 ensureDebian({ wrk: 'wrk', haproxy: 'haproxy', nginx: 'nginx-light', taskset: 'util-linux' });
 
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
@@ -30,11 +30,21 @@ stopAll();
 const failover = only.has('failover') ? await failoverBench() : [];
 stopAll();
 
+/** stickylb's req/s over `other`'s: the median of the ratios within each round (paired). */
+function rpsRatio(lb, other) {
+  return median(lb.rounds.map((v, i) => v / other.rounds[i]));
+}
+
+/** Requests per CPU-second, stickylb's over `other`'s: `other`'s CPU per request over stickylb's, paired by round. */
+function coreRatio(lb, other) {
+  return median(lb.cpuRounds.map((v, i) => other.cpuRounds[i] / v));
+}
+
 const pinning = canPin
   ? 'wrk and nginx pinned to CPU 0, each one-core contender to CPU 1, two-core contenders on both'
   : 'no CPU pinning (one CPU)';
 const lines = [
-  `Machine: ${machine}; wrk -t1 -c50, keep-alive, every request carrying its pin; ${pinning}; each figure the median of ${rounds} rounds of ${seconds} s, contenders taking turns.`,
+  `Machine: ${machine}; wrk -t1 -c50, keep-alive, every request carrying its pin; ${pinning}; each figure the median of ${rounds} rounds of ${seconds} s, contenders taking turns; ratios are medians of the per-round ratios.`,
   '',
 ];
 for (const size of [...new Set(http.map((r) => r.size))]) {
@@ -46,8 +56,8 @@ for (const size of [...new Set(http.map((r) => r.size))]) {
     '|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const r of rows) {
-    const ratio = !lb || r === lb ? '' : `${(lb.rps / r.rps).toFixed(2)}x`;
-    const perCore = !lb || r === lb ? '' : `${(r.cpuUsPerRequest / lb.cpuUsPerRequest).toFixed(2)}x`;
+    const ratio = !lb || r === lb ? '' : `${rpsRatio(lb, r).toFixed(2)}x`;
+    const perCore = !lb || r === lb ? '' : `${coreRatio(lb, r).toFixed(2)}x`;
     lines.push(
       `| ${r.contender} | ${r.rps} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} | ${r.cpuUsPerRequest} | ${ratio} | ${perCore} |`,
     );
@@ -59,8 +69,8 @@ if (http.length > 0 && !process.env.BENCH_FILTER && http.some((r) => r.size === 
   const row = (name) =>
     at1k.find((r) => r.contender === name) ?? at1k.find((r) => r.contender.startsWith(name));
   const goal = (text, want, vs) => {
-    const rps = row('stickylb').rps / row(vs).rps;
-    const core = row(vs).cpuUsPerRequest / row('stickylb').cpuUsPerRequest;
+    const rps = rpsRatio(row('stickylb'), row(vs));
+    const core = coreRatio(row('stickylb'), row(vs));
     const verdict = (x) => `${x.toFixed(2)}x, ${x >= want ? 'met' : 'NOT met'}`;
     return `- ${text}: per core (requests per CPU-second) ${verdict(core)}; req/s ${verdict(rps)}`;
   };
@@ -71,7 +81,7 @@ if (http.length > 0 && !process.env.BENCH_FILTER && http.some((r) => r.size === 
     goal('stickylb >= 0.9x the bare undici forwarder (issue 7)', 0.9, 'bare'),
   );
   const two = row('stickylb, 2 workers');
-  if (two) lines.push(`- 2 workers over 1 worker: ${(two.rps / row('stickylb').rps).toFixed(2)}x req/s`);
+  if (two) lines.push(`- 2 workers over 1 worker: ${rpsRatio(two, row('stickylb')).toFixed(2)}x req/s`);
   lines.push('');
 }
 if (latency.length > 0) {
