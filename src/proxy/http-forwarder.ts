@@ -199,6 +199,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   static #queueExpired(ex: Exchange): void {
     ex.#queueTimer = undefined;
     if (ex.#done || ex.#sent) return;
+    if (ex.#clientGone) {
+      ex.#finish(499);
+      return;
+    }
     const deps = ex.#fw.deps;
     deps.metrics.forNode(ex.#node).queueTimeouts.inc();
     deps.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'queue timeout');
@@ -268,7 +272,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#done) return false;
     this.#bytes += chunk.length;
     const ok = this.#res.write(chunk);
-    if (!ok) this.#res.once('drain', this.#onDrain);
+    // undici's resume is bound already: no closure per request unless backpressure happens.
+    if (!ok && this.#resume !== undefined) this.#res.once('drain', this.#resume);
     return ok;
   }
 
@@ -352,10 +357,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     const m = this.#req.method;
     return (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') && !this.#fwd.hasBody;
   }
-
-  readonly #onDrain = (): void => {
-    this.#resume?.();
-  };
 
   readonly #onClientClose = (): void => {
     if (this.#done) return;

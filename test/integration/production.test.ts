@@ -287,6 +287,24 @@ describe('timeouts and limits', () => {
     expect(lb.app.pool.get('a')!.inFlight).toBe(0);
   });
 
+  it('a client that leaves while its request is queued counts as 499, not as a queue timeout', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startBalancer([node], {
+      limits: { upstreamConnections: 1 },
+      timeouts: { queue: '300ms' },
+    });
+    const slow = new Client(lb.url).get('/slow?ms=1000');
+    await new Promise((r) => setTimeout(r, 100));
+    // Hangs up after 100 ms, while the request still waits for the node's only connection.
+    expect(await rawExchange(lb.url, 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n', 100)).toBe('');
+    await new Promise((r) => setTimeout(r, 400));
+    const text = await lb.app.metrics.text();
+    expect(text).toContain('stickylb_queue_timeouts_total{upstream="a"} 0');
+    expect(text).toMatch(/stickylb_requests_total\{[^}]*code="499"[^}]*\} 1/);
+    expect((await slow).status).toBe(200);
+    await waitFor(() => lb.app.pool.get('a')!.inFlight === 0, 2000, 'no request left in flight');
+  });
+
   it('a queued request within timeouts.queue is served once the connection is free', async () => {
     const node = await startFakeNode('a');
     const lb = await startBalancer([node], {
