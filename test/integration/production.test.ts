@@ -191,6 +191,18 @@ describe('hot reload', () => {
   });
 });
 
+/**
+ * A balancer whose node `a` may have one connection (`limits.upstreamConnections: 1`), which a slow
+ * request holds for `holdMs` from 100 ms before this resolves.
+ */
+async function oneBusyConnection(queue: string, holdMs: number) {
+  const node = await startFakeNode('a');
+  const lb = await startBalancer([node], { limits: { upstreamConnections: 1 }, timeouts: { queue } });
+  const slow = new Client(lb.url).get(`/slow?ms=${holdMs}`);
+  await new Promise((r) => setTimeout(r, 100));
+  return { lb, slow };
+}
+
 describe('timeouts and limits', () => {
   it('cuts a client that sends its headers one byte a second', async () => {
     const node = await startFakeNode('a');
@@ -264,14 +276,7 @@ describe('timeouts and limits', () => {
   });
 
   it('with limits.upstreamConnections, a request waits for a free connection at most timeouts.queue', async () => {
-    const node = await startFakeNode('a');
-    const lb = await startBalancer([node], {
-      limits: { upstreamConnections: 1 },
-      timeouts: { queue: '300ms' },
-    });
-    // The only connection to the node is busy for 1.5 s.
-    const slow = new Client(lb.url).get('/slow?ms=1500');
-    await new Promise((r) => setTimeout(r, 100));
+    const { lb, slow } = await oneBusyConnection('300ms', 1500);
     const t0 = Date.now();
     const queued = await new Client(lb.url).get('/status?code=200', { accept: 'application/json' });
     expect(queued.status).toBe(503);
@@ -288,13 +293,7 @@ describe('timeouts and limits', () => {
   });
 
   it('a client that leaves while its request is queued counts as 499, not as a queue timeout', async () => {
-    const node = await startFakeNode('a');
-    const lb = await startBalancer([node], {
-      limits: { upstreamConnections: 1 },
-      timeouts: { queue: '300ms' },
-    });
-    const slow = new Client(lb.url).get('/slow?ms=1000');
-    await new Promise((r) => setTimeout(r, 100));
+    const { lb, slow } = await oneBusyConnection('300ms', 1000);
     // Hangs up after 100 ms, while the request still waits for the node's only connection.
     expect(await rawExchange(lb.url, 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n', 100)).toBe('');
     await new Promise((r) => setTimeout(r, 400));
@@ -306,13 +305,7 @@ describe('timeouts and limits', () => {
   });
 
   it('a queued request within timeouts.queue is served once the connection is free', async () => {
-    const node = await startFakeNode('a');
-    const lb = await startBalancer([node], {
-      limits: { upstreamConnections: 1 },
-      timeouts: { queue: '5s' },
-    });
-    const slow = new Client(lb.url).get('/slow?ms=400');
-    await new Promise((r) => setTimeout(r, 100));
+    const { lb, slow } = await oneBusyConnection('5s', 400);
     const t0 = Date.now();
     const queued = await new Client(lb.url).get('/');
     expect(queued.status).toBe(200);
