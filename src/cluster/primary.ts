@@ -18,6 +18,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
 import { Pool } from '../pool/pool.js';
 import { checkerOptions, poolOptions } from '../settings.js';
+import { busyNodes } from './busy-nodes.js';
 import {
   isMessage,
   type NodeCounters,
@@ -196,19 +197,14 @@ export async function startPrimary(
   // Workers hold the connections, so the primary learns which nodes are busy (requests in flight or
   // open WebSockets in any worker) by asking them every second while upstreams come from DNS. An
   // address that left DNS drains until the last answer shows it idle, as in single-process mode.
-  const busy = new Set<string>();
+  let busy = new Set<string>();
   let polling = false;
   const pollBusy = async () => {
     if (polling || !discovery.usesDns) return;
     polling = true;
     try {
       const asked = [...workers].filter((w) => w.isConnected()).length;
-      const perWorker = (await queryAll('nodes')) as NodeCounters[][];
-      // A worker that did not answer may still hold sockets: keep what was known until all answer.
-      if (perWorker.length === asked) busy.clear();
-      for (const counters of perWorker) {
-        for (const c of counters) if (c.inFlight > 0 || c.websockets > 0) busy.add(c.name);
-      }
+      busy = busyNodes(busy, asked, (await queryAll('nodes')) as NodeCounters[][]);
     } finally {
       polling = false;
     }
