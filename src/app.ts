@@ -17,6 +17,7 @@ import { Metrics } from './metrics/metrics.js';
 import { DnsDiscovery, type Resolver, systemResolver } from './pool/dns-discovery.js';
 import { Pool, type Transition } from './pool/pool.js';
 import { HttpForwarder } from './proxy/http-forwarder.js';
+import { acceptProxyProtocol } from './proxy/proxy-protocol.js';
 import { Router } from './proxy/router.js';
 import { UpstreamClients } from './proxy/upstream-clients.js';
 import { WebSocketProxy } from './proxy/websocket-proxy.js';
@@ -129,6 +130,16 @@ export async function startApp(
   }
 
   const proxy = createProxyServer(config, tls, forwarder, websockets);
+  if (config.listen.proxyProtocol) {
+    acceptProxyProtocol(
+      proxy,
+      () => config.timeouts.clientHeaders,
+      (err, socket) => {
+        metrics.proxyProtocolErrors.inc();
+        proxyLogger.debug({ err, peer: socket.remoteAddress }, 'connection without a valid PROXY header');
+      },
+    );
+  }
   const redirect =
     config.listen.redirectPort > 0
       ? createServer(
@@ -198,8 +209,12 @@ export async function startApp(
     clients.reconfigure(clientOptions(next), tlsChanged);
     checker.reconfigure(checkerOptions(next));
     applyServerTimeouts(proxy, next);
-    if (next.listen.port !== config.listen.port || next.listen.host !== config.listen.host) {
-      log.warn({}, 'listen address changes need a restart; keeping the current listener');
+    if (
+      next.listen.port !== config.listen.port ||
+      next.listen.host !== config.listen.host ||
+      next.listen.proxyProtocol !== config.listen.proxyProtocol
+    ) {
+      log.warn({}, 'listen address and PROXY protocol changes need a restart; keeping the current listener');
     }
     config = next;
   }

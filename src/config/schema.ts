@@ -146,6 +146,11 @@ export const configSchema = z
         tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
         /** With tls: a plain-HTTP port on the same host that redirects to HTTPS (default 0: none). */
         redirectPort: port.default(0),
+        /**
+         * Every connection starts with a PROXY protocol header (v1 or v2) from an L4 balancer, whose
+         * client address is used (default false). Enable only when nothing else can reach the port.
+         */
+        proxyProtocol: bool.default(false),
       })
       .prefault({}),
     admin: z
@@ -308,6 +313,14 @@ export const configSchema = z
         code: 'custom',
         path: ['healthCheck', 'timeout'],
         message: 'must be shorter than healthCheck.interval',
+      });
+    }
+    if (config.listen.proxyProtocol && config.listen.tls !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', 'proxyProtocol'],
+        message:
+          'is not supported together with listen.tls yet (terminate TLS in front, or pass it through to Connect)',
       });
     }
     if (config.listen.redirectPort > 0 && config.listen.tls === undefined) {

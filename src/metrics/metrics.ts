@@ -32,6 +32,7 @@ export class Metrics {
   readonly queueTimeouts: Counter<'upstream'>;
   readonly websocketsTotal: Counter<'upstream'>;
   readonly configReloads: Counter<'result'>;
+  readonly proxyProtocolErrors: Counter;
   readonly transitions: Counter<'upstream' | 'to'>;
   #nodes = new Map<string, NodeMetrics>();
   /** Responses the balancer answered itself with no node (503 and friends), by status. */
@@ -200,6 +201,11 @@ export class Metrics {
       name: 'stickylb_websockets_total',
       help: 'WebSocket upgrades completed per upstream node.',
       labelNames: ['upstream'],
+      registers,
+    });
+    this.proxyProtocolErrors = new client.Counter({
+      name: 'stickylb_proxy_protocol_errors_total',
+      help: 'Connections closed for lack of a valid PROXY protocol header (listen.proxyProtocol).',
       registers,
     });
     this.configReloads = new client.Counter({

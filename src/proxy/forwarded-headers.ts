@@ -10,6 +10,7 @@ import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { takeCookie } from '../affinity/cookie-header.js';
 import { connectionTokens, HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
+import { proxiedPeer } from './proxy-protocol.js';
 
 /** What the proxy learns from the request headers. */
 export interface ForwardedRequest {
@@ -32,6 +33,8 @@ export interface ForwardedRequest {
 /** Static per-listener context. */
 export interface ForwardContext {
   readonly cookieName: string;
+  /** The listener reads PROXY headers: the client address is the one a header gave. */
+  readonly proxyProtocol: boolean;
   readonly trusted: BlockList | undefined;
 }
 
@@ -46,7 +49,7 @@ export function forwardRequestHeaders(
 ): ForwardedRequest {
   const raw = req.rawHeaders;
   const socket = req.socket;
-  let peer = socket.remoteAddress ?? '';
+  let peer = (ctx.proxyProtocol ? proxiedPeer(socket)?.address : undefined) ?? socket.remoteAddress ?? '';
   if (peer.startsWith(IPV4_MAPPED)) peer = peer.slice(IPV4_MAPPED.length);
   const trusted = ctx.trusted !== undefined && peer !== '' && isTrusted(ctx.trusted, peer);
   const tlsClient = (socket as TLSSocket).encrypted === true;

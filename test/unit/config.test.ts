@@ -19,7 +19,7 @@ function problems(tree: unknown, env: NodeJS.ProcessEnv = {}): string[] {
 describe('config defaults', () => {
   it('fills every default', () => {
     const c = parseConfig(minimal, {});
-    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080, redirectPort: 0 });
+    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080, redirectPort: 0, proxyProtocol: false });
     expect(c.admin).toEqual({ host: '127.0.0.1', port: 9090 });
     expect(c.upstreams[0]).toEqual({
       name: 'a',

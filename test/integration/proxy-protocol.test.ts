@@ -1,0 +1,111 @@
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { startBalancer } from '../helpers/balancer.js';
+import { startFakeNode } from '../helpers/fake-node.js';
+import { rawExchange, rawJsonBody } from '../helpers/raw.js';
+
+const GET = 'GET /echo HTTP/1.1\r\nHost: connect.example.org\r\nConnection: close\r\n\r\n';
+
+function v2Tcp4(src: [number, number, number, number], port: number): Buffer {
+  const b = Buffer.alloc(28);
+  Buffer.from('0d0a0d0a000d0a515549540a', 'hex').copy(b, 0);
+  b[12] = 0x21;
+  b[13] = 0x11;
+  b.writeUInt16BE(12, 14);
+  Buffer.from(src).copy(b, 16);
+  Buffer.from([127, 0, 0, 1]).copy(b, 20);
+  b.writeUInt16BE(port, 24);
+  b.writeUInt16BE(8080, 26);
+  return b;
+}
+
+/** Sends `parts` with a pause between them; resolves with everything read until the server closes. */
+function sendInParts(url: string, parts: Array<string | Buffer>): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', () => {});
+    parts.forEach((p, i) => {
+      setTimeout(() => socket.write(p), i * 60);
+    });
+  });
+}
+
+async function balancer(extra: Record<string, unknown> = {}) {
+  const node = await startFakeNode('a');
+  return startBalancer([node], { listen: { proxyProtocol: true }, ...extra });
+}
+
+describe('PROXY protocol (listen.proxyProtocol)', () => {
+  it('takes the client address from a v1 header, sent with the request or before it', async () => {
+    const lb = await balancer();
+    const header = 'PROXY TCP4 203.0.113.7 127.0.0.1 40000 8080\r\n';
+    for (const answer of [
+      await rawExchange(lb.url, header + GET),
+      await sendInParts(lb.url, [header.slice(0, 10), header.slice(10), GET]),
+    ]) {
+      expect(answer).toMatch(/^HTTP\/1.1 200/);
+      expect((rawJsonBody(answer).headers as Record<string, string>)['x-forwarded-for']).toBe('203.0.113.7');
+    }
+  });
+
+  it('takes the client address from a v2 header, and keeps it for every request on the connection', async () => {
+    const lb = await balancer();
+    const keepAlive = 'GET /echo HTTP/1.1\r\nHost: x\r\n\r\n';
+    const answer = await sendInParts(lb.url, [
+      Buffer.concat([v2Tcp4([198, 51, 100, 9], 50000), Buffer.from(keepAlive)]),
+      GET,
+    ]);
+    const responses = answer.split(/(?=HTTP\/1\.1 )/);
+    expect(responses).toHaveLength(2);
+    for (const r of responses) {
+      expect((rawJsonBody(r).headers as Record<string, string>)['x-forwarded-for']).toBe('198.51.100.9');
+    }
+  });
+
+  it('a trusted proxy behind the L4 balancer keeps its X-Forwarded-For chain', async () => {
+    const lb = await balancer({ trustedProxies: ['10.0.0.0/8'] });
+    const answer = await rawExchange(
+      lb.url,
+      `PROXY TCP4 10.1.2.3 127.0.0.1 40000 8080\r\nGET /echo HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.50\r\nConnection: close\r\n\r\n`,
+    );
+    expect((rawJsonBody(answer).headers as Record<string, string>)['x-forwarded-for']).toBe(
+      '203.0.113.50, 10.1.2.3',
+    );
+  });
+
+  it('closes connections without a valid header, counts them, and keeps serving', async () => {
+    const lb = await balancer({ timeouts: { clientHeaders: '500ms' } });
+    expect(await rawExchange(lb.url, GET)).toBe('');
+    expect(await rawExchange(lb.url, `PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n${GET}`)).toBe('');
+    // Silence: closed after timeouts.clientHeaders.
+    const t0 = Date.now();
+    expect(await sendInParts(lb.url, ['PROXY TCP4'])).toBe('');
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(await lb.app.metrics.text()).toContain('stickylb_proxy_protocol_errors_total 3');
+    expect(await rawExchange(lb.url, `PROXY UNKNOWN\r\n${GET}`)).toMatch(/^HTTP\/1.1 200/);
+  });
+
+  it('upgrades a WebSocket after the header', async () => {
+    const lb = await balancer();
+    const answer = await rawExchange(
+      lb.url,
+      'PROXY TCP4 203.0.113.7 127.0.0.1 40000 8080\r\nGET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      500,
+    );
+    expect(answer).toMatch(/^HTTP\/1.1 101/);
+  });
+
+  it('is refused together with listen.tls, with the key named', async () => {
+    const { parseConfig } = await import('../../src/config/load.js');
+    expect(() =>
+      parseConfig({
+        listen: { proxyProtocol: true, tls: { cert: '/c.pem', key: '/k.pem' } },
+        upstreams: [{ name: 'a', url: 'http://127.0.0.1:1' }],
+      }),
+    ).toThrow(/listen\.proxyProtocol/);
+  });
+});
