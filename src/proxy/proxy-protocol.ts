@@ -3,7 +3,8 @@
  * L4 balancer (an AWS NLB, a TCP load balancer) that would otherwise hide the client's address. With
  * `listen.proxyProtocol` every connection must start with the header, like HAProxy's `accept-proxy`;
  * the address it carries becomes the client's for `X-Forwarded-For` and `trustedProxies`. Anything
- * else (no header, a malformed one, silence past `timeouts.clientHeaders`) closes the connection.
+ * else (no header, a malformed one, no complete header within `timeouts.clientHeaders`) closes the
+ * connection.
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -26,6 +27,8 @@ export class ProxyProtocolError extends Error {}
 const V2_SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 const V1_PREFIX = Buffer.from('PROXY ');
 const V1_MAX = 107;
+/** Longest v2 header accepted: the addresses and room for TLVs (cloud balancers add a few dozen bytes). */
+const V2_MAX = 4096;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const IPV6 = /^[0-9a-fA-F:.]{2,45}$/;
 const PORT = /^(0|[1-9]\d{0,4})$/;
@@ -69,6 +72,7 @@ function parseV2(buf: Buffer): ProxyHeader {
   const versionCommand = buf[12]!;
   if (versionCommand >> 4 !== 2) throw new ProxyProtocolError('unsupported PROXY protocol version');
   const length = 16 + buf.readUInt16BE(14);
+  if (length > V2_MAX) throw new ProxyProtocolError('PROXY v2 header too long');
   if (buf.length < length) return { kind: 'incomplete' };
   const command = versionCommand & 0x0f;
   if (command === 0) return { kind: 'header', length, peer: undefined }; // LOCAL: health checks
@@ -128,7 +132,11 @@ export function acceptProxyProtocol(
       if (rest.length > 0) socket.unshift(rest);
       for (const listener of httpListeners) listener.call(server, socket);
     };
-    const onTimeout = (): void => fail(new ProxyProtocolError('no PROXY header in time'));
+    // A deadline for the whole header, not an idle timeout that each trickled byte would renew.
+    const timer = setTimeout(
+      () => fail(new ProxyProtocolError('no PROXY header in time')),
+      headerTimeoutMs(),
+    );
     const onEnd = (): void => fail(new ProxyProtocolError('connection closed before a PROXY header'));
     // A reset before the header: nothing to serve and nothing to report.
     const onSocketError = (): void => {
@@ -136,16 +144,13 @@ export function acceptProxyProtocol(
       socket.destroy();
     };
     const cleanup = (): void => {
+      clearTimeout(timer);
       socket.off('data', onData);
-      socket.off('timeout', onTimeout);
       socket.off('end', onEnd);
       socket.off('error', onSocketError);
-      socket.setTimeout(0);
     };
     socket.on('data', onData);
-    socket.on('timeout', onTimeout);
     socket.on('end', onEnd);
     socket.on('error', onSocketError);
-    socket.setTimeout(headerTimeoutMs());
   });
 }

@@ -84,6 +84,7 @@ describe('parseProxyHeader', () => {
     ['v2 with version 1', Buffer.concat([SIG, Buffer.from([0x11, 0x11, 0, 0])])],
     ['v2 with an unknown command', v2(2, 0x11, tcp4([1, 2, 3, 4], 5))],
     ['v2 TCP4 with a short address block', v2(1, 0x11, Buffer.alloc(4))],
+    ['v2 declaring more than 4 KiB', Buffer.concat([SIG, Buffer.from([0x21, 0x11, 0xff, 0xff])])],
   ];
   it.each(bad)('rejects %s', (_what, input) => {
     expect(() => parseProxyHeader(input)).toThrow(ProxyProtocolError);
