@@ -315,14 +315,6 @@ export const configSchema = z
         message: 'must be shorter than healthCheck.interval',
       });
     }
-    if (config.listen.proxyProtocol && config.listen.tls !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['listen', 'proxyProtocol'],
-        message:
-          'is not supported together with listen.tls yet (terminate TLS in front, or pass it through to Connect)',
-      });
-    }
     if (config.listen.redirectPort > 0 && config.listen.tls === undefined) {
       ctx.addIssue({
         code: 'custom',

@@ -2,12 +2,12 @@
  * The PROXY protocol (HAProxy's spec, versions 1 and 2) on the proxy listener, for replicas behind an
  * L4 balancer (an AWS NLB, a TCP load balancer) that would otherwise hide the client's address. With
  * `listen.proxyProtocol` every connection must start with the header, like HAProxy's `accept-proxy`;
- * the address it carries becomes the client's for `X-Forwarded-For` and `trustedProxies`. Anything
- * else (no header, a malformed one, no complete header within `timeouts.clientHeaders`) closes the
- * connection.
+ * the address it carries becomes the client's for `X-Forwarded-For` and `trustedProxies`, over plain
+ * HTTP or TLS (the header comes before the handshake). Anything else (no header, a malformed one, no
+ * complete header within `timeouts.clientHeaders`) closes the connection.
  */
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 
 /** The client address a PROXY header gave for a connection. */
 export interface ProxiedPeer {
@@ -91,23 +91,33 @@ function parseV2(buf: Buffer): ProxyHeader {
   throw new ProxyProtocolError('malformed PROXY v2 addresses');
 }
 
-const peers = new WeakMap<Socket, ProxiedPeer>();
+/**
+ * Client addresses by TCP connection (the balancer's address and port as this process sees them).
+ * Keyed by the connection rather than the socket object, because with TLS the request's socket is a
+ * TLSSocket wrapped around the one that read the header, and node:tls does not link them publicly.
+ */
+const peers = new Map<string, ProxiedPeer>();
 
-/** The client address a PROXY header gave for `socket`, if any. */
+function connectionKey(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
+/** The client address a PROXY header gave for `socket`'s connection (plain or TLS), if any. */
 export function proxiedPeer(socket: Socket): ProxiedPeer | undefined {
-  return peers.get(socket);
+  return peers.get(connectionKey(socket));
 }
 
 /**
- * Makes `server` (a plain node:http server) read a PROXY header from every connection before its
- * HTTP parser sees a byte. `onError` hears each connection turned away.
+ * Makes `server` (node:http or node:https) read a PROXY header from every connection before its
+ * HTTP parser or TLS handshake sees a byte. `onError` hears each connection turned away.
  */
 export function acceptProxyProtocol(
-  server: Server,
+  server: NetServer,
   headerTimeoutMs: () => number,
   onError: (err: Error, socket: Socket) => void,
 ): void {
-  const httpListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+  const listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+  const tls = server instanceof TlsServer;
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
     let buffered: Buffer = Buffer.alloc(0);
@@ -127,10 +137,21 @@ export function acceptProxyProtocol(
       }
       if (header.kind === 'incomplete') return;
       cleanup();
-      if (header.peer !== undefined) peers.set(socket, header.peer);
+      if (header.peer !== undefined) {
+        const key = connectionKey(socket);
+        const peer = header.peer;
+        peers.set(key, peer);
+        socket.once('close', () => {
+          if (peers.get(key) === peer) peers.delete(key);
+        });
+      }
+      // A TLS socket takes over the connection and first reads what waits in this socket's buffer;
+      // stop the flow our listener started so that the bytes after the header stay there for it.
+      // (node:http instead attaches its own data listener to this socket and must find it flowing.)
+      if (tls) socket.pause();
       const rest = buffered.subarray(header.length);
       if (rest.length > 0) socket.unshift(rest);
-      for (const listener of httpListeners) listener.call(server, socket);
+      for (const listener of listeners) listener.call(server, socket);
     };
     // A deadline for the whole header, not an idle timeout that each trickled byte would renew.
     const timer = setTimeout(

@@ -1,6 +1,8 @@
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { startBalancer } from '../helpers/balancer.js';
+import { makeCert } from '../helpers/certs.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 import { rawExchange, rawJsonBody } from '../helpers/raw.js';
 
@@ -99,13 +101,40 @@ describe('PROXY protocol (listen.proxyProtocol)', () => {
     expect(answer).toMatch(/^HTTP\/1.1 101/);
   });
 
-  it('is refused together with listen.tls, with the key named', async () => {
-    const { parseConfig } = await import('../../src/config/load.js');
-    expect(() =>
-      parseConfig({
-        listen: { proxyProtocol: true, tls: { cert: '/c.pem', key: '/k.pem' } },
-        upstreams: [{ name: 'a', url: 'http://127.0.0.1:1' }],
-      }),
-    ).toThrow(/listen\.proxyProtocol/);
+  it('reads the header before the TLS handshake when TLS terminates here', async () => {
+    const cert = makeCert();
+    const lb = await balancer({
+      listen: {
+        host: '127.0.0.1',
+        port: 0,
+        proxyProtocol: true,
+        tls: { cert: cert.certFile, key: cert.keyFile },
+      },
+    });
+    const { port } = new URL(lb.url);
+    // The TLS hello in the same packet as the header, and in a later one.
+    for (const delayMs of [0, 60]) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const raw = connect(Number(port), '127.0.0.1', () => {
+          raw.write('PROXY TCP4 203.0.113.77 127.0.0.1 40000 443\r\n');
+          const handshake = () => {
+            const secure = tlsConnect({ socket: raw, ca: cert.cert, servername: 'localhost' }, () =>
+              secure.write(GET),
+            );
+            let out = '';
+            secure.on('data', (d: Buffer) => (out += d.toString('latin1')));
+            secure.on('close', () => resolve(out));
+            secure.on('error', reject);
+          };
+          // In the same tick the hello joins the header in one read on the balancer's side.
+          if (delayMs === 0) handshake();
+          else setTimeout(handshake, delayMs);
+        });
+      });
+      expect(answer).toMatch(/^HTTP\/1.1 200/);
+      const headers = rawJsonBody(answer).headers as Record<string, string>;
+      expect(headers['x-forwarded-for']).toBe('203.0.113.77');
+      expect(headers['x-forwarded-proto']).toBe('https');
+    }
   });
 });
