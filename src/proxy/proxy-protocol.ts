@@ -153,11 +153,11 @@ export function acceptProxyProtocol(
       if (rest.length > 0) socket.unshift(rest);
       for (const listener of listeners) listener.call(server, socket);
     };
-    // A deadline for the whole header, not an idle timeout that each trickled byte would renew.
-    const timer = setTimeout(
-      () => fail(new ProxyProtocolError('no PROXY header in time')),
-      headerTimeoutMs(),
-    );
+    // A deadline for the whole header, not an idle timeout that each trickled byte would renew
+    // (none when timeouts.clientHeaders is 0, as node:http then has none for the request headers).
+    const ms = headerTimeoutMs();
+    const timer =
+      ms > 0 ? setTimeout(() => fail(new ProxyProtocolError('no PROXY header in time')), ms) : undefined;
     const onEnd = (): void => fail(new ProxyProtocolError('connection closed before a PROXY header'));
     // A reset before the header: nothing to serve and nothing to report.
     const onSocketError = (): void => {
