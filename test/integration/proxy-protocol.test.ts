@@ -91,6 +91,12 @@ describe('PROXY protocol (listen.proxyProtocol)', () => {
     expect(await rawExchange(lb.url, `PROXY UNKNOWN\r\n${GET}`)).toMatch(/^HTTP\/1.1 200/);
   });
 
+  it('with timeouts.clientHeaders 0 the header has no deadline either', async () => {
+    const lb = await balancer({ timeouts: { clientHeaders: '0' } });
+    const answer = await sendInParts(lb.url, ['PROXY TCP4 203.0.113.7 ', '127.0.0.1 40000 8080\r\n', GET]);
+    expect(answer).toMatch(/^HTTP\/1.1 200/);
+  });
+
   it('upgrades a WebSocket after the header', async () => {
     const lb = await balancer();
     const answer = await rawExchange(
