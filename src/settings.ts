@@ -54,7 +54,6 @@ export function clientOptions(config: Config): UpstreamClientOptions {
 function routingSettings(config: Config) {
   return {
     cookieName: config.affinity.cookie,
-    proxyProtocol: config.listen.proxyProtocol,
     trusted: trustedProxyList(config.trustedProxies),
     redispatchAttempts: config.failover.redispatchAttempts,
     retryAfterSeconds: Math.max(1, Math.round(config.failover.retryAfter / 1000)),

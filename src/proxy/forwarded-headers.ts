@@ -33,8 +33,6 @@ export interface ForwardedRequest {
 /** Static per-listener context. */
 export interface ForwardContext {
   readonly cookieName: string;
-  /** The listener reads PROXY headers: the client address is the one a header gave. */
-  readonly proxyProtocol: boolean;
   readonly trusted: BlockList | undefined;
 }
 
@@ -49,7 +47,7 @@ export function forwardRequestHeaders(
 ): ForwardedRequest {
   const raw = req.rawHeaders;
   const socket = req.socket;
-  let peer = (ctx.proxyProtocol ? proxiedPeer(socket)?.address : undefined) ?? socket.remoteAddress ?? '';
+  let peer = proxiedPeer(socket)?.address ?? socket.remoteAddress ?? '';
   if (peer.startsWith(IPV4_MAPPED)) peer = peer.slice(IPV4_MAPPED.length);
   const trusted = ctx.trusted !== undefined && peer !== '' && isTrusted(ctx.trusted, peer);
   const tlsClient = (socket as TLSSocket).encrypted === true;

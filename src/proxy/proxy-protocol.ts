@@ -92,19 +92,21 @@ function parseV2(buf: Buffer): ProxyHeader {
 }
 
 /**
- * Client addresses by TCP connection (the balancer's address and port as this process sees them).
- * Keyed by the connection rather than the socket object, because with TLS the request's socket is a
- * TLSSocket wrapped around the one that read the header, and node:tls does not link them publicly.
+ * Client addresses by TCP connection (both ends' ports and the balancer's address as this process
+ * sees them). Keyed by the connection rather than the socket object, because with TLS the request's
+ * socket is a TLSSocket wrapped around the one that read the header, and node:tls does not link them
+ * publicly. Empty unless `listen.proxyProtocol` is on, so lookups cost one size check otherwise (and
+ * a reload cannot make the request path disagree with the listener).
  */
 const peers = new Map<string, ProxiedPeer>();
 
 function connectionKey(socket: Socket): string {
-  return `${socket.remoteAddress}|${socket.remotePort}`;
+  return `${socket.remoteAddress}|${socket.remotePort}|${socket.localPort}`;
 }
 
 /** The client address a PROXY header gave for `socket`'s connection (plain or TLS), if any. */
 export function proxiedPeer(socket: Socket): ProxiedPeer | undefined {
-  return peers.get(connectionKey(socket));
+  return peers.size === 0 ? undefined : peers.get(connectionKey(socket));
 }
 
 /**

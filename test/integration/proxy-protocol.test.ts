@@ -97,6 +97,14 @@ describe('PROXY protocol (listen.proxyProtocol)', () => {
     expect(answer).toMatch(/^HTTP\/1.1 200/);
   });
 
+  it('a reload that turns the key off keeps using the headers until the restart it needs', async () => {
+    const lb = await balancer();
+    const current = lb.app.config();
+    lb.app.apply({ ...current, listen: { ...current.listen, proxyProtocol: false } });
+    const answer = await rawExchange(lb.url, `PROXY TCP4 203.0.113.8 127.0.0.1 40000 8080\r\n${GET}`);
+    expect((rawJsonBody(answer).headers as Record<string, string>)['x-forwarded-for']).toBe('203.0.113.8');
+  });
+
   it('upgrades a WebSocket after the header', async () => {
     const lb = await balancer();
     const answer = await rawExchange(
