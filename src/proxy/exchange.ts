@@ -77,6 +77,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#sent = false;
     this.#busy = true;
     node.inFlight++;
+    // A timer left from waiting on the previous node (a retry) must not answer for this one.
+    this.#stopQueueTimer();
     const settings = this.#deps.settings;
     // Beyond the cap every connection of the node is busy (one request each): this one queues.
     if (settings.upstreamConnections > 0 && node.inFlight > settings.upstreamConnections) {
@@ -109,7 +111,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   #startQueueTimer(ms: number): void {
-    this.#stopQueueTimer();
     if (ms > 0) this.#queueTimer = setTimeout(Exchange.#queueExpired, ms, this);
   }
 
