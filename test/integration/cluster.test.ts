@@ -5,6 +5,7 @@ import { waitFor } from '../helpers/balancer.js';
 import { startCliBalancer, writeConfig } from '../helpers/cli-process.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
+import { rawExchange, rawJsonBody } from '../helpers/raw.js';
 import { closed, openSocket } from '../helpers/ws.js';
 
 const TOKEN = 'cluster-admin-token-0123456789';
@@ -118,4 +119,34 @@ describe('workers: 2 (node:cluster)', () => {
     expect(await lb.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
   }, 60_000);
+
+  it('with listen.proxyProtocol every worker reads the PROXY header of its connections', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startCliBalancer(
+      writeConfig({
+        listen: { host: '127.0.0.1', port: 0, proxyProtocol: true },
+        admin: { host: '127.0.0.1', port: 0 },
+        affinity: { secret: 'cluster-secret-0123456789' },
+        workers: 2,
+        upstreams: [{ name: 'a', url: a.url }],
+      }),
+    );
+    await waitFor(() => workerPids(lb.child.pid!).length === 2, 5000, 'two workers');
+    // Connections are dealt round-robin to the workers: eight of them reach both.
+    for (let i = 1; i <= 8; i++) {
+      const answer = await rawExchange(
+        lb.url,
+        `PROXY TCP4 203.0.113.${i} 127.0.0.1 4000${i} 8080\r\nGET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+      );
+      expect(answer).toMatch(/^HTTP\/1.1 200/);
+      expect((rawJsonBody(answer).headers as Record<string, string>)['x-forwarded-for']).toBe(
+        `203.0.113.${i}`,
+      );
+    }
+    for (let i = 0; i < 2; i++) {
+      expect(await rawExchange(lb.url, 'GET /echo HTTP/1.1\r\nHost: x\r\n\r\n')).toBe('');
+    }
+    const metrics = await (await request(`${lb.adminUrl}/metrics`)).body.text();
+    expect(metrics).toMatch(/^stickylb_proxy_protocol_errors_total 2$/m);
+  }, 30_000);
 });
