@@ -279,6 +279,7 @@ function createProxyServer(
     ? createTlsServer({ ...options, ...tls.server }, forwarder.handle)
     : createServer(options, forwarder.handle);
   server.on('upgrade', websockets.handle);
+  server.on('connect', forwarder.refuseConnect);
   applyServerTimeouts(server, config);
   return server;
 }

@@ -9,17 +9,21 @@ const TITLES: Record<number, string> = {
   400: 'Bad request',
   413: 'Request body too large',
   431: 'Request headers too large',
+  501: 'Not implemented',
   502: 'Bad gateway',
   503: 'Service unavailable',
   504: 'Gateway timeout',
+  505: 'HTTP version not supported',
 };
 
 const DETAILS: Record<number, string> = {
   400: 'The request could not be forwarded.',
+  501: 'This load balancer does not support the request method.',
   413: 'The request body is larger than this service accepts.',
   502: 'The server behind the load balancer failed to answer this request.',
   503: 'No server is available to handle this request right now. Please try again in a few seconds.',
   504: 'The server behind the load balancer did not answer in time.',
+  505: 'This load balancer speaks HTTP/1.0, HTTP/1.1 and WebSocket.',
 };
 
 /** Body and content type of an error response for `req`. */

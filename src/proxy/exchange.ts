@@ -239,7 +239,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     const status = failure === 'refused' && !this.#sent ? 503 : statusForFailure(failure);
     const code = status === 503 ? 'NO_AVAILABLE_NODE' : codeForFailure(failure);
-    deps.logger.warn(
+    // A request undici refuses to send is the client's fault: no warning per bad request.
+    deps.logger[failure === 'bad-request' ? 'debug' : 'warn'](
       { err, upstream: node.name, failure, method: this.#req.method },
       'upstream request failed',
     );

@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { takeCookie } from '../affinity/cookie-header.js';
+import { StickyError } from '../errors.js';
 import { connectionTokens, HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
 import { proxiedPeer } from './proxy-protocol.js';
 
@@ -37,9 +38,25 @@ export interface ForwardContext {
 }
 
 const HOST_SHAPE = /^[A-Za-z0-9._~!$&'()*+,;=:[\]%-]+$/;
+/** A DNS name (253), a colon and a port. */
+const MAX_HOST_LENGTH = 260;
 const IPV4_MAPPED = '::ffff:';
 
-/** Builds the upstream header list for `req`. `keepUpgrade` keeps `Upgrade` for WebSocket handshakes. */
+/**
+ * A request no node should see: answered 400 with `code` (RFC 9112 section 3.2: an invalid Host, a
+ * request target in none of the forms a server accepts).
+ */
+export class BadRequestError extends StickyError {
+  constructor(code: string, message: string) {
+    super(code, message, 400);
+    this.name = 'BadRequestError';
+  }
+}
+
+/**
+ * Builds the upstream header list for `req`. `keepUpgrade` keeps `Upgrade` for WebSocket handshakes.
+ * Throws `BadRequestError` for a Host header or request target that must be refused.
+ */
 export function forwardRequestHeaders(
   req: IncomingMessage,
   ctx: ForwardContext,
@@ -77,6 +94,7 @@ export function forwardRequestHeaders(
     }
     switch (lower) {
       case 'host':
+        if (host !== undefined) throw new BadRequestError('INVALID_HOST', 'more than one Host header');
         host = value;
         break;
       case 'cookie': {
@@ -113,10 +131,13 @@ export function forwardRequestHeaders(
   if (named !== undefined) removeHeaders(headers, named);
   if (keepUpgrade && upgrade !== undefined) headers.push('Connection', 'Upgrade', 'Upgrade', upgrade);
 
-  const path = originForm(req.url);
+  const clientHost = host === undefined || host.trim() === '' ? undefined : validHost(host);
+  if (clientHost === undefined && host !== undefined && host.trim() !== '')
+    throw new BadRequestError('INVALID_HOST', 'invalid Host header');
+  const path = originForm(req.url, clientHost);
   const proto = xfProto === 'https' || xfProto === 'http' ? xfProto : tlsClient ? 'https' : 'http';
   const localPort = String(socket.localPort ?? '');
-  const publicHost = validHost(xfHost) ?? validHost(host) ?? hostForAddress(socket.localAddress, localPort);
+  const publicHost = validHost(xfHost) ?? clientHost ?? hostForAddress(socket.localAddress, localPort);
   headers.push(
     'X-Forwarded-For',
     xff === undefined ? peer : `${xff}, ${peer}`,
@@ -152,7 +173,8 @@ function validHost(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (value === lastHost) return lastValid;
   const trimmed = value.trim();
-  lastValid = trimmed !== '' && trimmed.length <= 255 && HOST_SHAPE.test(trimmed) ? trimmed : undefined;
+  lastValid =
+    trimmed !== '' && trimmed.length <= MAX_HOST_LENGTH && HOST_SHAPE.test(trimmed) ? trimmed : undefined;
   lastHost = value;
   return lastValid;
 }
@@ -173,14 +195,36 @@ function portOf(host: string): string | undefined {
   return lastPort;
 }
 
-/** The request target in origin-form (`/path?query`); absolute-form targets are reduced to it. */
-export function originForm(url: string | undefined): string {
+/**
+ * The request target in origin-form (`/path?query`), as sent upstream. An absolute-form target
+ * (`http://host/path`) is reduced to it, and its authority must be the Host header's, as HAProxy
+ * requires (RFC 9112 section 3.2.2 lets the two disagree; a balancer that followed one while the node
+ * followed the other could be steered). Anything else (`*`, authority-form, a bare word) is refused:
+ * undici sends only origin-form, and rewriting it to `/` would serve a different resource.
+ */
+export function originForm(url: string | undefined, host: string | undefined): string {
   if (url === undefined || url === '') return '/';
   if (url.startsWith('/')) return url;
-  try {
-    const parsed = new URL(url);
+  if (/^https?:\/\//i.test(url)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new BadRequestError('INVALID_TARGET', 'unparsable absolute request target');
+    }
+    if (host !== undefined && parsed.host !== authority(parsed.protocol, host)) {
+      throw new BadRequestError('HOST_MISMATCH', 'absolute request target names another host than Host');
+    }
     return parsed.pathname + parsed.search;
+  }
+  throw new BadRequestError('INVALID_TARGET', 'request target is not in origin or absolute form');
+}
+
+/** `host` normalised the way URL normalises an authority (lower case, no default port). */
+function authority(protocol: string, host: string): string | undefined {
+  try {
+    return new URL(`${protocol}//${host}`).host;
   } catch {
-    return '/';
+    return undefined;
   }
 }

@@ -4,13 +4,19 @@
  * `Exchange` (exchange.ts), which forwards it under the retry rules.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
-import { sendError } from './error-response.js';
+import { sendError, sendSocketError } from './error-response.js';
 import { Exchange } from './exchange.js';
-import { type ForwardContext, type ForwardedRequest, forwardRequestHeaders } from './forwarded-headers.js';
+import {
+  BadRequestError,
+  type ForwardContext,
+  type ForwardedRequest,
+  forwardRequestHeaders,
+} from './forwarded-headers.js';
 import type { Router } from './router.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
@@ -48,12 +54,23 @@ export class HttpForwarder {
   /** The `request` listener for the proxy server. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const settings = this.deps.settings;
+    if (req.httpVersionMajor !== 1) {
+      // HTTP/0.9 (`GET /path` with no version): no headers, no Host; refused like HAProxy does.
+      this.#reply(req, res, undefined, 505, 'HTTP_VERSION_NOT_SUPPORTED', true);
+      return;
+    }
+    if (req.url === '*' && req.method === 'OPTIONS') {
+      // About the server as a whole: answered as Go's net/http (Connect) answers it.
+      res.writeHead(200, ['Content-Length', '0']).end();
+      this.deps.metrics.countResponse(undefined, 200, 0);
+      return;
+    }
     let fwd: ForwardedRequest;
     try {
       fwd = forwardRequestHeaders(req, settings, false);
     } catch (err) {
-      this.deps.logger.debug({ err }, 'unforwardable request');
-      this.#reply(req, res, undefined, 400, 'BAD_REQUEST');
+      this.deps.logger.debug({ err, url: req.url }, 'unforwardable request');
+      this.#reply(req, res, undefined, 400, err instanceof BadRequestError ? err.code : 'BAD_REQUEST');
       return;
     }
     if (settings.maxBodySize > 0 && fwd.contentLength > settings.maxBodySize) {
@@ -66,6 +83,16 @@ export class HttpForwarder {
       return;
     }
     new Exchange(this.deps, req, res, fwd, route).start();
+  };
+
+  /**
+   * The `connect` listener: stickylb is a gateway, not a forward proxy. Without this listener
+   * node:http closes the connection with no answer.
+   */
+  readonly refuseConnect = (req: IncomingMessage, socket: Duplex): void => {
+    socket.on('error', ignore);
+    sendSocketError(req, socket, 501, 'METHOD_NOT_SUPPORTED', 0);
+    this.deps.metrics.countResponse(undefined, 501, 0);
   };
 
   #reply(
@@ -87,3 +114,5 @@ export class HttpForwarder {
     this.deps.metrics.countResponse(node, status, 0);
   }
 }
+
+function ignore(): void {}

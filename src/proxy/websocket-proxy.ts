@@ -17,7 +17,12 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { sendSocketError } from './error-response.js';
-import { type ForwardContext, type ForwardedRequest, forwardRequestHeaders } from './forwarded-headers.js';
+import {
+  BadRequestError,
+  type ForwardContext,
+  type ForwardedRequest,
+  forwardRequestHeaders,
+} from './forwarded-headers.js';
 import { isResponseHopByHop } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
 
@@ -66,8 +71,8 @@ export class WebSocketProxy {
     let fwd: ForwardedRequest;
     try {
       fwd = forwardRequestHeaders(req, settings, true);
-    } catch {
-      sendSocketError(req, socket, 400, 'BAD_REQUEST', 0);
+    } catch (err) {
+      sendSocketError(req, socket, 400, err instanceof BadRequestError ? err.code : 'BAD_REQUEST', 0);
       return;
     }
     const route = this.deps.router.route(fwd.affinityValues);

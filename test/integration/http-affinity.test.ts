@@ -158,11 +158,18 @@ describe('sticky HTTP', () => {
     expect(h['x-forwarded-port']).toBe('443');
   });
 
-  it('X-RSC-Request stays a well-formed URL with a garbage Host', async () => {
+  it('a garbage Host is refused (RFC 9112 3.2); a trusted garbage X-Forwarded-Host falls back to Host', async () => {
     const node = await startFakeNode('a');
-    const lb = await startBalancer([node]);
-    const res = await new Client(lb.url).get('/x', { host: 'bad host<>' });
-    expect(() => new URL(res.json.headers!['x-rsc-request']!)).not.toThrow();
+    const lb = await startBalancer([node], { trustedProxies: ['127.0.0.0/8'] });
+    const refused = await new Client(lb.url).get('/x', { host: 'bad host<>' });
+    expect(refused.status).toBe(400);
+    expect(refused.headers['x-stickylb-error']).toBe('INVALID_HOST');
+    expect(lb.app.pool.nodes[0]!.requests).toBe(0);
+    const res = await new Client(lb.url).get('/x', {
+      host: 'connect.example.org',
+      'x-forwarded-host': 'bad host<>',
+    });
+    expect(res.json.headers!['x-rsc-request']).toBe('http://connect.example.org/x');
   });
 
   it('strips hop-by-hop headers, including those named in Connection', async () => {
