@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createAdminServer } from './admin/admin-server.js';
 import { RepinRecorder } from './affinity/repin-recorder.js';
 import { type ReloadOutcome, reloadConfig } from './config/reload.js';
@@ -279,6 +280,13 @@ function createProxyServer(
     ? createTlsServer({ ...options, ...tls.server }, forwarder.handle)
     : createServer(options, forwarder.handle);
   server.on('upgrade', websockets.handle);
+  // node:http's own connection listener, taken before acceptProxyProtocol wraps `connection`.
+  const [httpConnection] = server.listeners(tls.server ? 'secureConnection' : 'connection') as Array<
+    (this: Server, socket: Duplex) => void
+  >;
+  if (httpConnection !== undefined) {
+    websockets.serveOtherUpgradesWith((socket) => httpConnection.call(server, socket));
+  }
   server.on('connect', forwarder.refuseConnect);
   applyServerTimeouts(server, config);
   return server;

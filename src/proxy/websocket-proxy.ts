@@ -25,6 +25,7 @@ import {
 } from './forwarded-headers.js';
 import { isResponseHopByHop } from './hop-by-hop.js';
 import type { Route, Router } from './router.js';
+import { isWebSocketUpgrade, serveAsPlainHttp } from './upgrade-fallback.js';
 
 /** Settings read per upgrade; replaced as a whole on reload. */
 export interface WebSocketSettings extends ForwardContext {
@@ -63,8 +64,23 @@ export class WebSocketProxy {
     this.deps = deps;
   }
 
+  /**
+   * node:http's connection listener, for upgrades that are not WebSocket handshakes: they are
+   * served as plain HTTP (upgrade-fallback.ts).
+   */
+  #plainHttp: ((socket: Duplex) => void) | undefined;
+
+  /** Sets where non-WebSocket upgrade requests go (the proxy server's own connection listener). */
+  serveOtherUpgradesWith(connectionListener: (socket: Duplex) => void): void {
+    this.#plainHttp = connectionListener;
+  }
+
   /** The `upgrade` listener for the proxy server. */
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (this.#plainHttp !== undefined && !isWebSocketUpgrade(req)) {
+      serveAsPlainHttp(this.#plainHttp, req, socket, head);
+      return;
+    }
     // Errors on either socket must never reach the process: a reset client is routine.
     socket.on('error', ignore);
     const settings = this.deps.settings;
