@@ -18,7 +18,7 @@ import type { Duplex } from 'node:stream';
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   if (req.method !== 'GET') return false;
   const upgrade = req.headers.upgrade;
-  return upgrade !== undefined && upgrade.split(',').some((t) => t.trim().toLowerCase() === 'websocket');
+  return upgrade?.split(',').some((t) => t.trim().toLowerCase() === 'websocket') === true;
 }
 
 /**
