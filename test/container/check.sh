@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Dockerfile with ../shared/tools/container-check (buildah, no Docker engine), runs the
 # image with a mounted YAML naming two fake Connect nodes on loopback, and checks /healthz, a proxied
-# request with its affinity cookie, and that the process runs as non-root.
+# request with its affinity cookie, an h2c POST served as plain HTTP, and that the process runs as
+# non-root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tool=${CONTAINER_CHECK:-../shared/tools/container-check}
@@ -73,7 +74,12 @@ for _ in 1 2 3; do
   [ "$again" = "$node" ] || { echo "container: pinned to $node but served by $again"; exit 1; }
 done
 
+# An h2c upgrade (curl --http2 on http://) with a body is served as plain HTTP/1.1 on the image's
+# Node, whose http server handles upgrades differently from the Node the tests run on.
+h2c=$(curl -sS --max-time 10 --http2 -H 'accept: application/json' -d hello-h2c "http://127.0.0.1:$proxy/echo" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).body))")
+[ "$h2c" = hello-h2c ] || { echo "container: h2c POST body came through as '$h2c'"; exit 1; }
+
 pid=$(ss -ltnpH "sport = :$proxy" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
 uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")
 [ "$uid" != 0 ] || { echo "container: stickylb runs as root"; exit 1; }
-echo "container check passed: /healthz ok, pinned to $node with $cookie, process uid $uid (non-root)"
+echo "container check passed: /healthz ok, pinned to $node with $cookie, h2c POST served, process uid $uid (non-root)"
