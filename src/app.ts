@@ -17,6 +17,7 @@ import type { Logger } from './logger.js';
 import { Metrics } from './metrics/metrics.js';
 import { DnsDiscovery, type Resolver, systemResolver } from './pool/dns-discovery.js';
 import { Pool, type Transition } from './pool/pool.js';
+import { answerClientError } from './proxy/client-errors.js';
 import { HttpForwarder } from './proxy/http-forwarder.js';
 import { acceptProxyProtocol } from './proxy/proxy-protocol.js';
 import { Router } from './proxy/router.js';
@@ -131,6 +132,11 @@ export async function startApp(
   }
 
   const proxy = createProxyServer(config, tls, forwarder, websockets);
+  proxy.on('clientError', (err: Error, socket: Duplex) => {
+    const reason = answerClientError(err, socket);
+    metrics.clientErrors.inc({ reason });
+    proxyLogger.debug({ err, reason }, 'client connection refused by the HTTP parser');
+  });
   if (config.listen.proxyProtocol) {
     acceptProxyProtocol(
       proxy,

@@ -33,6 +33,7 @@ export class Metrics {
   readonly websocketsTotal: Counter<'upstream'>;
   readonly configReloads: Counter<'result'>;
   readonly proxyProtocolErrors: Counter;
+  readonly clientErrors: Counter<'reason'>;
   readonly transitions: Counter<'upstream' | 'to'>;
   #nodes = new Map<string, NodeMetrics>();
   /** Responses the balancer answered itself with no node (503 and friends), by status. */
@@ -208,6 +209,15 @@ export class Metrics {
       help: 'Connections closed for lack of a valid PROXY protocol header (listen.proxyProtocol).',
       registers,
     });
+    this.clientErrors = new client.Counter({
+      name: 'stickylb_client_errors_total',
+      help: 'Client connections node:http gave up on: bad_request (malformed, smuggling shapes), headers_too_large, timeout (headers not complete within timeouts.clientHeaders), aborted (a socket error such as a reset).',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['bad_request', 'headers_too_large', 'timeout', 'aborted']) {
+      this.clientErrors.inc({ reason }, 0);
+    }
     this.configReloads = new client.Counter({
       name: 'stickylb_config_reloads_total',
       help: 'Configuration reloads by result.',

@@ -174,6 +174,23 @@ describe('hostile and malformed requests', () => {
     expect(served()).toBe(reaches === 'no' ? 1 : 2);
   });
 
+  it('what the HTTP parser refuses is counted by reason and answered with a code', async () => {
+    const node = await startFakeNode('a');
+    const lb = await startBalancer([node]);
+    const smuggle = await rawExchange(
+      lb.url,
+      `POST /echo HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    );
+    expect(smuggle).toMatch(/^HTTP\/1.1 400 [^\r]*\r\n(.*\r\n)*X-Stickylb-Error: BAD_REQUEST\r\n/);
+    const huge = await rawExchange(lb.url, `GET /${'a'.repeat(100_000)} HTTP/1.1\r\n${H}\r\n`);
+    expect(huge).toMatch(/^HTTP\/1.1 431 [^\r]*\r\n(.*\r\n)*X-Stickylb-Error: HEADERS_TOO_LARGE\r\n/);
+    await rawExchange(lb.url, 'NOT HTTP\r\n\r\n');
+    const metrics = await lb.app.metrics.text();
+    expect(metrics).toMatch(/^stickylb_client_errors_total\{reason="bad_request"\} 2$/m);
+    expect(metrics).toMatch(/^stickylb_client_errors_total\{reason="headers_too_large"\} 1$/m);
+    expect(metrics).toMatch(/^stickylb_client_errors_total\{reason="timeout"\} 0$/m);
+  });
+
   it('an absolute target is sent upstream in origin form', async () => {
     const node = await startFakeNode('a');
     const lb = await startBalancer([node]);

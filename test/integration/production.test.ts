@@ -227,6 +227,7 @@ describe('timeouts and limits', () => {
     });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(answer).toMatch(/^HTTP\/1.1 408|^$/);
+    expect(await lb.app.metrics.text()).toMatch(/^stickylb_client_errors_total\{reason="timeout"\} 1$/m);
   });
 
   it('answers 431 to 100 KiB of headers and keeps serving', async () => {
