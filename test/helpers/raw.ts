@@ -1,5 +1,6 @@
 /** Sends bytes on a raw TCP connection and collects the answer until the peer closes or `waitMs`. */
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 /** Writes `payload` to `url`'s host:port and returns whatever comes back. */
 export function rawExchange(url: string, payload: string | Buffer, waitMs = 2000): Promise<string> {
@@ -26,4 +27,34 @@ export function rawJsonBody(response: string): Record<string, unknown> {
   const start = body.indexOf('{');
   const end = body.lastIndexOf('}');
   return JSON.parse(body.slice(start, end + 1)) as Record<string, unknown>;
+}
+
+/**
+ * Sends a PROXY `header` in clear, then `payload` over TLS on the same connection (`ca` trusts the
+ * balancer's certificate); resolves with everything read until the server closes. `delayMs` > 0 starts
+ * the handshake that much later, so that the hello travels in a packet of its own.
+ */
+export function proxiedTlsExchange(
+  url: string,
+  header: string,
+  payload: string,
+  ca: string,
+  delayMs = 0,
+): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const raw = connect(Number(port), hostname, () => {
+      raw.write(header);
+      const handshake = () => {
+        const secure = tlsConnect({ socket: raw, ca, servername: 'localhost' }, () => secure.write(payload));
+        let out = '';
+        secure.on('data', (d: Buffer) => (out += d.toString('latin1')));
+        secure.on('close', () => resolve(out));
+        secure.on('error', reject);
+      };
+      // In the same tick the hello joins the header in one read on the balancer's side.
+      if (delayMs === 0) handshake();
+      else setTimeout(handshake, delayMs);
+    });
+  });
 }

@@ -1,10 +1,9 @@
 import { connect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { startBalancer } from '../helpers/balancer.js';
 import { makeCert } from '../helpers/certs.js';
 import { startFakeNode } from '../helpers/fake-node.js';
-import { rawExchange, rawJsonBody } from '../helpers/raw.js';
+import { proxiedTlsExchange, rawExchange, rawJsonBody } from '../helpers/raw.js';
 
 const GET = 'GET /echo HTTP/1.1\r\nHost: connect.example.org\r\nConnection: close\r\n\r\n';
 
@@ -125,26 +124,15 @@ describe('PROXY protocol (listen.proxyProtocol)', () => {
         tls: { cert: cert.certFile, key: cert.keyFile },
       },
     });
-    const { port } = new URL(lb.url);
     // The TLS hello in the same packet as the header, and in a later one.
     for (const delayMs of [0, 60]) {
-      const answer = await new Promise<string>((resolve, reject) => {
-        const raw = connect(Number(port), '127.0.0.1', () => {
-          raw.write('PROXY TCP4 203.0.113.77 127.0.0.1 40000 443\r\n');
-          const handshake = () => {
-            const secure = tlsConnect({ socket: raw, ca: cert.cert, servername: 'localhost' }, () =>
-              secure.write(GET),
-            );
-            let out = '';
-            secure.on('data', (d: Buffer) => (out += d.toString('latin1')));
-            secure.on('close', () => resolve(out));
-            secure.on('error', reject);
-          };
-          // In the same tick the hello joins the header in one read on the balancer's side.
-          if (delayMs === 0) handshake();
-          else setTimeout(handshake, delayMs);
-        });
-      });
+      const answer = await proxiedTlsExchange(
+        lb.url,
+        'PROXY TCP4 203.0.113.77 127.0.0.1 40000 443\r\n',
+        GET,
+        cert.cert,
+        delayMs,
+      );
       expect(answer).toMatch(/^HTTP\/1.1 200/);
       const headers = rawJsonBody(answer).headers as Record<string, string>;
       expect(headers['x-forwarded-for']).toBe('203.0.113.77');

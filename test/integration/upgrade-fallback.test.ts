@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
-import { connect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { startBalancer } from '../helpers/balancer.js';
 import { makeCert } from '../helpers/certs.js';
 import { startFakeNode } from '../helpers/fake-node.js';
-import { rawExchange, rawJsonBody } from '../helpers/raw.js';
+import { proxiedTlsExchange, rawExchange, rawJsonBody } from '../helpers/raw.js';
 
 /** What `curl --http2` and Java's HttpClient put on a plain-HTTP request. */
 const H2C =
@@ -87,19 +85,12 @@ describe('upgrades other than WebSocket are served as plain HTTP/1.1', () => {
         tls: { cert: cert.certFile, key: cert.keyFile },
       },
     });
-    const { port } = new URL(lb.url);
-    const answer = await new Promise<string>((resolve, reject) => {
-      const raw = connect(Number(port), '127.0.0.1', () => {
-        raw.write('PROXY TCP4 203.0.113.5 127.0.0.1 40000 443\r\n');
-        const secure = tlsConnect({ socket: raw, ca: cert.cert, servername: 'localhost' }, () =>
-          secure.write(`POST /echo HTTP/1.1\r\nHost: x\r\n${H2C}Content-Length: 5\r\n\r\nhello${CLOSE}`),
-        );
-        let out = '';
-        secure.on('data', (d: Buffer) => (out += d.toString('latin1')));
-        secure.on('close', () => resolve(out));
-        secure.on('error', reject);
-      });
-    });
+    const answer = await proxiedTlsExchange(
+      lb.url,
+      'PROXY TCP4 203.0.113.5 127.0.0.1 40000 443\r\n',
+      `POST /echo HTTP/1.1\r\nHost: x\r\n${H2C}Content-Length: 5\r\n\r\nhello${CLOSE}`,
+      cert.cert,
+    );
     const [first, second] = responses(answer);
     expect(first?.body.body).toBe('hello');
     const headers = first?.body.headers as Record<string, string>;
