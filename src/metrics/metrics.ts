@@ -6,6 +6,7 @@
 import client, { type Counter, type Histogram, Registry } from 'prom-client';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
+import { CLIENT_ERROR_REASONS } from '../proxy/client-errors.js';
 import { VERSION } from '../version.js';
 import { RequestDurationMetric, RequestStats } from './request-stats.js';
 
@@ -215,9 +216,7 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
-    for (const reason of ['bad_request', 'headers_too_large', 'timeout', 'aborted']) {
-      this.clientErrors.inc({ reason }, 0);
-    }
+    for (const reason of CLIENT_ERROR_REASONS) this.clientErrors.inc({ reason }, 0);
     this.configReloads = new client.Counter({
       name: 'stickylb_config_reloads_total',
       help: 'Configuration reloads by result.',

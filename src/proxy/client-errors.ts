@@ -6,8 +6,9 @@
  */
 import type { Duplex } from 'node:stream';
 
-/** Why node:http gave up on a client connection. */
-export type ClientErrorReason = 'bad_request' | 'headers_too_large' | 'timeout' | 'aborted';
+/** Why node:http gave up on a client connection (the `reason` label, every value from start). */
+export const CLIENT_ERROR_REASONS = ['bad_request', 'headers_too_large', 'timeout', 'aborted'] as const;
+export type ClientErrorReason = (typeof CLIENT_ERROR_REASONS)[number];
 
 const ANSWERS: Record<Exclude<ClientErrorReason, 'aborted'>, string> = {
   bad_request: answer('400 Bad Request', 'BAD_REQUEST'),

@@ -18,8 +18,8 @@ const TITLES: Record<number, string> = {
 
 const DETAILS: Record<number, string> = {
   400: 'The request could not be forwarded.',
-  501: 'This load balancer does not support the request method.',
   413: 'The request body is larger than this service accepts.',
+  501: 'This load balancer does not support the request method.',
   502: 'The server behind the load balancer failed to answer this request.',
   503: 'No server is available to handle this request right now. Please try again in a few seconds.',
   504: 'The server behind the load balancer did not answer in time.',

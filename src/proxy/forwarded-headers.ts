@@ -131,7 +131,8 @@ export function forwardRequestHeaders(
   if (named !== undefined) removeHeaders(headers, named);
   if (keepUpgrade && upgrade !== undefined) headers.push('Connection', 'Upgrade', 'Upgrade', upgrade);
 
-  const clientHost = host === undefined || host.trim() === '' ? undefined : validHost(host);
+  // An empty Host is allowed (RFC 9112 3.2: a target with no authority); an invalid one is not.
+  const clientHost = validHost(host);
   if (clientHost === undefined && host !== undefined && host.trim() !== '')
     throw new BadRequestError('INVALID_HOST', 'invalid Host header');
   const path = originForm(req.url, clientHost);

@@ -142,6 +142,13 @@ const CASES: Array<[string, string, RegExp, string | undefined, 'no' | 'cut' | '
   ],
   ['HTTP/1.0 without Host', 'GET /echo HTTP/1.0\r\n\r\n', /^HTTP\/1.1 200/, undefined, 'yes'],
   [
+    'an empty Host (a target with no authority)',
+    'GET /echo HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n',
+    /^HTTP\/1.1 200/,
+    undefined,
+    'yes',
+  ],
+  [
     'Expect: 100-continue',
     `POST /echo HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 3\r\n\r\nabc`,
     /^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200/,
