@@ -6,15 +6,15 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type RunningApp, startApp } from './app.js';
-import { type RunningPrimary, startPrimary, WORKER_CONFIG_ENV } from './cluster/primary.js';
-import { runWorker } from './cluster/worker.js';
 import { loadConfigFile, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { loadTlsMaterial } from './config/tls-files.js';
 import { startDemoNode } from './demo/demo-node.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { type RunningPrimary, startPrimary } from './modes/primary.js';
+import { type RunningBalancer, startSingle } from './modes/single.js';
+import { runWorker } from './modes/worker.js';
 import { VERSION } from './version.js';
 
 const HELP = `stickylb ${VERSION}: sticky-session HTTP and WebSocket load balancer for Posit Connect
@@ -34,13 +34,13 @@ Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT shut down gracefully (
 `;
 
 async function main(argv: string[]): Promise<number> {
-  // A cluster worker runs the configuration its primary validated and handed over.
-  const handed = process.env[WORKER_CONFIG_ENV];
-  if (cluster.isWorker && handed !== undefined) {
-    const config = JSON.parse(handed) as Config;
-    const logger = createLogger(config.logging.level).child({ worker: cluster.worker?.id });
-    process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
-    return runWorker(config, logger);
+  // A cluster worker gets its settings from the primary over IPC, validated there.
+  if (cluster.isWorker) {
+    return runWorker((level) => {
+      const logger = createLogger(level).child({ worker: cluster.worker?.id });
+      process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
+      return logger;
+    });
   }
   let args: ReturnType<typeof parse>;
   try {
@@ -98,13 +98,13 @@ async function main(argv: string[]): Promise<number> {
   if (config.affinity.secret === undefined) {
     logger.warn(
       {},
-      'affinity.secret is not set: cookie tokens are derived from the upstream list; set a shared secret (every replica the same) so tokens cannot be guessed',
+      "affinity.secret is not set: each node's cookie token is derived from its own name and URL (stable across restarts and replicas, and unchanged when other nodes are added or removed), so whoever knows them can forge it; set a shared secret (every replica the same)",
     );
   }
   if (workers > 1) return runCluster(config, workers, logger, file);
-  let app: RunningApp;
+  let app: RunningBalancer;
   try {
-    app = await startApp(
+    app = await startSingle(
       config,
       logger,
       file === undefined ? {} : { loadConfig: () => loadConfigFile(file) },

@@ -4,8 +4,8 @@
  * any of these paths.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { ReloadOutcome } from '../config/reload.js';
 import type { OperatorState } from '../config/schema.js';
+import type { ReloadOutcome } from '../control/reload.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
@@ -13,7 +13,7 @@ import { checkBearer } from './auth.js';
 import { type NodeView, nodeView } from './node-view.js';
 import { statusPage } from './status-page.js';
 
-export type { ReloadOutcome } from '../config/reload.js';
+export type { ReloadOutcome } from '../control/reload.js';
 
 /** What the admin server reads and controls. */
 export interface AdminDeps {

@@ -24,9 +24,11 @@ export function isTokenShaped(value: string): boolean {
 }
 
 /**
- * The secret used when `affinity.secret` is not configured: derived from the upstream list, so a
- * restart or another replica with the same upstreams still agrees on every token. It is guessable by
- * whoever knows the upstream URLs, which is why the start-up log asks for a real secret.
+ * The key used when `affinity.secret` is not configured, derived from the upstreams given (the
+ * balancer passes one node at a time, so a node's token depends on its own name and address only):
+ * a restart or another replica still agrees on every token, and adding, removing or re-addressing a
+ * node moves no other node's clients. It is guessable by whoever knows a node's name and URL, which
+ * is why the start-up log asks for a real secret.
  */
 export function derivedSecret(
   upstreams: readonly { name: string; url?: string | undefined; dns?: string | undefined }[],

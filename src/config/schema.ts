@@ -235,6 +235,11 @@ export const configSchema = z
          * to its node before it gets 503 (default 30s; 0: no limit).
          */
         queue: duration('30s'),
+        /**
+         * Time a node has to answer a WebSocket handshake once connected (default 10s; 0: none). Its
+         * own timeout, not `response`: a handshake left hanging on a stopped node splits a session.
+         */
+        websocketHandshake: duration('10s'),
         /** Idle timeout of upgraded WebSocket connections; 0 (default) means none. */
         websocketIdle: duration('0'),
       })

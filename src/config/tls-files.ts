@@ -18,11 +18,11 @@ export interface UpstreamTls {
   readonly rejectUnauthorized: boolean;
 }
 
-/** Everything read from disk for a configuration. */
+/** Everything read from disk for a configuration (once per start or reload). */
 export interface TlsMaterial {
   readonly server: ServerTls | undefined;
-  /** By node name; only nodes with a `tls` block. */
-  readonly upstreams: ReadonlyMap<string, UpstreamTls>;
+  /** CA bundles by the path the configuration names (`upstreams[].tls.ca`). */
+  readonly cas: ReadonlyMap<string, string>;
 }
 
 /** Reads every file `config` names; throws ConfigError listing each one that cannot be read. */
@@ -42,15 +42,21 @@ export function loadTlsMaterial(config: Config): TlsMaterial {
   const server = t
     ? { cert: read('listen.tls.cert', t.cert), key: read('listen.tls.key', t.key) }
     : undefined;
-  const upstreams = new Map<string, UpstreamTls>();
+  const cas = new Map<string, string>();
   config.upstreams.forEach((u, i) => {
-    if (u.tls === undefined) return;
-    const ca = u.tls.ca === undefined ? undefined : read(`upstreams[${i}].tls.ca`, u.tls.ca);
-    upstreams.set(u.name, {
-      ...(ca === undefined ? {} : { ca }),
-      rejectUnauthorized: !u.tls.insecureSkipVerify,
-    });
+    const file = u.tls?.ca;
+    if (file !== undefined && !cas.has(file)) cas.set(file, read(`upstreams[${i}].tls.ca`, file));
   });
   if (problems.length > 0) throw new ConfigError(problems);
-  return { server, upstreams };
+  return { server, cas };
+}
+
+/** The TLS options of connections to `upstream`, or undefined for Node's defaults. */
+export function upstreamTls(
+  upstream: Config['upstreams'][number],
+  tls: TlsMaterial,
+): UpstreamTls | undefined {
+  if (upstream.tls === undefined) return undefined;
+  const ca = upstream.tls.ca === undefined ? undefined : tls.cas.get(upstream.tls.ca);
+  return { ...(ca === undefined ? {} : { ca }), rejectUnauthorized: !upstream.tls.insecureSkipVerify };
 }

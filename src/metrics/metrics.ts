@@ -1,25 +1,39 @@
 /**
- * Prometheus metrics on the project's own Registry. Gauges that mirror pool state are computed at
- * scrape time (no cost on the request path); counters and histograms on the request path are used
- * through per-node child handles, so no label lookup happens per request.
+ * Prometheus metrics on the project's own Registry. Everything per node is read from the pool at
+ * scrape time: gauges from node state, traffic counters from each node's RequestStats (plain
+ * numbers on the request path, no label lookup per request). So a node that leaves the pool leaves
+ * /metrics too; the few labelled series written elsewhere (health checks, transitions) are removed
+ * with it.
  */
 import client, { type Counter, type Histogram, Registry } from 'prom-client';
 import type { Pool } from '../pool/pool.js';
+import type { RequestStats } from '../pool/request-stats.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
-import { CLIENT_ERROR_REASONS } from '../proxy/client-errors.js';
 import { VERSION } from '../version.js';
-import { RequestDurationMetric, RequestStats } from './request-stats.js';
+import { RequestDurationMetric } from './request-duration.js';
 
 const HEALTH_STATES = ['unknown', 'up', 'down'] as const;
 const OPERATOR_STATES = ['active', 'draining', 'maintenance'] as const;
 
-/** Handles for one node, resolved once. */
-export interface NodeMetrics {
-  readonly stats: RequestStats;
-  readonly retries: client.Counter.Internal;
-  readonly connectErrors: client.Counter.Internal;
-  readonly queueTimeouts: client.Counter.Internal;
-}
+/** Per-node counters kept in RequestStats and exported at scrape time. */
+const NODE_COUNTERS: ReadonlyArray<readonly [keyof RequestStats & string, string, string]> = [
+  [
+    'retries',
+    'stickylb_retries_total',
+    'Requests sent to another node after this node failed them (redispatch or idempotent retry).',
+  ],
+  [
+    'connectErrors',
+    'stickylb_upstream_connect_errors_total',
+    'Connections to an upstream node that failed (refused, unreachable, timed out).',
+  ],
+  [
+    'queueTimeouts',
+    'stickylb_queue_timeouts_total',
+    'Requests answered 503 after waiting timeouts.queue for a connection (limits.upstreamConnections).',
+  ],
+  ['upgrades', 'stickylb_websockets_total', 'WebSocket upgrades completed per upstream node.'],
+];
 
 /** Every metric stickylb exports. */
 export class Metrics {
@@ -28,15 +42,10 @@ export class Metrics {
   readonly repins: Counter<'from' | 'reason'>;
   readonly healthChecks: Counter<'upstream' | 'result'>;
   readonly healthCheckDuration: Histogram<'upstream'>;
-  readonly retries: Counter<'upstream'>;
-  readonly connectErrors: Counter<'upstream'>;
-  readonly queueTimeouts: Counter<'upstream'>;
-  readonly websocketsTotal: Counter<'upstream'>;
   readonly configReloads: Counter<'result'>;
   readonly proxyProtocolErrors: Counter;
   readonly clientErrors: Counter<'reason'>;
   readonly transitions: Counter<'upstream' | 'to'>;
-  #nodes = new Map<string, NodeMetrics>();
   /** Responses the balancer answered itself with no node (503 and friends), by status. */
   readonly #unrouted = new Map<number, number>();
   #pool: Pool | undefined;
@@ -143,7 +152,7 @@ export class Metrics {
       },
     );
 
-    const nodeStats = () => [...this.#nodes].map(([name, m]): [string, RequestStats] => [name, m.stats]);
+    const nodeStats = () => pool().map((n): [string, RequestStats] => [n.name, n.stats]);
     const unrouted = this.#unrouted;
     this.requests = new client.Counter({
       name: 'stickylb_requests_total',
@@ -181,30 +190,18 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.retries = new client.Counter({
-      name: 'stickylb_retries_total',
-      help: 'Requests sent to another node after this node failed them (redispatch or idempotent retry).',
-      labelNames: ['upstream'],
-      registers,
-    });
-    this.connectErrors = new client.Counter({
-      name: 'stickylb_upstream_connect_errors_total',
-      help: 'Connections to an upstream node that failed (refused, unreachable, timed out).',
-      labelNames: ['upstream'],
-      registers,
-    });
-    this.queueTimeouts = new client.Counter({
-      name: 'stickylb_queue_timeouts_total',
-      help: 'Requests answered 503 after waiting timeouts.queue for a connection (limits.upstreamConnections).',
-      labelNames: ['upstream'],
-      registers,
-    });
-    this.websocketsTotal = new client.Counter({
-      name: 'stickylb_websockets_total',
-      help: 'WebSocket upgrades completed per upstream node.',
-      labelNames: ['upstream'],
-      registers,
-    });
+    for (const [field, name, help] of NODE_COUNTERS) {
+      new client.Counter({
+        name,
+        help,
+        labelNames: ['upstream'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [upstream, stats] of nodeStats()) this.inc({ upstream }, stats[field] as number);
+        },
+      });
+    }
     this.proxyProtocolErrors = new client.Counter({
       name: 'stickylb_proxy_protocol_errors_total',
       help: 'Connections closed for lack of a valid PROXY protocol header (listen.proxyProtocol).',
@@ -216,7 +213,6 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
-    for (const reason of CLIENT_ERROR_REASONS) this.clientErrors.inc({ reason }, 0);
     this.configReloads = new client.Counter({
       name: 'stickylb_config_reloads_total',
       help: 'Configuration reloads by result.',
@@ -233,48 +229,37 @@ export class Metrics {
     this.configReloads.inc({ result: 'failure' }, 0);
   }
 
-  /** Binds the scrape-time gauges to `pool` and creates zero-valued series for every node. */
+  /**
+   * Binds the scrape-time series to `pool`; health-check series start at zero for every node, and the
+   * series of a node that leaves the pool are removed.
+   */
   attach(pool: Pool): void {
-    if (this.#pool !== pool)
-      pool.on('transition', (t) => this.transitions.inc({ upstream: t.node.name, to: t.to }));
+    if (this.#pool === pool) return;
     this.#pool = pool;
-    for (const node of pool.nodes) this.forNode(node);
+    pool.on('transition', (t) => this.transitions.inc({ upstream: t.node.name, to: t.to }));
+    pool.on('membership', (removed) => {
+      for (const node of removed) if (pool.get(node.name) === undefined) this.#forget(node.name);
+      this.#zeroFill(pool);
+    });
+    this.#zeroFill(pool);
   }
 
-  /** The cached handles for `node`. */
-  forNode(node: UpstreamNode): NodeMetrics {
-    let m = this.#nodes.get(node.name);
-    if (m === undefined) {
-      const upstream = node.name;
-      m = {
-        stats: new RequestStats(),
-        retries: this.retries.labels({ upstream }),
-        connectErrors: this.connectErrors.labels({ upstream }),
-        queueTimeouts: this.queueTimeouts.labels({ upstream }),
-      };
-      this.queueTimeouts.inc({ upstream }, 0);
-      this.retries.inc({ upstream }, 0);
-      this.connectErrors.inc({ upstream }, 0);
-      this.websocketsTotal.inc({ upstream }, 0);
+  #zeroFill(pool: Pool): void {
+    for (const { name: upstream } of pool.nodes) {
       for (const result of ['success', 'failure']) this.healthChecks.inc({ upstream, result }, 0);
-      this.#nodes.set(node.name, m);
     }
-    return m;
+  }
+
+  #forget(upstream: string): void {
+    for (const result of ['success', 'failure']) this.healthChecks.remove({ upstream, result });
+    this.healthCheckDuration.remove({ upstream });
+    for (const to of [...HEALTH_STATES, ...OPERATOR_STATES]) this.transitions.remove({ upstream, to });
   }
 
   /** Counts one response with `status` from `node` (or from the balancer itself when undefined). */
   countResponse(node: UpstreamNode | undefined, status: number, seconds: number): void {
-    if (node === undefined) {
-      this.#unrouted.set(status, (this.#unrouted.get(status) ?? 0) + 1);
-      return;
-    }
-    node.requests++;
-    let stats = node.stats;
-    if (stats === undefined) {
-      stats = this.forNode(node).stats;
-      node.stats = stats;
-    }
-    stats.record(status, seconds);
+    if (node === undefined) this.#unrouted.set(status, (this.#unrouted.get(status) ?? 0) + 1);
+    else node.stats.record(status, seconds);
   }
 
   /** Prometheus text exposition. */

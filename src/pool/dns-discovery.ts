@@ -6,7 +6,6 @@
  * `draining` node (its pinned clients and sockets finish) until it is idle, then it is dropped.
  */
 import { lookup } from 'node:dns/promises';
-import { derivedSecret } from '../affinity/token.js';
 import type { Config, UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 
@@ -134,8 +133,8 @@ export class DnsDiscovery {
 
   /**
    * The source with every `dns` entry replaced by its addresses, and addresses that left as
-   * draining nodes until idle. The cookie key is pinned to the written upstream list, so tokens do
-   * not change as addresses come and go.
+   * draining nodes until idle. A node's token depends on its own name and address only, so tokens
+   * of the other nodes do not change as addresses come and go.
    */
   #expand(): Config {
     const source = this.#source;
@@ -159,11 +158,7 @@ export class DnsDiscovery {
       }
       upstreams.push({ ...entry, state: 'draining' });
     }
-    return {
-      ...source,
-      upstreams,
-      affinity: { ...source.affinity, secret: source.affinity.secret ?? derivedSecret(source.upstreams) },
-    };
+    return { ...source, upstreams };
   }
 }
 

@@ -4,13 +4,10 @@
  * hang off those events.
  */
 import { EventEmitter } from 'node:events';
-import { type CookieAttributes, setCookieLines } from '../affinity/set-cookie.js';
 import type { StickyPool } from '../affinity/sticky.js';
-import { affinityToken } from '../affinity/token.js';
-import type { OperatorState, UpstreamConfig } from '../config/schema.js';
-import type { UpstreamTls } from '../config/tls-files.js';
+import type { OperatorState } from '../config/schema.js';
 import { selectLeastLoaded } from './selection.js';
-import { type Health, UpstreamNode } from './upstream-node.js';
+import { type Health, type NodeSpec, UpstreamNode } from './upstream-node.js';
 
 /** A health or operator-state change of one node. */
 export interface Transition {
@@ -18,26 +15,30 @@ export interface Transition {
   readonly kind: 'health' | 'state';
   readonly from: string;
   readonly to: string;
-  /** What caused it: `probe`, `passive`, `config`, `admin`. */
+  /** What caused it: `probe`, `passive`, `config`, `admin`, `primary` (mirrored in a worker). */
   readonly cause: string;
+}
+
+/**
+ * The node of `t` was lost: marked down or put in maintenance. Its open sockets and streams are cut
+ * without a clean close so that clients reconnect and are re-pinned (design.md, failure handling).
+ */
+export function isLost(t: Transition): boolean {
+  return (t.kind === 'health' && t.to === 'down') || (t.kind === 'state' && t.to === 'maintenance');
 }
 
 /** Events the pool emits. */
 export interface PoolEvents {
   transition: [Transition];
-  /** Nodes were added or removed (reload). */
-  membership: [];
+  /** Nodes were added or removed (reload, DNS); `removed` are gone from the pool. */
+  membership: [removed: readonly UpstreamNode[]];
 }
 
-/** Options that shape cookies and selection. */
+/** Options that shape selection and passive evidence. */
 export interface PoolOptions {
-  readonly secret: string;
-  readonly cookie: CookieAttributes;
   /** Consecutive connection failures that take a node down; 0 disables passive evidence. */
   readonly passiveFailures: number;
   readonly requireSameVersion: boolean;
-  /** TLS options of https:// nodes, by name. */
-  readonly upstreamTls?: ReadonlyMap<string, UpstreamTls>;
 }
 
 /** The set of upstream nodes and their state. */
@@ -47,10 +48,10 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   #byToken = new Map<string, UpstreamNode>();
   #options: PoolOptions;
 
-  constructor(upstreams: readonly UpstreamConfig[], options: PoolOptions) {
+  constructor(specs: readonly NodeSpec[], options: PoolOptions) {
     super();
     this.#options = options;
-    this.reconcile(upstreams, options);
+    this.reconcile(specs, options);
   }
 
   /** Every node, in configuration order. */
@@ -154,47 +155,36 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   }
 
   /**
-   * Makes the pool match `upstreams`: new nodes are added (health unknown), removed ones dropped,
-   * kept ones keep their health and counters and take the new weight, state and cookie.
-   * Returns the nodes that were removed so the caller can drain their connections.
+   * Makes the pool match `specs`: new nodes are added (health unknown), removed ones dropped, kept
+   * ones keep their health and counters and take the new weight, state, cookie and TLS options (a
+   * node whose URL changed is a new node that keeps its counters). Emits `membership` with the
+   * removed nodes when the set changed; returns them.
    */
-  reconcile(upstreams: readonly UpstreamConfig[], options: PoolOptions): UpstreamNode[] {
+  reconcile(specs: readonly NodeSpec[], options: PoolOptions): UpstreamNode[] {
     this.#options = options;
     const next: UpstreamNode[] = [];
     const byName = new Map<string, UpstreamNode>();
     const byToken = new Map<string, UpstreamNode>();
-    for (const u of upstreams) {
-      // `dns` entries reach the pool only through their resolved addresses (see dns-discovery.ts).
-      if (u.url === undefined) continue;
-      const token = affinityToken(options.secret, u.name);
-      const cookie = { token, ...setCookieLines(token, options.cookie) };
-      const tlsOptions = options.upstreamTls?.get(u.name);
-      let node = this.#byName.get(u.name);
-      if (node === undefined || node.url !== u.url) {
-        node = new UpstreamNode({
-          name: u.name,
-          url: u.url,
-          weight: u.weight,
-          state: u.state,
-          cookie,
-          tlsOptions,
-        });
+    for (const spec of specs) {
+      let node = this.#byName.get(spec.name);
+      if (node === undefined || node.url !== spec.url) {
+        node = new UpstreamNode(spec, node?.stats);
       } else {
-        node.weight = u.weight;
-        node.cookie = cookie;
-        node.tlsOptions = tlsOptions;
-        if (node.state !== u.state) this.setState(node, u.state, 'config');
+        node.weight = spec.weight;
+        node.cookie = spec.cookie;
+        node.tlsOptions = spec.tls;
+        if (node.state !== spec.state) this.setState(node, spec.state, 'config');
       }
       next.push(node);
-      byName.set(u.name, node);
-      byToken.set(token, node);
+      byName.set(spec.name, node);
+      byToken.set(spec.cookie.token, node);
     }
     const removed = this.#nodes.filter((n) => byName.get(n.name) !== n);
     const changed = removed.length > 0 || next.length !== this.#nodes.length;
     this.#nodes = next;
     this.#byName = byName;
     this.#byToken = byToken;
-    if (changed) this.emit('membership');
+    if (changed) this.emit('membership', removed);
     return removed;
   }
 }

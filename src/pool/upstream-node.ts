@@ -4,7 +4,7 @@
  */
 import type { OperatorState } from '../config/schema.js';
 import type { UpstreamTls } from '../config/tls-files.js';
-import type { RequestStats } from '../metrics/request-stats.js';
+import { RequestStats } from './request-stats.js';
 
 /** What the health checker and passive evidence say. A node starts `unknown`. */
 export type Health = 'unknown' | 'up' | 'down';
@@ -25,7 +25,22 @@ export interface NodeCookie {
   readonly tls: string;
 }
 
-/** A node in the pool. Mutated only by the Pool (health, state) and the proxy (counters). */
+/** What the control plane decides about a node's identity: the pool is reconciled to a list of these. */
+export interface NodeSpec {
+  readonly name: string;
+  readonly url: string;
+  readonly weight: number;
+  /** Operator state written in the configuration. */
+  readonly state: OperatorState;
+  readonly cookie: NodeCookie;
+  /** TLS options for an https:// node (CA, verification); undefined for defaults. */
+  readonly tls?: UpstreamTls | undefined;
+}
+
+/**
+ * A node in the pool. Health, state and version are written by the Pool only; the data plane owns
+ * the traffic counters (`inFlight`, `websockets`, `stats`), the health checker the probe record.
+ */
 export class UpstreamNode {
   readonly name: string;
   readonly url: string;
@@ -43,10 +58,8 @@ export class UpstreamNode {
   since = Date.now();
   /** Requests being proxied to this node right now. */
   inFlight = 0;
-  /** Responses from this node since start (for request rates on the status page). */
-  requests = 0;
-  /** This node's request counters, attached by the metrics on first use (saves a lookup per request). */
-  stats: RequestStats | undefined;
+  /** Responses, durations and failures of this node's traffic since start, read at scrape time. */
+  readonly stats: RequestStats;
   /** Open upgraded (WebSocket) connections to this node. */
   websockets = 0;
   /** Consecutive connection failures seen on real traffic (passive health evidence). */
@@ -61,14 +74,7 @@ export class UpstreamNode {
   /** Set by the pool when `requireSameVersion` is on and a newer version is present. */
   outdated = false;
 
-  constructor(opts: {
-    name: string;
-    url: string;
-    weight: number;
-    state: OperatorState;
-    cookie: NodeCookie;
-    tlsOptions?: UpstreamTls | undefined;
-  }) {
+  constructor(opts: NodeSpec, stats = new RequestStats()) {
     this.name = opts.name;
     this.url = opts.url;
     const url = new URL(opts.url);
@@ -79,7 +85,13 @@ export class UpstreamNode {
     this.weight = opts.weight;
     this.state = opts.state;
     this.cookie = opts.cookie;
-    this.tlsOptions = opts.tlsOptions;
+    this.tlsOptions = opts.tls;
+    this.stats = stats;
+  }
+
+  /** Responses from this node since start (for request rates on the status page). */
+  get requests(): number {
+    return this.stats.count;
   }
 
   /** May get clients that have no pin (rule 1). */

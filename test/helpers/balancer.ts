@@ -2,15 +2,15 @@
 
 import { Writable } from 'node:stream';
 import { onTestFinished } from 'vitest';
-import { type RunningApp, startApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
+import { type RunningBalancer, startSingle } from '../../src/modes/single.js';
 import type { Resolver } from '../../src/pool/dns-discovery.js';
 import type { FakeNode } from './fake-node.js';
 
 /** A balancer under test and the log lines it wrote. */
 export interface TestBalancer {
-  readonly app: RunningApp;
+  readonly app: RunningBalancer;
   readonly url: string;
   readonly adminUrl: string;
   readonly logs: Array<Record<string, unknown>>;
@@ -60,8 +60,8 @@ export async function startBalancer(
   });
   const config = parseConfig(testConfig(nodes, extra));
   const logger = createLogger('debug', sink);
-  const app = await startApp(config, logger, {
-    manualHealth: options.manualHealth ?? false,
+  const app = await startSingle(config, logger, {
+    probing: !(options.manualHealth ?? false),
     ...(options.resolver ? { resolver: options.resolver } : {}),
   });
   if (options.manualHealth) await app.checker.checkOnce();

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
-import { startPrimary } from '../../src/cluster/primary.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
+import { startPrimary } from '../../src/modes/primary.js';
 import { startBalancer, testConfig, waitFor } from '../helpers/balancer.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';

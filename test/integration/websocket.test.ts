@@ -121,9 +121,9 @@ describe('WebSockets on the pinned node', () => {
     expect(none).toMatch(/Retry-After: 5/);
   });
 
-  it('a handshake the node never answers gets 504', async () => {
+  it('a handshake the node never answers gets 504 after timeouts.websocketHandshake', async () => {
     const a = await startFakeNode('a');
-    const lb = await startBalancer([a], { timeouts: { response: '300ms' } });
+    const lb = await startBalancer([a], { timeouts: { websocketHandshake: '300ms' } });
     const res = await rawExchange(
       lb.url,
       'GET /ws-hang HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientErrorReason } from '../../src/proxy/client-errors.js';
+import { clientErrorReason } from '../../src/data/client-errors.js';
 
 describe('clientErrorReason', () => {
   it.each([

@@ -45,6 +45,7 @@ describe('config defaults', () => {
       clientIdle: 75_000,
       clientHeaders: 30_000,
       queue: 30_000,
+      websocketHandshake: 10_000,
       websocketIdle: 0,
     });
     expect(c.limits.maxHeaderSize).toBe(65536);

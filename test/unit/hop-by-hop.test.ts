@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectionTokens, isResponseHopByHop, removeHeaders } from '../../src/proxy/hop-by-hop.js';
+import { connectionTokens, isResponseHopByHop, removeHeaders } from '../../src/data/hop-by-hop.js';
 
 describe('Connection header tokens', () => {
   it.each<[string, string[] | undefined]>([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BadRequestError, originForm } from '../../src/proxy/forwarded-headers.js';
+import { BadRequestError, originForm } from '../../src/data/forwarded-headers.js';
 
 describe('originForm (the request target sent upstream)', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProxyProtocolError, parseProxyHeader } from '../../src/proxy/proxy-protocol.js';
+import { ProxyProtocolError, parseProxyHeader } from '../../src/data/proxy-protocol.js';
 
 const SIG = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { headWithoutUpgrade, isWebSocketUpgrade } from '../../src/proxy/upgrade-fallback.js';
+import { headWithoutUpgrade, isWebSocketUpgrade } from '../../src/data/upgrade-fallback.js';
 
 function request(method: string, rawHeaders: string[]): IncomingMessage {
   const headers: Record<string, string> = {};

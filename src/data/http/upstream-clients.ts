@@ -3,18 +3,8 @@
  * when a node leaves the configuration, destroyed on shutdown.
  */
 import { Pool as UndiciPool } from 'undici';
-import type { UpstreamNode } from '../pool/upstream-node.js';
-
-/** Connection settings shared by every node's pool. */
-export interface UpstreamClientOptions {
-  /** Connections per node; 0 for no cap. */
-  readonly connections: number;
-  readonly connectTimeoutMs: number;
-  /** Time to wait for response headers (0: none). */
-  readonly headersTimeoutMs: number;
-  /** Max silence within a response body (0: none). */
-  readonly bodyTimeoutMs: number;
-}
+import type { UpstreamClientOptions } from '../../config/data-settings.js';
+import type { UpstreamNode } from '../../pool/upstream-node.js';
 
 /** The dispatchers for every node. */
 export class UpstreamClients {

@@ -47,11 +47,16 @@ const IPV4_MAPPED = '::ffff:';
  * request target in none of the forms a server accepts).
  */
 export class BadRequestError extends StickyError {
-  constructor(code: string, message: string) {
+  /** The answer the client gets. */
+  declare readonly code: BadRequestCode;
+  constructor(code: BadRequestCode, message: string) {
     super(code, message, 400);
     this.name = 'BadRequestError';
   }
 }
+
+/** The answers (answers.ts) of requests refused before routing. */
+type BadRequestCode = 'INVALID_HOST' | 'INVALID_TARGET' | 'HOST_MISMATCH';
 
 /**
  * Builds the upstream header list for `req`. `keepUpgrade` keeps `Upgrade` for WebSocket handshakes.

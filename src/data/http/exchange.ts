@@ -5,30 +5,39 @@
  * `Exchange` object is itself the undici handler, so the hot path allocates no closures beyond the
  * client-abort listener.
  *
- * Retry rules (design.md, failure handling):
- * - nothing reached the node (undici never called `onConnect`) and the connection was refused:
- *   redispatch to another node, and the response re-pins the client to it;
- * - connect timeout: an idempotent request may go to another node once, the pin stays;
- * - the connection broke after the request went out, before any response byte: GET/HEAD/OPTIONS
- *   without a body is retried once elsewhere (RFC 9110 section 9.2.2), anything else gets 502;
- * - once response headers went to the client nothing is retried: the client connection is cut.
+ * What happens when an attempt fails is decided by the attempt policy (attempt-policy.ts), shared
+ * with WebSocket handshakes; "sent" here means undici called `onConnect`.
  *
  * With a per-node connection cap, a request that waits longer than `timeouts.queue` for a connection
  * gets 503 (like HAProxy's `timeout queue`); undici drops it before writing when its turn comes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { classifyUpstreamError, codeForFailure, statusForFailure } from '../errors.js';
-import type { UpstreamNode } from '../pool/upstream-node.js';
-import { sendError } from './error-response.js';
-import type { ForwardedRequest } from './forwarded-headers.js';
-import { connectionTokens, isResponseHopByHop, removeHeaders } from './hop-by-hop.js';
-import type { ForwarderDeps } from './http-forwarder.js';
-import type { Route } from './router.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { Pool } from '../../pool/pool.js';
+import type { UpstreamNode } from '../../pool/upstream-node.js';
+import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
+import { isConnectFailure, nextStep } from '../attempt-policy.js';
+import type { ForwardedRequest } from '../forwarded-headers.js';
+import { connectionTokens, isResponseHopByHop, removeHeaders } from '../hop-by-hop.js';
+import type { Route } from '../router.js';
+import type { Runtime } from '../runtime.js';
+import { classifyUpstreamError } from '../upstream-failure.js';
+import type { UpstreamClients } from './upstream-clients.js';
+
+/** What every exchange uses, whatever the runtime settings: built once per data plane. */
+export interface ExchangeContext {
+  readonly pool: Pool;
+  readonly clients: UpstreamClients;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
 
 /** One client request and its attempts upstream; the undici handler. */
 export class Exchange implements Dispatcher.DispatchHandler {
-  readonly #deps: ForwarderDeps;
+  readonly #ctx: ExchangeContext;
+  readonly #runtime: Runtime;
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
   readonly #fwd: ForwardedRequest;
@@ -53,13 +62,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #bodyBytes = 0;
 
   constructor(
-    deps: ForwarderDeps,
+    ctx: ExchangeContext,
+    runtime: Runtime,
     req: IncomingMessage,
     res: ServerResponse,
     fwd: ForwardedRequest,
     route: Route,
   ) {
-    this.#deps = deps;
+    this.#ctx = ctx;
+    this.#runtime = runtime;
     this.#req = req;
     this.#res = res;
     this.#fwd = fwd;
@@ -79,13 +90,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     node.inFlight++;
     // A timer left from waiting on the previous node (a retry) must not answer for this one.
     this.#stopQueueTimer();
-    const settings = this.#deps.settings;
+    const settings = this.#runtime.settings.http;
     // Beyond the cap every connection of the node is busy (one request each): this one queues.
     if (settings.upstreamConnections > 0 && node.inFlight > settings.upstreamConnections) {
       this.#startQueueTimer(settings.queueTimeoutMs);
     }
     const req = this.#req;
-    this.#deps.clients.get(node).dispatch(
+    this.#ctx.clients.get(node).dispatch(
       {
         path: this.#fwd.path,
         method: req.method ?? 'GET',
@@ -128,13 +139,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
       ex.#finish(499);
       return;
     }
-    const deps = ex.#deps;
-    deps.metrics.forNode(ex.#node).queueTimeouts.inc();
-    deps.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'queue timeout');
+    ex.#node.stats.queueTimeouts++;
+    ex.#ctx.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'queue timeout');
     // An unread request body leaves the connection unusable: close it after the answer.
-    const close = ex.#fwd.hasBody ? ['Connection', 'close'] : undefined;
-    sendError(ex.#req, ex.#res, 503, 'QUEUE_TIMEOUT', deps.settings.retryAfterSeconds, close);
-    ex.#finish(503);
+    ex.#answer('QUEUE_TIMEOUT', ex.#fwd.hasBody);
   }
 
   /**
@@ -143,13 +151,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
    * reads it and lose bytes.)
    */
   onBodySent(chunk: unknown): void {
-    const limit = this.#deps.settings.maxBodySize;
+    const limit = this.#runtime.settings.http.maxBodySize;
     if (limit === 0) return;
     // undici 7 passes the chunk itself (its typings still say a size).
     this.#bodyBytes += typeof chunk === 'number' ? chunk : (chunk as { length: number }).length;
     if (this.#bodyBytes <= limit || this.#done) return;
-    sendError(this.#req, this.#res, 413, 'BODY_TOO_LARGE', 0, ['Connection', 'close']);
-    this.#finish(413);
+    this.#answer('BODY_TOO_LARGE', true);
     this.#abort?.(new Error('request body too large'));
   }
 
@@ -162,7 +169,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return false;
     }
     const node = this.#node;
-    this.#deps.pool.reportConnected(node);
+    this.#ctx.pool.reportConnected(node);
     const headers: string[] = [];
     let connection: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -186,7 +193,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#res.writeHead(statusCode, statusText, headers);
     } catch (err) {
       // The node sent a header node:http will not write (invalid characters): a bad gateway.
-      this.#deps.logger.warn({ err, upstream: node.name }, 'invalid response header from upstream');
+      this.#ctx.logger.warn({ err, upstream: node.name }, 'invalid response header from upstream');
       this.#abort?.(err as Error);
       return false;
     }
@@ -212,71 +219,68 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     this.#release();
     if (this.#done) return;
-    const res = this.#res;
     const failure = classifyUpstreamError(err);
-    const deps = this.#deps;
+    const ctx = this.#ctx;
     const node = this.#node;
-    if (this.#clientGone || failure === 'aborted') {
+    const state = {
+      sent: this.#sent,
+      responded: this.#res.headersSent,
+      idempotent: this.#idempotent(),
+      redispatches: this.#redispatches,
+      redispatchAttempts: this.#runtime.settings.routing.redispatchAttempts,
+      retried: this.#retried,
+    };
+    const step = nextStep(state, failure);
+    if (this.#clientGone || step.kind === 'drop') {
       this.#finish(499);
       return;
     }
-    if (res.headersSent) {
-      deps.logger.debug({ err, upstream: node.name }, 'upstream failed mid-response');
-      res.destroy();
-      this.#finish(this.#status);
-      return;
+    if (isConnectFailure(state, failure)) {
+      node.stats.connectErrors++;
+      ctx.pool.reportConnectFailure(node);
     }
-    if (!this.#sent && (failure === 'refused' || failure === 'connect-timeout')) {
-      deps.metrics.forNode(node).connectErrors.inc();
-      deps.pool.reportConnectFailure(node);
+    switch (step.kind) {
+      case 'cut':
+        ctx.logger.debug({ err, upstream: node.name }, 'upstream failed mid-response');
+        this.#res.destroy();
+        this.#finish(this.#status);
+        return;
+      case 'redispatch':
+      case 'retry': {
+        this.#tried ??= new Set();
+        const next = this.#runtime.router.reroute(this.#route, step.kind, node, this.#tried);
+        if (next !== undefined) {
+          if (step.kind === 'redispatch') this.#redispatches++;
+          else this.#retried = true;
+          node.stats.retries++;
+          ctx.logger.debug(
+            { err, upstream: node.name, to: next.name, failure },
+            'request sent to another node',
+          );
+          this.#dispatch(next);
+          return;
+        }
+        this.#fail(err, failure, step.otherwise);
+        return;
+      }
+      case 'answer':
+        this.#fail(err, failure, step.code);
     }
-    const next = this.#retryTarget(failure);
-    if (next !== undefined) {
-      deps.metrics.forNode(node).retries.inc();
-      deps.logger.debug({ err, upstream: node.name, to: next.name, failure }, 'request sent to another node');
-      this.#dispatch(next);
-      return;
-    }
-    const status = failure === 'refused' && !this.#sent ? 503 : statusForFailure(failure);
-    const code = status === 503 ? 'NO_AVAILABLE_NODE' : codeForFailure(failure);
-    // A request undici refuses to send is the client's fault: no warning per bad request.
-    deps.logger[failure === 'bad-request' ? 'debug' : 'warn'](
-      { err, upstream: node.name, failure, method: this.#req.method },
-      'upstream request failed',
-    );
-    sendError(this.#req, res, status, code, deps.settings.retryAfterSeconds);
-    this.#finish(status);
   }
 
-  /** The node to try next after `failure`, applying the retry rules; undefined to give up. */
-  #retryTarget(failure: ReturnType<typeof classifyUpstreamError>): UpstreamNode | undefined {
-    const deps = this.#deps;
-    const failed = this.#node;
-    const tried = this.#tried ?? new Set<UpstreamNode>();
-    this.#tried = tried;
-    tried.add(failed);
-    if (!this.#sent && failure === 'refused') {
-      if (this.#redispatches >= deps.settings.redispatchAttempts) return undefined;
-      const next = deps.router.alternative(tried);
-      if (next === undefined) return undefined;
-      this.#redispatches++;
-      deps.router.redispatched(this.#route, failed, next);
-      return next;
-    }
-    const idempotent = this.#idempotent();
-    const once = !this.#retried && idempotent;
-    if (!once) return undefined;
-    if ((!this.#sent && failure === 'connect-timeout') || (failure === 'reset' && !this.#fwd.hasBody)) {
-      const next = deps.router.alternative(tried);
-      if (next === undefined) return undefined;
-      this.#retried = true;
-      // The pin stays: a timeout or a reset is no proof the node lost its sessions. A client that
-      // was being given a cookie gets the cookie of the node that actually served it.
-      if (this.#route.cookieFor !== undefined) this.#route.cookieFor = next;
-      this.#route.node = next;
-      return next;
-    }
-    return undefined;
+  #fail(err: Error, failure: string, code: AnswerCode): void {
+    // A request undici refuses to send is the client's fault: no warning per bad request.
+    this.#ctx.logger[failure === 'bad-request' ? 'debug' : 'warn'](
+      { err, upstream: this.#node.name, failure, method: this.#req.method },
+      'upstream request failed',
+    );
+    this.#answer(code);
+  }
+
+  /** Answers the client with one of the balancer's own answers and finishes. */
+  #answer(code: AnswerCode, close = false): void {
+    writeAnswer(this.#req, this.#res, code, this.#runtime.settings.routing.retryAfterSeconds, close);
+    this.#finish(statusOf(code));
   }
 
   #idempotent(): boolean {
@@ -294,11 +298,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     this.#done = true;
     this.#stopQueueTimer();
-    const deps = this.#deps;
     const seconds = (performance.now() - this.#started) / 1000;
-    deps.metrics.countResponse(this.#node, status, seconds);
-    if (deps.settings.accessLog) {
-      deps.logger.info(
+    this.#ctx.metrics.countResponse(this.#node, status, seconds);
+    if (this.#runtime.settings.http.accessLog) {
+      this.#ctx.logger.info(
         {
           method: this.#req.method,
           path: this.#req.url,

@@ -1,6 +1,7 @@
 /**
  * Routing a request to a node: the sticky decision, the all-down policy, re-pin accounting, and the
- * choice of another node when the first one fails. Shared by HTTP forwarding and WebSocket upgrades.
+ * move to another node when an attempt fails (the only place a route changes). Shared by HTTP
+ * forwarding and WebSocket upgrades; built per runtime settings and swapped on reload.
  */
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import { decide, type RepinReason } from '../affinity/sticky.js';
@@ -18,12 +19,12 @@ export interface Route {
 export class Router {
   readonly #pool: Pool;
   readonly #repins: RepinRecorder;
-  whenAllDown: 'fail' | 'tryPinned';
+  readonly #whenAllDown: 'fail' | 'tryPinned';
 
   constructor(pool: Pool, repins: RepinRecorder, whenAllDown: 'fail' | 'tryPinned') {
     this.#pool = pool;
     this.#repins = repins;
-    this.whenAllDown = whenAllDown;
+    this.#whenAllDown = whenAllDown;
   }
 
   /** Applies the affinity rules to the cookie values; undefined when no node can take the request. */
@@ -33,7 +34,7 @@ export class Router {
       if (decision.repin !== undefined) this.#record(decision.pinned, decision.node, decision.repin);
       return { node: decision.node, cookieFor: decision.setCookie ? decision.node : undefined };
     }
-    if (this.whenAllDown === 'tryPinned') {
+    if (this.#whenAllDown === 'tryPinned') {
       if (decision.pinned !== undefined && decision.pinned.state !== 'maintenance') {
         return { node: decision.pinned, cookieFor: undefined };
       }
@@ -44,19 +45,30 @@ export class Router {
     return undefined;
   }
 
-  /** Another node for a request that `failed` could not take, never one of `tried`. */
-  alternative(tried: ReadonlySet<UpstreamNode>): UpstreamNode | undefined {
-    return this.#pool.choose(tried);
-  }
-
   /**
-   * The request was redispatched from `failed` (which refused it) to `next`: the response re-pins
-   * the client to `next`, like HAProxy's `option redispatch` with an inserted cookie.
+   * Moves `route` off `failed` (never to a node in `tried`, which gains `failed`) for a `redispatch`
+   * or `retry` step; returns the new node, or undefined when no other node can take it.
+   * A redispatch re-pins the client to the new node, like HAProxy's `option redispatch` with an
+   * inserted cookie. A retry keeps the pin (a timeout or a reset is no proof the node lost its
+   * sessions), but a client that was being given a cookie gets the cookie of the node that serves it.
    */
-  redispatched(route: Route, failed: UpstreamNode, next: UpstreamNode): void {
+  reroute(
+    route: Route,
+    kind: 'redispatch' | 'retry',
+    failed: UpstreamNode,
+    tried: Set<UpstreamNode>,
+  ): UpstreamNode | undefined {
+    tried.add(failed);
+    const next = this.#pool.choose(tried);
+    if (next === undefined) return undefined;
     route.node = next;
-    route.cookieFor = next;
-    this.#record(failed, next, 'redispatch');
+    if (kind === 'redispatch') {
+      route.cookieFor = next;
+      this.#record(failed, next, 'redispatch');
+    } else if (route.cookieFor !== undefined) {
+      route.cookieFor = next;
+    }
+    return next;
   }
 
   #record(from: UpstreamNode | undefined, to: UpstreamNode, reason: RepinReason): void {

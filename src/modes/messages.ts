@@ -1,5 +1,10 @@
-/** The IPC messages between the cluster primary (health, admin) and its proxy workers. */
-import type { Config, OperatorState } from '../config/schema.js';
+/**
+ * The IPC vocabulary between the cluster primary (control plane) and its workers (data planes). The
+ * configuration reaches a worker only as `settings`: validated and built once by the primary, with
+ * no secret in it and nothing in the worker's environment.
+ */
+import type { DataSettings } from '../config/data-settings.js';
+import type { OperatorState } from '../config/schema.js';
 import type { Health } from '../pool/upstream-node.js';
 
 /** One node's shared state, as the primary sees it. */
@@ -18,15 +23,16 @@ export interface NodeCounters {
   readonly requests: number;
 }
 
-/** Primary -> worker. */
+/** Primary -> worker. The first `settings` starts the worker's data plane; later ones are reloads. */
 export type ToWorker =
+  | { readonly t: 'settings'; readonly settings: DataSettings }
   | { readonly t: 'snapshot'; readonly nodes: readonly NodeSnapshot[] }
-  | { readonly t: 'config'; readonly config: Config }
   | { readonly t: 'query'; readonly id: number; readonly what: 'nodes' | 'metrics' }
   | { readonly t: 'shutdown' };
 
-/** Worker -> primary. */
+/** Worker -> primary. `hello`: the worker listens for messages; `ready`: its proxy listens. */
 export type ToPrimary =
+  | { readonly t: 'hello' }
   | { readonly t: 'ready'; readonly proxyUrl: string; readonly redirectUrl: string | undefined }
   | { readonly t: 'passive-down'; readonly name: string }
   | { readonly t: 'reply'; readonly id: number; readonly data: unknown };

@@ -3,9 +3,9 @@
  * and log the outcome. An invalid file leaves the running configuration untouched.
  */
 import type { Counter } from 'prom-client';
+import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Config } from './schema.js';
 
 /** Result of a reload request. */
 export type ReloadOutcome = { ok: true } | { ok: false; problems: readonly string[] };

@@ -1,0 +1,148 @@
+/**
+ * What the data plane is told: the configuration (with `dns` entries resolved and its files read)
+ * turned into immutable, serialisable settings. Built once per change by the control plane, handed
+ * to the data plane in the same process or sent to each worker as one IPC message; the data plane
+ * swaps them whole. Secrets stay behind: nodes carry their finished cookie lines, not the key.
+ */
+import { setCookieLines } from '../affinity/set-cookie.js';
+import { affinityToken, derivedSecret } from '../affinity/token.js';
+import type { NodeSpec } from '../pool/upstream-node.js';
+import type { Config } from './schema.js';
+import { type ServerTls, type TlsMaterial, upstreamTls } from './tls-files.js';
+
+/** Connection settings shared by every node's keep-alive pool. */
+export interface UpstreamClientOptions {
+  /** Connections per node; 0 for no cap. */
+  readonly connections: number;
+  readonly connectTimeoutMs: number;
+  /** Time to wait for response headers (0: none). */
+  readonly headersTimeoutMs: number;
+  /** Max silence within a response body (0: none). */
+  readonly bodyTimeoutMs: number;
+}
+
+/** Everything the data plane reads; one object per configuration change. */
+export interface DataSettings {
+  /** The nodes (a worker's pool mirror is reconciled to these). */
+  readonly nodes: readonly NodeSpec[];
+  readonly pool: { readonly passiveFailures: number; readonly requireSameVersion: boolean };
+  /** Fixed at start: a change is logged as needing a restart. */
+  readonly listen: {
+    readonly host: string;
+    readonly port: number;
+    readonly redirectPort: number;
+    readonly proxyProtocol: boolean;
+  };
+  /** Certificate and key of the TLS listener (rotated on reload), undefined for plain HTTP. */
+  readonly tls: ServerTls | undefined;
+  readonly server: {
+    readonly maxHeaderSize: number;
+    readonly clientIdleMs: number;
+    readonly clientHeadersMs: number;
+    /** 0: no limit. */
+    readonly maxConnections: number;
+  };
+  readonly routing: {
+    readonly cookieName: string;
+    readonly trustedProxies: readonly string[];
+    readonly redispatchAttempts: number;
+    readonly retryAfterSeconds: number;
+    readonly whenAllDown: 'fail' | 'tryPinned';
+  };
+  readonly http: {
+    /** 0: no limit. */
+    readonly maxBodySize: number;
+    /** Connections per node (0: no cap); above it requests queue in the node's pool. */
+    readonly upstreamConnections: number;
+    /** Longest wait in that queue before a 503 (0: no limit). */
+    readonly queueTimeoutMs: number;
+    readonly accessLog: boolean;
+  };
+  readonly websocket: {
+    readonly connectTimeoutMs: number;
+    /** Time the node has to answer a handshake once connected. */
+    readonly handshakeTimeoutMs: number;
+    /** Idle timeout of an open tunnel; 0 for none. */
+    readonly idleTimeoutMs: number;
+  };
+  readonly upstream: UpstreamClientOptions;
+  readonly shutdownTimeoutMs: number;
+  /** pino level of the processes that run the data plane alone (cluster workers). */
+  readonly logLevel: Config['logging']['level'];
+}
+
+/** The data-plane settings for `config` (every upstream resolved to a url) and its files. */
+export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
+  const { timeouts, limits } = config;
+  return {
+    nodes: nodeSpecs(config, tls),
+    pool: {
+      passiveFailures: config.healthCheck.passiveFailures,
+      requireSameVersion: config.connect.requireSameVersion,
+    },
+    listen: {
+      host: config.listen.host,
+      port: config.listen.port,
+      redirectPort: config.listen.redirectPort,
+      proxyProtocol: config.listen.proxyProtocol,
+    },
+    tls: tls.server,
+    server: {
+      maxHeaderSize: limits.maxHeaderSize,
+      clientIdleMs: timeouts.clientIdle,
+      clientHeadersMs: timeouts.clientHeaders,
+      maxConnections: limits.maxConnections,
+    },
+    routing: {
+      cookieName: config.affinity.cookie,
+      trustedProxies: config.trustedProxies,
+      redispatchAttempts: config.failover.redispatchAttempts,
+      retryAfterSeconds: Math.max(1, Math.round(config.failover.retryAfter / 1000)),
+      whenAllDown: config.failover.whenAllDown,
+    },
+    http: {
+      maxBodySize: limits.maxBodySize,
+      upstreamConnections: limits.upstreamConnections,
+      queueTimeoutMs: timeouts.queue,
+      accessLog: config.logging.access,
+    },
+    websocket: {
+      connectTimeoutMs: timeouts.connect,
+      handshakeTimeoutMs: timeouts.websocketHandshake,
+      idleTimeoutMs: timeouts.websocketIdle,
+    },
+    upstream: {
+      connections: limits.upstreamConnections,
+      connectTimeoutMs: timeouts.connect,
+      headersTimeoutMs: timeouts.response,
+      bodyTimeoutMs: timeouts.upstreamIdle,
+    },
+    shutdownTimeoutMs: config.shutdownTimeout,
+    logLevel: config.logging.level,
+  };
+}
+
+/**
+ * The nodes of `config` with their cookies. A node's token depends on its name and the secret only
+ * (without `affinity.secret`, on its own name and address), never on the other nodes: adding,
+ * removing or re-addressing one node moves no other node's clients.
+ */
+export function nodeSpecs(config: Config, tls: TlsMaterial): NodeSpec[] {
+  const a = config.affinity;
+  const attrs = { name: a.cookie, sameSite: a.sameSite, secure: a.secure, maxAgeMs: a.maxAge };
+  const specs: NodeSpec[] = [];
+  for (const u of config.upstreams) {
+    // `dns` entries reach the pool only through their resolved addresses (dns-discovery.ts).
+    if (u.url === undefined) continue;
+    const token = affinityToken(a.secret ?? derivedSecret([{ name: u.name, url: u.url }]), u.name);
+    specs.push({
+      name: u.name,
+      url: u.url,
+      weight: u.weight,
+      state: u.state,
+      cookie: { token, ...setCookieLines(token, attrs) },
+      tls: upstreamTls(u, tls),
+    });
+  }
+  return specs;
+}

@@ -1,0 +1,241 @@
+/**
+ * The control plane: configuration, DNS discovery, node state (the pool), health checks and Connect
+ * awareness, the metrics registry, the admin server, reload and shutdown. It runs once per replica
+ * (in the single process, or in the cluster primary) and knows nothing of proxies: what the data
+ * plane needs leaves it as `DataSettings`, built once per change and handed to `onSettings`
+ * listeners whole.
+ */
+import type { Server } from 'node:http';
+import { createAdminServer } from '../admin/admin-server.js';
+import type { NodeView } from '../admin/node-view.js';
+import { type DataSettings, dataSettings } from '../config/data-settings.js';
+import type { Config } from '../config/schema.js';
+import { loadTlsMaterial, type TlsMaterial } from '../config/tls-files.js';
+import { type CheckerOptions, HealthChecker } from '../health/health-checker.js';
+import { listen, urlOf } from '../listen.js';
+import type { Logger } from '../logger.js';
+import { Metrics } from '../metrics/metrics.js';
+import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
+import { isLost, Pool, type Transition } from '../pool/pool.js';
+import { type ReloadOutcome, reloadConfig } from './reload.js';
+
+/** How a mode adapts the control plane. */
+export interface ControlPlaneOptions {
+  /** Re-reads the configuration for `POST /api/reload` and SIGHUP. */
+  readonly loadConfig?: (() => Promise<Config>) | undefined;
+  /** Resolver for `dns` upstreams (default: the system resolver). */
+  readonly resolver?: Resolver | undefined;
+  /** Start the probe timers (default true; tests drive `checker.checkOnce()`). */
+  readonly probing?: boolean | undefined;
+  /**
+   * Whether a node carries no request or socket, which decides when a node that left DNS is
+   * dropped (default: the pool's own counters, right when the data plane shares the pool).
+   */
+  readonly isIdle?: ((name: string) => boolean) | undefined;
+  /** /api/nodes and /metrics as the admin server shows them (default: this process's). */
+  readonly nodes?: (() => Promise<NodeView[]>) | undefined;
+  readonly metricsText?: (() => Promise<string>) | undefined;
+  /** False while nothing serves traffic (no worker yet): readiness fails (default: always true). */
+  readonly serving?: (() => boolean) | undefined;
+}
+
+interface Current {
+  /** The configuration with every upstream resolved to a url. */
+  readonly config: Config;
+  readonly tls: TlsMaterial;
+  readonly settings: DataSettings;
+}
+
+/** The control plane of one replica. */
+export class ControlPlane {
+  readonly pool: Pool;
+  readonly metrics = new Metrics();
+  readonly checker: HealthChecker;
+  readonly #discovery: DnsDiscovery;
+  readonly #options: ControlPlaneOptions;
+  readonly #log: Logger;
+  readonly #admin: Server;
+  readonly #listeners: Array<(settings: DataSettings) => void> = [];
+  #current: Current;
+  #shuttingDown = false;
+
+  /** Resolves DNS once, reads the configuration's files and builds the control plane (nothing listens yet). */
+  static async create(
+    config: Config,
+    logger: Logger,
+    options: ControlPlaneOptions = {},
+  ): Promise<ControlPlane> {
+    const discovery = new DnsDiscovery(
+      config,
+      options.resolver ?? systemResolver,
+      logger.child({ component: 'dns' }),
+    );
+    const tls = loadTlsMaterial(config);
+    const resolved = await discovery.init();
+    return new ControlPlane(discovery, current(resolved, tls), logger, options);
+  }
+
+  private constructor(
+    discovery: DnsDiscovery,
+    initial: Current,
+    logger: Logger,
+    options: ControlPlaneOptions,
+  ) {
+    this.#discovery = discovery;
+    this.#current = initial;
+    this.#options = options;
+    this.#log = logger.child({ component: 'balancer' });
+    this.pool = new Pool(initial.settings.nodes, initial.settings.pool);
+    this.metrics.attach(this.pool);
+    this.pool.on('transition', this.#logTransition);
+    this.checker = new HealthChecker(
+      this.pool,
+      checkerOptions(initial.config),
+      logger.child({ component: 'health' }),
+      this.metrics,
+    );
+    this.#admin = createAdminServer({
+      pool: this.pool,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'admin' }),
+      isShuttingDown: () => this.#shuttingDown || options.serving?.() === false,
+      token: () => this.#current.config.admin.token,
+      reload: () => this.reload(),
+      ...(options.nodes ? { nodes: options.nodes } : {}),
+      ...(options.metricsText ? { metricsText: options.metricsText } : {}),
+    });
+  }
+
+  /** The current data-plane settings. */
+  get settings(): DataSettings {
+    return this.#current.settings;
+  }
+
+  /** The current configuration (every upstream resolved to a url). */
+  get config(): Config {
+    return this.#current.config;
+  }
+
+  /** True while any upstream entry is a DNS name (nodes may come and go on their own). */
+  get usesDns(): boolean {
+    return this.#discovery.usesDns;
+  }
+
+  /** Calls `listener` with the new settings after every applied change (reload, DNS). */
+  onSettings(listener: (settings: DataSettings) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Starts the admin listener, the probes and DNS re-resolution; returns the admin URL. */
+  async start(): Promise<string> {
+    const { admin } = this.#current.config;
+    await listen(this.#admin, admin.port, admin.host);
+    if (this.#options.probing !== false) this.checker.start();
+    const isIdle =
+      this.#options.isIdle ??
+      ((name: string) => {
+        const node = this.pool.get(name);
+        return node === undefined || (node.inFlight === 0 && node.websockets === 0);
+      });
+    this.#discovery.watch(isIdle, (resolved) => {
+      try {
+        this.#install(resolved, this.#current.tls);
+      } catch (err) {
+        this.#log.error({ err }, 'could not apply the upstreams found in DNS');
+      }
+    });
+    return urlOf(this.#admin, false);
+  }
+
+  /**
+   * Applies a new configuration (validated already). Its files are read once, here, and may throw a
+   * ConfigError, leaving everything unchanged. Listener addresses are not changed.
+   */
+  apply(next: Config): void {
+    const tls = loadTlsMaterial(next);
+    this.#install(this.#discovery.replace(next), tls);
+  }
+
+  /** Re-reads the configuration file and applies it; invalid input keeps the running config. */
+  reload(): Promise<ReloadOutcome> {
+    return reloadConfig(
+      this.#options.loadConfig,
+      (next) => this.apply(next),
+      this.metrics.configReloads,
+      this.#log,
+    );
+  }
+
+  /** Readiness fails from now on (shutdown has begun). */
+  beginShutdown(): void {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    this.#log.info({ timeoutMs: this.#current.config.shutdownTimeout }, 'shutting down');
+  }
+
+  /** Stops DNS, probes and the admin listener. */
+  async close(): Promise<void> {
+    this.beginShutdown();
+    this.#discovery.stop();
+    await this.checker.stop();
+    this.#admin.closeAllConnections();
+    await new Promise<void>((resolve) => this.#admin.close(() => resolve()));
+  }
+
+  /** Builds the new state whole, then swaps it in and tells the pool, the checker and the listeners. */
+  #install(resolved: Config, tls: TlsMaterial): void {
+    const previous = this.#current;
+    const next = current(resolved, tls);
+    warnAboutRestartOnly(previous.settings, next.settings, this.#log);
+    this.#current = next;
+    this.pool.reconcile(next.settings.nodes, next.settings.pool);
+    this.checker.reconfigure(checkerOptions(resolved));
+    for (const listener of this.#listeners) listener(next.settings);
+  }
+
+  readonly #logTransition = (t: Transition): void => {
+    const fields = { upstream: t.node.name, from: t.from, to: t.to, cause: t.cause };
+    if (isLost(t)) this.#log.warn(fields, t.kind === 'health' ? 'node down' : 'node in maintenance');
+    else this.#log.info(fields, t.kind === 'health' && t.to === 'up' ? 'node up' : 'node state changed');
+  };
+}
+
+function current(config: Config, tls: TlsMaterial): Current {
+  return { config, tls, settings: dataSettings(config, tls) };
+}
+
+/** Options for the health checker from `healthCheck.*` and `connect.*`. */
+function checkerOptions(config: Config): CheckerOptions {
+  const h = config.healthCheck;
+  return {
+    path: h.path,
+    timeoutMs: h.timeout,
+    expectStatus: h.expectStatus,
+    host: h.host,
+    intervalMs: h.interval,
+    healthyThreshold: h.healthyThreshold,
+    unhealthyThreshold: h.unhealthyThreshold,
+    versionCheckIntervalMs: config.connect.versionCheckInterval,
+    clockSkewWarningMs: config.connect.clockSkewWarning,
+  };
+}
+
+/** Listener address, PROXY protocol and HTTP/HTTPS are fixed at start: a change waits for a restart. */
+function warnAboutRestartOnly(before: DataSettings, after: DataSettings, log: Logger): void {
+  const a = before.listen;
+  const b = after.listen;
+  if (
+    a.host !== b.host ||
+    a.port !== b.port ||
+    a.redirectPort !== b.redirectPort ||
+    a.proxyProtocol !== b.proxyProtocol
+  ) {
+    log.warn({}, 'listen address and PROXY protocol changes need a restart; keeping the current listener');
+  }
+  if ((before.tls === undefined) !== (after.tls === undefined)) {
+    log.warn(
+      {},
+      'switching the listener between HTTP and HTTPS needs a restart; keeping the current listener',
+    );
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The answers stickylb makes itself, as data: one table of `{status, title, detail, retryAfter}` by
+ * stable code, and the functions that write one (a short HTML page for browsers, JSON for API
+ * clients by `Accept` or any `/__api__/` path, `Retry-After` where the table says so, the code in
+ * `X-Stickylb-Error`). `answer` and `answerSocket` also count the response; the Exchange writes its
+ * answers with `writeAnswer` and counts them once, with their duration, when it finishes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Metrics } from '../metrics/metrics.js';
+import type { UpstreamNode } from '../pool/upstream-node.js';
+
+interface AnswerSpec {
+  readonly status: number;
+  readonly detail: string;
+  /** The answer carries `Retry-After` (failover.retryAfter): the condition is expected to pass. */
+  readonly retryAfter: boolean;
+}
+
+const UNAVAILABLE =
+  'No server is available to handle this request right now. Please try again in a few seconds.';
+const NOT_FORWARDED = 'The request could not be forwarded.';
+
+/** Every answer by code. Codes are stable: clients and dashboards match on them. */
+export const ANSWERS = {
+  NO_AVAILABLE_NODE: { status: 503, detail: UNAVAILABLE, retryAfter: true },
+  QUEUE_TIMEOUT: { status: 503, detail: UNAVAILABLE, retryAfter: true },
+  BAD_REQUEST: { status: 400, detail: NOT_FORWARDED, retryAfter: false },
+  INVALID_HOST: { status: 400, detail: NOT_FORWARDED, retryAfter: false },
+  HOST_MISMATCH: { status: 400, detail: NOT_FORWARDED, retryAfter: false },
+  INVALID_TARGET: { status: 400, detail: NOT_FORWARDED, retryAfter: false },
+  BODY_TOO_LARGE: {
+    status: 413,
+    detail: 'The request body is larger than this service accepts.',
+    retryAfter: false,
+  },
+  METHOD_NOT_SUPPORTED: {
+    status: 501,
+    detail: 'This load balancer does not support the request method.',
+    retryAfter: false,
+  },
+  HTTP_VERSION_NOT_SUPPORTED: {
+    status: 505,
+    detail: 'This load balancer speaks HTTP/1.0, HTTP/1.1 and WebSocket.',
+    retryAfter: false,
+  },
+  UPSTREAM_REFUSED: {
+    status: 502,
+    detail: 'The server behind the load balancer failed to answer this request.',
+    retryAfter: false,
+  },
+  UPSTREAM_RESET: {
+    status: 502,
+    detail: 'The server behind the load balancer failed to answer this request.',
+    retryAfter: false,
+  },
+  UPSTREAM_BAD_RESPONSE: {
+    status: 502,
+    detail: 'The server behind the load balancer failed to answer this request.',
+    retryAfter: false,
+  },
+  UPSTREAM_CONNECT_TIMEOUT: {
+    status: 504,
+    detail: 'The server behind the load balancer did not answer in time.',
+    retryAfter: false,
+  },
+  UPSTREAM_TIMEOUT: {
+    status: 504,
+    detail: 'The server behind the load balancer did not answer in time.',
+    retryAfter: false,
+  },
+} as const satisfies Record<string, AnswerSpec>;
+
+/** A code of the answer table. */
+export type AnswerCode = keyof typeof ANSWERS;
+
+const TITLES: Record<number, string> = {
+  400: 'Bad request',
+  413: 'Request body too large',
+  501: 'Not implemented',
+  502: 'Bad gateway',
+  503: 'Service unavailable',
+  504: 'Gateway timeout',
+  505: 'HTTP version not supported',
+};
+
+/** The status of `code`. */
+export function statusOf(code: AnswerCode): number {
+  return ANSWERS[code].status;
+}
+
+/** Body and content type of the answer `code` for `req`. */
+export function answerBody(req: IncomingMessage, code: AnswerCode): { type: string; body: string } {
+  const { status, detail } = ANSWERS[code];
+  const accept = req.headers.accept ?? '';
+  const title = TITLES[status] ?? 'Error';
+  const wantsJson =
+    req.url?.startsWith('/__api__/') === true ||
+    (accept.includes('application/json') && !accept.includes('text/html')) ||
+    (accept !== '' && !accept.includes('text/html') && !accept.includes('*/*'));
+  if (wantsJson) {
+    return { type: 'application/json', body: JSON.stringify({ error: { code, status, message: detail } }) };
+  }
+  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status} ${title}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:15vh auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}code{color:#666}</style></head><body><h1>${title}</h1><p>${detail}</p><p><code>${code}</code></p></body></html>`;
+  return { type: 'text/html; charset=utf-8', body };
+}
+
+/**
+ * Writes the answer `code` on `res` (without counting it), unless headers already went out: then the
+ * connection is cut, the only honest signal left. `close` adds `Connection: close` (an unread body).
+ */
+export function writeAnswer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  code: AnswerCode,
+  retryAfterSeconds: number,
+  close = false,
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { type, body } = answerBody(req, code);
+  const headers: string[] = [
+    'Content-Type',
+    type,
+    'Content-Length',
+    String(Buffer.byteLength(body)),
+    'Cache-Control',
+    'no-store',
+    'X-Stickylb-Error',
+    code,
+  ];
+  if (ANSWERS[code].retryAfter) headers.push('Retry-After', String(retryAfterSeconds));
+  if (close) headers.push('Connection', 'close');
+  res.writeHead(ANSWERS[code].status, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** Sends and counts the balancer's own answers (those that no Exchange finishes). */
+export class Answers {
+  readonly #metrics: Metrics;
+
+  constructor(metrics: Metrics) {
+    this.#metrics = metrics;
+  }
+
+  /** Answers `code` on an HTTP response and counts it against `node` (undefined: no node). */
+  http(
+    req: IncomingMessage,
+    res: ServerResponse,
+    code: AnswerCode,
+    retryAfterSeconds: number,
+    close = false,
+    node?: UpstreamNode,
+  ): void {
+    writeAnswer(req, res, code, retryAfterSeconds, close);
+    this.#metrics.countResponse(node, ANSWERS[code].status, 0);
+  }
+
+  /** Answers `code` on a raw socket (an upgrade or CONNECT request), closes it, and counts it. */
+  socket(
+    req: IncomingMessage,
+    socket: Duplex,
+    code: AnswerCode,
+    retryAfterSeconds: number,
+    node?: UpstreamNode,
+  ): void {
+    this.#metrics.countResponse(node, ANSWERS[code].status, 0);
+    if (socket.destroyed) return;
+    const { status, retryAfter } = ANSWERS[code];
+    const { type, body } = answerBody(req, code);
+    const lines = [
+      `HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}`,
+      `Content-Type: ${type}`,
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Cache-Control: no-store',
+      `X-Stickylb-Error: ${code}`,
+      'Connection: close',
+    ];
+    if (retryAfter) lines.push(`Retry-After: ${retryAfterSeconds}`);
+    socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The data plane: listeners, HTTP forwarding and WebSocket tunnels over a pool of nodes it reads
+ * (shared with the control plane in one process, a mirror in a cluster worker). It owns the one
+ * policy for a lost node: when the pool reports a node down, in maintenance or removed, its
+ * tunnels, pending handshakes and upstream connections are cut without a clean close, so clients
+ * reconnect and are re-pinned. New settings arrive whole (`apply`) and are swapped in one assignment.
+ */
+import type { Server } from 'node:http';
+import { RepinRecorder } from '../affinity/repin-recorder.js';
+import type { DataSettings } from '../config/data-settings.js';
+import { listen, urlOf } from '../listen.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { isLost, type Pool, type Transition } from '../pool/pool.js';
+import type { UpstreamNode } from '../pool/upstream-node.js';
+import { Answers } from './answers.js';
+import { HttpForwarder } from './http/http-forwarder.js';
+import { UpstreamClients } from './http/upstream-clients.js';
+import { applyServerSettings, createProxyServer, createRedirectServer } from './listeners.js';
+import { buildRuntime, type Runtime } from './runtime.js';
+import { WebSocketProxy } from './websocket/websocket-proxy.js';
+
+/** Where a started data plane listens. */
+export interface DataPlaneUrls {
+  /** `http(s)://host:port` of the proxy listener. */
+  readonly proxyUrl: string;
+  /** `http://host:port` of the HTTP-to-HTTPS redirect listener, when configured. */
+  readonly redirectUrl: string | undefined;
+}
+
+/** One data plane (per process that serves traffic). */
+export class DataPlane {
+  readonly #pool: Pool;
+  readonly #logger: Logger;
+  readonly #repins: RepinRecorder;
+  readonly #clients: UpstreamClients;
+  readonly #websockets: WebSocketProxy;
+  readonly #proxy: Server;
+  readonly #redirect: Server | undefined;
+  #runtime: Runtime;
+
+  constructor(settings: DataSettings, pool: Pool, metrics: Metrics, logger: Logger) {
+    this.#pool = pool;
+    this.#logger = logger.child({ component: 'proxy' });
+    this.#repins = new RepinRecorder(metrics.repins, logger.child({ component: 'affinity' }));
+    this.#runtime = buildRuntime(settings, pool, this.#repins);
+    this.#clients = new UpstreamClients(settings.upstream);
+    const runtime = () => this.#runtime;
+    const answers = new Answers(metrics);
+    const ctx = { pool, clients: this.#clients, metrics, logger: this.#logger };
+    const forwarder = new HttpForwarder(ctx, answers, runtime);
+    this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers }, runtime);
+    this.#proxy = createProxyServer(settings, {
+      forwarder,
+      websockets: this.#websockets,
+      metrics,
+      logger: this.#logger,
+      settings: () => this.#runtime.settings,
+    });
+    this.#redirect =
+      settings.listen.redirectPort > 0 ? createRedirectServer(settings.listen.host, this.#proxy) : undefined;
+    pool.on('transition', this.#onTransition);
+    pool.on('membership', this.#onMembership);
+  }
+
+  /** Starts the listeners. */
+  async listen(): Promise<DataPlaneUrls> {
+    const { listen: where, tls } = this.#runtime.settings;
+    await listen(this.#proxy, where.port, where.host);
+    if (this.#redirect) await listen(this.#redirect, where.redirectPort, where.host);
+    return {
+      proxyUrl: urlOf(this.#proxy, tls !== undefined),
+      redirectUrl: this.#redirect ? urlOf(this.#redirect, false) : undefined,
+    };
+  }
+
+  /** The settings in use. */
+  get settings(): DataSettings {
+    return this.#runtime.settings;
+  }
+
+  /**
+   * Swaps in new settings: requests in flight finish on the runtime they started with. Node
+   * membership is the pool's business (reconciled before this by whoever owns the pool).
+   */
+  apply(next: DataSettings): void {
+    const previous = this.#runtime.settings;
+    this.#runtime = buildRuntime(next, this.#pool, this.#repins);
+    const tlsChanged =
+      JSON.stringify(next.nodes.map((n) => n.tls)) !== JSON.stringify(previous.nodes.map((n) => n.tls));
+    this.#clients.reconfigure(next.upstream, tlsChanged);
+    const certChanged = next.tls?.cert !== previous.tls?.cert || next.tls?.key !== previous.tls?.key;
+    applyServerSettings(this.#proxy, certChanged ? next : { ...next, tls: undefined });
+  }
+
+  /**
+   * Graceful stop: listeners close, tunnels and pending handshakes are cut (clients reconnect
+   * through another replica), in-flight requests get `shutdownTimeoutMs` to finish.
+   */
+  async close(): Promise<void> {
+    const proxy = this.#proxy;
+    proxy.close();
+    proxy.closeIdleConnections();
+    this.#redirect?.close();
+    this.#redirect?.closeAllConnections();
+    this.#websockets.cutAll();
+    const drained = await waitForIdle(this.#pool, this.#runtime.settings.shutdownTimeoutMs);
+    if (!drained) this.#logger.warn({}, 'shutdown timeout reached with requests in flight; closing them');
+    proxy.closeAllConnections();
+    this.#repins.flush();
+    this.#pool.off('transition', this.#onTransition);
+    this.#pool.off('membership', this.#onMembership);
+    await this.#clients.destroy();
+  }
+
+  readonly #onTransition = (t: Transition): void => {
+    if (isLost(t)) this.#cut(t.node, 'lost');
+  };
+
+  readonly #onMembership = (removed: readonly UpstreamNode[]): void => {
+    for (const node of removed) this.#cut(node, 'removed');
+  };
+
+  /** The lost-node policy: sockets and streams cut without a clean close, so clients reconnect (rule 4). */
+  #cut(node: UpstreamNode, why: 'lost' | 'removed'): void {
+    const sockets = this.#websockets.cutNode(node);
+    if (why === 'lost') this.#clients.reset(node);
+    else this.#clients.retire(node);
+    if (sockets > 0)
+      this.#logger.info({ upstream: node.name, websocketsDropped: sockets }, 'node sockets cut');
+  }
+}
+
+async function waitForIdle(pool: Pool, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pool.nodes.some((n) => n.inFlight > 0)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}

@@ -1,0 +1,27 @@
+/**
+ * The data plane's handler state for one configuration: the settings and what is derived from them
+ * (the trusted-proxy list, the router). Built whole on every change and swapped with one assignment;
+ * a request keeps the runtime it started with until it ends.
+ */
+import type { RepinRecorder } from '../affinity/repin-recorder.js';
+import type { DataSettings } from '../config/data-settings.js';
+import { trustedProxyList } from '../config/schema.js';
+import type { Pool } from '../pool/pool.js';
+import type { ForwardContext } from './forwarded-headers.js';
+import { Router } from './router.js';
+
+/** Settings plus derived handler state; also the ForwardContext of the header builder. */
+export interface Runtime extends ForwardContext {
+  readonly settings: DataSettings;
+  readonly router: Router;
+}
+
+/** Builds the runtime for `settings`. */
+export function buildRuntime(settings: DataSettings, pool: Pool, repins: RepinRecorder): Runtime {
+  return {
+    settings,
+    cookieName: settings.routing.cookieName,
+    trusted: trustedProxyList(settings.routing.trustedProxies),
+    router: new Router(pool, repins, settings.routing.whenAllDown),
+  };
+}

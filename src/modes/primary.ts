@@ -1,0 +1,118 @@
+/**
+ * Cluster mode (`workers` > 1): the primary runs the control plane once and relays it to the worker
+ * processes, which run the data plane and share the listening port. The relay sends each worker its
+ * settings and every node transition, answers /api/nodes and /metrics with the workers' numbers
+ * summed, replaces a crashed worker, and on SIGTERM lets every worker finish its requests.
+ */
+import cluster from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { NodeView } from '../admin/node-view.js';
+import { nodeView } from '../admin/node-view.js';
+import type { Config } from '../config/schema.js';
+import { ControlPlane } from '../control/control-plane.js';
+import type { ReloadOutcome } from '../control/reload.js';
+import type { Logger } from '../logger.js';
+import type { Resolver } from '../pool/dns-discovery.js';
+import type { Pool } from '../pool/pool.js';
+import { busyNodes } from './busy-nodes.js';
+import type { NodeCounters } from './messages.js';
+import { WorkerRelay } from './worker-relay.js';
+
+/** A running primary. */
+export interface RunningPrimary {
+  readonly adminUrl: string;
+  /** Resolves with the proxy URL once the first worker listens. */
+  readonly proxyUrl: Promise<string>;
+  readonly pool: Pool;
+  reload(): Promise<ReloadOutcome>;
+  close(): Promise<void>;
+}
+
+/** What tests may replace. */
+export interface PrimaryOptions {
+  /** Resolver for `dns` upstreams (default: the system resolver). */
+  readonly resolver?: Resolver;
+  /** Script the workers run (default: the primary's own, as node:cluster does). */
+  readonly exec?: string;
+}
+
+/** How often the primary asks the workers which nodes still carry requests or sockets. */
+const BUSY_POLL_MS = 1000;
+
+/** Starts the control plane and `count` workers. */
+export async function startPrimary(
+  config: Config,
+  count: number,
+  logger: Logger,
+  loadConfig: (() => Promise<Config>) | undefined,
+  options: PrimaryOptions = {},
+): Promise<RunningPrimary> {
+  if (options.exec !== undefined) cluster.setupPrimary({ exec: options.exec });
+  // Workers hold the connections, so the primary learns which nodes are busy (requests in flight or
+  // open WebSockets in any worker) by asking them while upstreams come from DNS: an address that
+  // left DNS drains until the workers show it idle.
+  let busy = new Set<string>();
+  let relay: WorkerRelay | undefined;
+  const control = await ControlPlane.create(config, logger, {
+    loadConfig,
+    resolver: options.resolver,
+    isIdle: (name) => !busy.has(name),
+    nodes: () => summedNodes(control.pool, relay),
+    metricsText: async () => {
+      const all = [
+        await control.metrics.registry.getMetricsAsJSON(),
+        ...((await relay?.queryAll('metrics')) ?? []),
+      ];
+      return AggregatorRegistry.aggregate(all as never).metrics();
+    },
+    serving: () => (relay?.size ?? 0) > 0,
+  });
+  relay = new WorkerRelay(control, logger.child({ component: 'cluster' }));
+  const running = relay;
+  let polling = false;
+  const poller = setInterval(async () => {
+    // Without DNS upstreams no node leaves on its own: nothing to poll.
+    if (polling || !control.usesDns) return;
+    polling = true;
+    try {
+      busy = busyNodes(busy, running.size, (await running.queryAll('nodes')) as NodeCounters[][]);
+    } finally {
+      polling = false;
+    }
+  }, BUSY_POLL_MS);
+  poller.unref();
+  for (let i = 0; i < count; i++) relay.fork();
+  const adminUrl = await control.start();
+  let closing: Promise<void> | undefined;
+  return {
+    adminUrl,
+    proxyUrl: relay.proxyUrl,
+    pool: control.pool,
+    reload: () => control.reload(),
+    close: () => {
+      closing ??= (async () => {
+        control.beginShutdown();
+        clearInterval(poller);
+        await running.close(control.config.shutdownTimeout);
+        await control.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** /api/nodes in cluster mode: the primary's view of each node with the workers' counters summed. */
+async function summedNodes(pool: Pool, relay: WorkerRelay | undefined): Promise<NodeView[]> {
+  const perWorker = ((await relay?.queryAll('nodes')) ?? []) as NodeCounters[][];
+  return pool.nodes.map((n) => {
+    const view = nodeView(n);
+    for (const list of perWorker) {
+      const c = list.find((x) => x.name === n.name);
+      if (c === undefined) continue;
+      view.inFlight += c.inFlight;
+      view.websockets += c.websockets;
+      view.requests += c.requests;
+    }
+    return view;
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * The primary's side of the cluster: forks the workers, sends each one its settings when it says
+ * `hello`, relays every settings change and node transition to all of them, takes their passive
+ * evidence into the pool, asks them for counters and metrics, replaces a worker that exits, and
+ * stops them on shutdown.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { ControlPlane } from '../control/control-plane.js';
+import type { Logger } from '../logger.js';
+import { isMessage, type NodeSnapshot, type ToPrimary, type ToWorker } from './messages.js';
+
+const QUERY_TIMEOUT_MS = 2000;
+
+/** The workers of one primary. */
+export class WorkerRelay {
+  readonly #control: ControlPlane;
+  readonly #log: Logger;
+  readonly #workers = new Set<Worker>();
+  /** Workers whose proxy listens (they answer queries from then on). */
+  readonly #ready = new WeakSet<Worker>();
+  readonly #pending = new Map<number, { resolve: (data: unknown) => void; timer: NodeJS.Timeout }>();
+  #nextQuery = 1;
+  #stopping = false;
+  #resolveProxyUrl: (url: string) => void = () => {};
+  /** Resolves with the proxy URL once the first worker listens. */
+  readonly proxyUrl = new Promise<string>((resolve) => {
+    this.#resolveProxyUrl = resolve;
+  });
+
+  constructor(control: ControlPlane, log: Logger) {
+    this.#control = control;
+    this.#log = log;
+    control.pool.on('transition', () => this.#broadcast({ t: 'snapshot', nodes: this.#snapshot() }));
+    control.onSettings((settings) => {
+      this.#broadcast({ t: 'settings', settings });
+      this.#broadcast({ t: 'snapshot', nodes: this.#snapshot() });
+    });
+    cluster.on('exit', (worker, code, signal) => {
+      if (!this.#workers.delete(worker) || this.#stopping) return;
+      log.error({ pid: worker.process.pid, code, signal }, 'worker exited; starting a new one');
+      this.fork();
+    });
+    // Let the kernel spread connections across workers: the primary's round-robin hand-off costs
+    // more than it balances for short keep-alive connections.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+  }
+
+  /** Connected workers. */
+  get size(): number {
+    return [...this.#workers].filter((w) => w.isConnected()).length;
+  }
+
+  /** Starts one worker. Its environment carries nothing of the configuration. */
+  fork(): void {
+    const worker = cluster.fork();
+    this.#workers.add(worker);
+    worker.on('message', (raw: unknown) => {
+      if (isMessage(raw)) this.#onMessage(worker, raw as ToPrimary);
+    });
+  }
+
+  /** Asks every connected worker; workers that do not answer in time are left out. */
+  async queryAll(what: 'nodes' | 'metrics'): Promise<unknown[]> {
+    const live = [...this.#workers].filter((w) => w.isConnected() && this.#ready.has(w));
+    const answers = await Promise.all(live.map((w) => this.#query(w, what)));
+    return answers.filter((d) => d !== undefined);
+  }
+
+  /** Tells every worker to finish its requests and exit; kills what is left after the deadline. */
+  async close(shutdownTimeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#log.info({ workers: this.#workers.size }, 'stopping workers');
+    const exited = [...this.#workers].map(
+      (w) => new Promise<void>((resolve) => w.once('exit', () => resolve())),
+    );
+    // A worker still starting may not listen to IPC yet: a signal reaches it either way.
+    for (const w of this.#workers) {
+      if (this.#ready.has(w) && w.isConnected()) w.send({ t: 'shutdown' } satisfies ToWorker);
+      else w.process.kill('SIGTERM');
+    }
+    const deadline = setTimeout(() => {
+      for (const w of this.#workers) w.process.kill('SIGKILL');
+    }, shutdownTimeoutMs + 5000);
+    await Promise.all(exited);
+    clearTimeout(deadline);
+  }
+
+  #onMessage(worker: Worker, message: ToPrimary): void {
+    switch (message.t) {
+      case 'hello':
+        worker.send({ t: 'settings', settings: this.#control.settings } satisfies ToWorker);
+        worker.send({ t: 'snapshot', nodes: this.#snapshot() } satisfies ToWorker);
+        break;
+      case 'ready':
+        this.#ready.add(worker);
+        worker.send({ t: 'snapshot', nodes: this.#snapshot() } satisfies ToWorker);
+        this.#resolveProxyUrl(message.proxyUrl);
+        break;
+      case 'passive-down': {
+        const node = this.#control.pool.get(message.name);
+        if (node) this.#control.pool.setHealth(node, 'down', 'passive');
+        break;
+      }
+      case 'reply': {
+        const entry = this.#pending.get(message.id);
+        if (entry === undefined) break;
+        clearTimeout(entry.timer);
+        this.#pending.delete(message.id);
+        entry.resolve(message.data);
+        break;
+      }
+    }
+  }
+
+  #query(worker: Worker, what: 'nodes' | 'metrics'): Promise<unknown> {
+    return new Promise((resolve) => {
+      const id = this.#nextQuery++;
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        resolve(undefined);
+      }, QUERY_TIMEOUT_MS);
+      this.#pending.set(id, { resolve, timer });
+      worker.send({ t: 'query', id, what } satisfies ToWorker);
+    });
+  }
+
+  #snapshot(): NodeSnapshot[] {
+    return this.#control.pool.nodes.map((n) => ({
+      name: n.name,
+      health: n.health,
+      state: n.state,
+      version: n.version,
+    }));
+  }
+
+  #broadcast(message: ToWorker): void {
+    for (const w of this.#workers) if (w.isConnected()) w.send(message);
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * A cluster worker: a data plane over a mirror of the primary's pool. It asks for its settings
+ * (`hello`), starts its listeners on the first `settings`, mirrors node health, state and versions
+ * from `snapshot`s, and reports passive evidence (a node refusing connections) back so every worker
+ * moves off the node. It runs no health checks and no admin server.
+ */
+import type { DataSettings } from '../config/data-settings.js';
+import { DataPlane } from '../data/data-plane.js';
+import type { Logger } from '../logger.js';
+import { Metrics } from '../metrics/metrics.js';
+import { Pool } from '../pool/pool.js';
+import {
+  isMessage,
+  type NodeCounters,
+  type NodeSnapshot,
+  type ToPrimary,
+  type ToWorker,
+} from './messages.js';
+
+/** Runs this process as a worker until the primary says stop; resolves with the exit code. */
+export function runWorker(makeLogger: (level: DataSettings['logLevel']) => Logger): Promise<number> {
+  return new Promise((resolve) => {
+    const worker = new WorkerProcess(makeLogger, resolve);
+    process.on('message', (raw: unknown) => {
+      if (isMessage(raw)) worker.handle(raw as ToWorker);
+    });
+    // Ctrl-C reaches the whole process group; the primary going away leaves nothing to serve for.
+    process.on('SIGINT', () => worker.stop());
+    process.on('SIGTERM', () => worker.stop());
+    process.on('disconnect', () => worker.stop());
+    send({ t: 'hello' });
+  });
+}
+
+function send(message: ToPrimary): void {
+  if (process.connected) process.send?.(message);
+}
+
+/** The worker's state: nothing until the first settings, then a mirror pool and a data plane. */
+class WorkerProcess {
+  readonly #makeLogger: (level: DataSettings['logLevel']) => Logger;
+  readonly #exit: (code: number) => void;
+  #running: { pool: Pool; data: DataPlane; metrics: Metrics; logger: Logger } | undefined;
+  /** Messages that arrive while the data plane starts are handled once it listens. */
+  #early: ToWorker[] | undefined;
+  #stopping = false;
+
+  constructor(makeLogger: (level: DataSettings['logLevel']) => Logger, exit: (code: number) => void) {
+    this.#makeLogger = makeLogger;
+    this.#exit = exit;
+  }
+
+  handle(message: ToWorker): void {
+    if (message.t === 'shutdown') {
+      this.stop();
+      return;
+    }
+    if (this.#early !== undefined) {
+      this.#early.push(message);
+      return;
+    }
+    const running = this.#running;
+    if (running === undefined) {
+      if (message.t === 'settings') void this.#start(message.settings);
+      return;
+    }
+    switch (message.t) {
+      case 'settings':
+        running.pool.reconcile(message.settings.nodes, message.settings.pool);
+        running.data.apply(message.settings);
+        break;
+      case 'snapshot':
+        mirror(running.pool, message.nodes);
+        break;
+      case 'query':
+        void answer(running, message.what).then((data) => send({ t: 'reply', id: message.id, data }));
+        break;
+    }
+  }
+
+  stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    // Still starting: #start sees `#stopping` once its listeners are up.
+    if (this.#running === undefined) return;
+    this.#running.data.close().then(
+      () => this.#exit(0),
+      () => this.#exit(1),
+    );
+  }
+
+  async #start(settings: DataSettings): Promise<void> {
+    this.#early = [];
+    const logger = this.#makeLogger(settings.logLevel);
+    const pool = new Pool(settings.nodes, settings.pool);
+    const metrics = new Metrics();
+    metrics.attach(pool);
+    pool.on('transition', (t) => {
+      if (t.kind === 'health' && t.to === 'down' && t.cause === 'passive')
+        send({ t: 'passive-down', name: t.node.name });
+    });
+    const data = new DataPlane(settings, pool, metrics, logger);
+    let urls: Awaited<ReturnType<DataPlane['listen']>>;
+    try {
+      urls = await data.listen();
+    } catch (err) {
+      logger.error({ err }, 'worker could not start');
+      this.#exit(1);
+      return;
+    }
+    this.#running = { pool, data, metrics, logger };
+    const early = this.#early;
+    this.#early = undefined;
+    if (this.#stopping) {
+      this.#stopping = false;
+      this.stop();
+      return;
+    }
+    for (const message of early) this.handle(message);
+    send({ t: 'ready', proxyUrl: urls.proxyUrl, redirectUrl: urls.redirectUrl });
+  }
+}
+
+/** Applies the primary's view of every node to the mirror (transitions fire with cause `primary`). */
+function mirror(pool: Pool, nodes: readonly NodeSnapshot[]): void {
+  for (const s of nodes) {
+    const node = pool.get(s.name);
+    if (node === undefined) continue;
+    if (s.version !== node.version) pool.setVersion(node, s.version);
+    pool.setState(node, s.state, 'primary');
+    pool.setHealth(node, s.health, 'primary');
+  }
+}
+
+async function answer(
+  running: { pool: Pool; metrics: Metrics },
+  what: 'nodes' | 'metrics',
+): Promise<unknown> {
+  if (what === 'metrics') return running.metrics.registry.getMetricsAsJSON();
+  return running.pool.nodes.map(
+    (n): NodeCounters => ({
+      name: n.name,
+      inFlight: n.inFlight,
+      websockets: n.websockets,
+      requests: n.requests,
+    }),
+  );
+}
