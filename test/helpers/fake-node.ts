@@ -1,5 +1,6 @@
 /** Spawns the fake Connect node (test/fixtures/fake-connect.mjs) as a real process. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
 
@@ -15,6 +16,8 @@ export interface FakeNode {
   kill(): Promise<void>;
   /** Sets the status `/__ping__` answers with (or flapping). */
   setPing(status: number, flap?: boolean): Promise<void>;
+  /** Connections open to the node that asked for an upgrade (answered or not), as the node counts them. */
+  upgrades(): Promise<number>;
 }
 
 /** Options for a fake node. */
@@ -60,6 +63,14 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
       );
       await res.arrayBuffer();
     },
+    upgrades: () =>
+      new Promise((resolve, reject) => {
+        get({ host, port, path: '/__control__/upgrades', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve((JSON.parse(body) as { upgrades: number }).upgrades));
+        }).on('error', reject);
+      }),
   };
   if (!options.persistent) onTestFinished(() => node.kill());
   return node;
