@@ -70,6 +70,12 @@ describe('upstreams from DNS (resolver controlled by the test)', () => {
     expect(['pod-3', 'pod-4']).toContain(moved.json.node);
     expect(moved.setCookie).toHaveLength(1);
     expect(second.port).toBe(third.port);
+
+    // Its metric series left with it (pod churn must not grow /metrics), the others' stay.
+    const metrics = await (await fetch(`${lb.adminUrl}/metrics`)).text();
+    expect(metrics).not.toContain('upstream="connect-127-0-0-2"');
+    expect(metrics).toMatch(/stickylb_requests_total\{upstream="connect-127-0-0-3",code="200"\} \d+/);
+    expect(metrics).toContain('stickylb_health_checks_total{upstream="connect-127-0-0-4",result="success"}');
   });
 
   it('with workers, a vanished address drains while a worker holds its WebSocket, then leaves', async () => {

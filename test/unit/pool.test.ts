@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { compareVersions, Pool, type Transition } from '../../src/pool/pool.js';
+import type { NodeSpec, UpstreamNode } from '../../src/pool/upstream-node.js';
+
+const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
+  name,
+  url: `http://10.0.0.${name.charCodeAt(0) % 200}:3939`,
+  weight: 1,
+  state: 'active',
+  cookie: { token: `token-${name}`, plain: `p-${name}`, tls: `t-${name}` },
+  ...extra,
+});
+const options = { passiveFailures: 3, requireSameVersion: false };
+
+describe('Connect version order', () => {
+  it.each([
+    ['2024.10.0', '2025.01.0', -1],
+    ['2025.01.0', '2025.01.0', 0],
+    ['2025.1.0', '2025.01.0', 0],
+    ['2025.01.1', '2025.01.0', 1],
+    ['2025.01', '2025.01.0', 0],
+    ['2025.10.0', '2025.9.0', 1],
+    ['2025.01.0-rc1', '2025.01.0', 1],
+  ])('%s vs %s: %d', (a, b, sign) => {
+    expect(Math.sign(compareVersions(a, b))).toBe(sign);
+  });
+});
+
+describe('pool reconciliation', () => {
+  it.each<[string, NodeSpec[], string[], string[]]>([
+    ['unchanged', [spec('a'), spec('b')], ['a', 'b'], []],
+    ['a node added', [spec('a'), spec('b'), spec('c')], ['a', 'b', 'c'], []],
+    ['a node removed', [spec('a')], ['a'], ['b']],
+    [
+      'a node re-addressed is a new node',
+      [spec('a'), spec('b', { url: 'http://10.9.9.9:3939' })],
+      ['a', 'b'],
+      ['b'],
+    ],
+    ['reordered', [spec('b'), spec('a')], ['b', 'a'], []],
+  ])('%s', (_name, next, names, removedNames) => {
+    const pool = new Pool([spec('a'), spec('b')], options);
+    const a = pool.get('a')!;
+    pool.setHealth(a, 'up', 'probe');
+    a.stats.record(200, 0.01);
+    const membership: string[][] = [];
+    pool.on('membership', (removed) => membership.push(removed.map((n) => n.name)));
+    const removed = pool.reconcile(next, options);
+    expect(pool.nodes.map((n) => n.name)).toEqual(names);
+    expect(removed.map((n) => n.name)).toEqual(removedNames);
+    expect(membership).toEqual(removedNames.length > 0 || names.length !== 2 ? [removedNames] : []);
+    // A kept node keeps its health and counters.
+    expect(pool.get('a')).toBe(a);
+    expect(a.health).toBe('up');
+    expect(a.requests).toBe(1);
+    for (const n of pool.nodes) expect(pool.byToken(`token-${n.name}`)).toBe(n);
+  });
+
+  it('a re-addressed node keeps its counters; a state written in the YAML applies as a transition', () => {
+    const pool = new Pool([spec('a'), spec('b')], options);
+    pool.get('b')!.stats.record(200, 0.01);
+    const transitions: Transition[] = [];
+    pool.on('transition', (t) => transitions.push(t));
+    pool.reconcile([spec('a', { state: 'draining' }), spec('b', { url: 'http://10.9.9.9:1' })], options);
+    expect(pool.get('b')!.requests).toBe(1);
+    expect(pool.get('b')!.url).toBe('http://10.9.9.9:1');
+    expect(transitions.map((t) => [t.node.name, t.to, t.cause])).toEqual([['a', 'draining', 'config']]);
+  });
+
+  it('passive evidence takes a node down after passiveFailures refusals in a row, and a success resets the count', () => {
+    const pool = new Pool([spec('a')], options);
+    const a: UpstreamNode = pool.get('a')!;
+    pool.setHealth(a, 'up', 'probe');
+    pool.reportConnectFailure(a);
+    pool.reportConnectFailure(a);
+    pool.reportConnected(a);
+    pool.reportConnectFailure(a);
+    pool.reportConnectFailure(a);
+    expect(a.health).toBe('up');
+    pool.reportConnectFailure(a);
+    expect(a.health).toBe('down');
+  });
+});
