@@ -5,7 +5,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { OperatorState } from '../config/schema.js';
-import type { ReloadOutcome } from '../control/reload.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
@@ -13,7 +12,8 @@ import { checkBearer } from './auth.js';
 import { type NodeView, nodeView } from './node-view.js';
 import { statusPage } from './status-page.js';
 
-export type { ReloadOutcome } from '../control/reload.js';
+/** Result of a reload request, as the admin API reports it. */
+export type ReloadOutcome = { ok: true } | { ok: false; problems: readonly string[] };
 
 /** What the admin server reads and controls. */
 export interface AdminDeps {

@@ -6,9 +6,27 @@
  */
 import { setCookieLines } from '../affinity/set-cookie.js';
 import { affinityToken, derivedSecret } from '../affinity/token.js';
-import type { NodeSpec } from '../pool/upstream-node.js';
-import type { Config } from './schema.js';
-import { type ServerTls, type TlsMaterial, upstreamTls } from './tls-files.js';
+import type { Config, OperatorState } from './schema.js';
+import { type ServerTls, type TlsMaterial, type UpstreamTls, upstreamTls } from './tls-files.js';
+
+/** Per-node Set-Cookie lines, precomputed so the request path only picks one. */
+export interface NodeCookie {
+  readonly token: string;
+  readonly plain: string;
+  readonly tls: string;
+}
+
+/** What the control plane decides about a node's identity: the pool is reconciled to a list of these. */
+export interface NodeSpec {
+  readonly name: string;
+  readonly url: string;
+  readonly weight: number;
+  /** Operator state written in the configuration. */
+  readonly state: OperatorState;
+  readonly cookie: NodeCookie;
+  /** TLS options for an https:// node (CA, verification); undefined for defaults. */
+  readonly tls?: UpstreamTls | undefined;
+}
 
 /** Connection settings shared by every node's keep-alive pool. */
 export interface UpstreamClientOptions {

@@ -6,6 +6,7 @@
  * listeners whole.
  */
 import type { Server } from 'node:http';
+import type { ReloadOutcome } from '../admin/admin-server.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import type { NodeView } from '../admin/node-view.js';
 import { type DataSettings, dataSettings } from '../config/data-settings.js';
@@ -17,7 +18,7 @@ import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
 import { isLost, Pool, type Transition } from '../pool/pool.js';
-import { type ReloadOutcome, reloadConfig } from './reload.js';
+import { reloadConfig } from './reload.js';
 
 /** How a mode adapts the control plane. */
 export interface ControlPlaneOptions {

@@ -6,11 +6,11 @@
  */
 import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
+import type { ReloadOutcome } from '../admin/admin-server.js';
 import type { NodeView } from '../admin/node-view.js';
 import { nodeView } from '../admin/node-view.js';
 import type { Config } from '../config/schema.js';
 import { ControlPlane } from '../control/control-plane.js';
-import type { ReloadOutcome } from '../control/reload.js';
 import type { Logger } from '../logger.js';
 import type { Resolver } from '../pool/dns-discovery.js';
 import type { Pool } from '../pool/pool.js';

@@ -3,9 +3,9 @@
  * one pool, so node state needs no mirror. Nothing here exits the process.
  */
 
+import type { ReloadOutcome } from '../admin/admin-server.js';
 import type { Config } from '../config/schema.js';
 import { ControlPlane, type ControlPlaneOptions } from '../control/control-plane.js';
-import type { ReloadOutcome } from '../control/reload.js';
 import { DataPlane } from '../data/data-plane.js';
 import type { HealthChecker } from '../health/health-checker.js';
 import type { Logger } from '../logger.js';

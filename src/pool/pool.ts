@@ -5,9 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { StickyPool } from '../affinity/sticky.js';
+import type { NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
 import { selectLeastLoaded } from './selection.js';
-import { type Health, type NodeSpec, UpstreamNode } from './upstream-node.js';
+import { type Health, UpstreamNode } from './upstream-node.js';
 
 /** A health or operator-state change of one node. */
 export interface Transition {

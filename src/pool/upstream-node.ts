@@ -2,6 +2,7 @@
  * One upstream node: its identity, its health (from probes and passive evidence) and the operator
  * overlay. Policies read the predicates (`takesNewClients`, `servesPinned`), never raw fields.
  */
+import type { NodeCookie, NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
 import type { UpstreamTls } from '../config/tls-files.js';
 import { RequestStats } from './request-stats.js';
@@ -16,25 +17,6 @@ export interface ProbeRecord {
   readonly error?: string;
   readonly latencyMs: number;
   readonly at: number;
-}
-
-/** Per-node Set-Cookie lines, precomputed so the request path only picks one. */
-export interface NodeCookie {
-  readonly token: string;
-  readonly plain: string;
-  readonly tls: string;
-}
-
-/** What the control plane decides about a node's identity: the pool is reconciled to a list of these. */
-export interface NodeSpec {
-  readonly name: string;
-  readonly url: string;
-  readonly weight: number;
-  /** Operator state written in the configuration. */
-  readonly state: OperatorState;
-  readonly cookie: NodeCookie;
-  /** TLS options for an https:// node (CA, verification); undefined for defaults. */
-  readonly tls?: UpstreamTls | undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { NodeSpec } from '../../src/config/data-settings.js';
 import { compareVersions, Pool, type Transition } from '../../src/pool/pool.js';
-import type { NodeSpec, UpstreamNode } from '../../src/pool/upstream-node.js';
+import type { UpstreamNode } from '../../src/pool/upstream-node.js';
 
 const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
   name,

@@ -1,0 +1,95 @@
+/**
+ * The shape of the code, checked: no import circles, and every import points down the layers
+ * (leaf domains never import the planes; the control plane and the data plane never import each
+ * other; only the modes compose them and only the CLI picks a mode).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+/** Layer of each top-level folder or file of src/; an import may only go to a lower or equal layer. */
+const LAYERS: Record<string, number> = {
+  'errors.ts': 0,
+  'version.ts': 0,
+  'logger.ts': 0,
+  'listen.ts': 0,
+  affinity: 1,
+  config: 2,
+  pool: 3,
+  metrics: 4,
+  health: 5,
+  admin: 5,
+  control: 6,
+  data: 6,
+  demo: 7,
+  modes: 7,
+  'cli.ts': 8,
+};
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+/** file (relative to src/) -> the src files it imports. */
+function graph(): Map<string, string[]> {
+  const edges = new Map<string, string[]>();
+  for (const file of files(SRC)) {
+    const text = readFileSync(file, 'utf8');
+    const targets = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((m) =>
+      relative(SRC, resolve(dirname(file), m[1]!.replace(/\.js$/, '.ts'))),
+    );
+    edges.set(relative(SRC, file), targets);
+  }
+  return edges;
+}
+
+const top = (file: string) => file.split('/')[0]!;
+
+describe('import graph of src/', () => {
+  const edges = graph();
+
+  it('reads every file and names a layer for each top-level part', () => {
+    expect(edges.size).toBeGreaterThan(40);
+    for (const file of edges.keys()) expect(LAYERS[top(file)], file).toBeDefined();
+    for (const targets of edges.values()) for (const t of targets) expect(edges.has(t), t).toBe(true);
+  });
+
+  it('has no circle', () => {
+    const state = new Map<string, 'open' | 'done'>();
+    const circles: string[] = [];
+    const visit = (file: string, path: string[]) => {
+      if (state.get(file) === 'done') return;
+      if (state.get(file) === 'open') {
+        circles.push([...path.slice(path.indexOf(file)), file].join(' -> '));
+        return;
+      }
+      state.set(file, 'open');
+      for (const t of edges.get(file) ?? []) visit(t, [...path, file]);
+      state.set(file, 'done');
+    };
+    for (const file of edges.keys()) visit(file, []);
+    expect(circles).toEqual([]);
+  });
+
+  it('imports only to lower layers: the two planes never import each other', () => {
+    const wrong: string[] = [];
+    for (const [file, targets] of edges) {
+      for (const t of targets) {
+        const [from, to] = [top(file), top(t)];
+        if (from === to) continue;
+        if (
+          LAYERS[to]! > LAYERS[from]! ||
+          (LAYERS[to] === LAYERS[from] && from !== to && LAYERS[from] === 6)
+        ) {
+          wrong.push(`${file} -> ${t}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
