@@ -52,11 +52,22 @@ export async function startPrimary(
   // open WebSockets in any worker) by asking them while upstreams come from DNS: an address that
   // left DNS drains until the workers show it idle.
   let busy = new Set<string>();
+  let polledAt = 0;
+  // A node is idle only by a poll that ended after DNS first asked about it: an older answer may
+  // predate a socket opened since.
+  const askedAt = new Map<string, number>();
+  const isIdle = (name: string): boolean => {
+    const since = askedAt.get(name) ?? Date.now();
+    askedAt.set(name, since);
+    const idle = polledAt > since && !busy.has(name);
+    if (idle) askedAt.delete(name);
+    return idle;
+  };
   let relay: WorkerRelay | undefined;
   const control = await ControlPlane.create(config, logger, {
     loadConfig,
     resolver: options.resolver,
-    isIdle: (name) => !busy.has(name),
+    isIdle,
     nodes: () => summedNodes(control.pool, relay),
     metricsText: async () => {
       const all = [
@@ -75,7 +86,9 @@ export async function startPrimary(
     if (polling || !control.usesDns) return;
     polling = true;
     try {
+      const startedAt = Date.now();
       busy = busyNodes(busy, running.size, (await running.queryAll('nodes')) as NodeCounters[][]);
+      polledAt = startedAt;
     } finally {
       polling = false;
     }

@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/fake-connect.mjs', import.meta.url));
 
@@ -16,8 +16,13 @@ export interface FakeNode {
   kill(): Promise<void>;
   /** Sets the status `/__ping__` answers with (or flapping). */
   setPing(status: number, flap?: boolean): Promise<void>;
-  /** Connections open to the node that asked for an upgrade (answered or not), as the node counts them. */
-  upgrades(): Promise<number>;
+  /**
+   * What the node is doing: `active` /slow and /hang requests (a /hang one once its whole body
+   * arrived), and open `upgrades` (connections that asked for one, answered or not).
+   */
+  state(): Promise<{ active: number; upgrades: number }>;
+  /** Resolves once `active` requests are being served. */
+  serving(active: number): Promise<void>;
 }
 
 /** Options for a fake node. */
@@ -63,15 +68,24 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
       );
       await res.arrayBuffer();
     },
-    upgrades: () =>
-      new Promise((resolve, reject) => {
-        get({ host, port, path: '/__control__/upgrades', agent: false }, (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve((JSON.parse(body) as { upgrades: number }).upgrades));
-        }).on('error', reject);
-      }),
+    state: () => nodeState(host, port),
+    serving: async (active) => {
+      await expect.poll(async () => (await nodeState(host, port)).active, { interval: 10 }).toBe(active);
+    },
   };
   if (!options.persistent) onTestFinished(() => node.kill());
   return node;
+}
+
+/** The node's /__control__/state, over a connection of its own (no pooled one is counted). */
+function nodeState(host: string, port: number): Promise<{ active: number; upgrades: number }> {
+  return new Promise((resolve, reject) => {
+    get({ host, port, path: '/__control__/state', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on('end', () => resolve(JSON.parse(body) as { active: number; upgrades: number }));
+    }).on('error', reject);
+  });
 }

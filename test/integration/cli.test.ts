@@ -120,10 +120,13 @@ describe('command line', () => {
     const node = await startFakeNode('a');
     const lb = await startCliBalancer(writeConfig(loopbackConfig([node])));
     const slow = request(`${lb.url}/slow?ms=20000`).catch(() => 'cut');
-    await new Promise((r) => setTimeout(r, 200));
+    await node.serving(1);
     const t0 = Date.now();
     lb.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
+    // The first signal is being handled once readiness fails.
+    await expect
+      .poll(async () => (await request(`${lb.adminUrl}/readyz`).catch(() => ({ statusCode: 0 }))).statusCode)
+      .toBe(503);
     lb.child.kill('SIGTERM');
     expect(await lb.exited).toBe(1);
     expect(Date.now() - t0).toBeLessThan(3000);
@@ -152,7 +155,7 @@ describe('command line', () => {
     const sock = await openSocket(`${lb.url}/ws`);
     const code = closed(sock.ws);
     const slow = request(`${lb.url}/slow?ms=700`);
-    await new Promise((r) => setTimeout(r, 200));
+    await node.serving(1);
     lb.child.kill('SIGTERM');
     expect(await code).toBe(1006);
     const res = await slow;

@@ -71,7 +71,15 @@ describe('workers: 2 (node:cluster)', () => {
     });
     expect(drained.statusCode).toBe(200);
     await drained.body.dump();
-    await new Promise((r) => setTimeout(r, 200));
+    // The drain reaches each worker over IPC: wait until eight new clients in a row land on b.
+    let inARow = 0;
+    await expect
+      .poll(async () => {
+        inARow = (await fresh(lb.url)).node === 'b' ? inARow + 1 : 0;
+        requests++;
+        return inARow;
+      })
+      .toBeGreaterThanOrEqual(8);
     for (let i = 0; i < 10; i++) {
       expect((await fresh(lb.url)).node).toBe('b');
       requests++;

@@ -20,9 +20,13 @@ describe('upstreams from DNS (resolver controlled by the test)', () => {
     ]);
     let addresses = ['127.0.0.2', '127.0.0.3'];
     let failing = false;
+    let failures = 0;
     const resolver = async (host: string) => {
       expect(host).toBe('connect-headless.posit.svc');
-      if (failing) throw Object.assign(new Error('SERVFAIL'), { code: 'ESERVFAIL' });
+      if (failing) {
+        failures++;
+        throw Object.assign(new Error('SERVFAIL'), { code: 'ESERVFAIL' });
+      }
       return addresses;
     };
     const lb = await startBalancer(
@@ -45,7 +49,7 @@ describe('upstreams from DNS (resolver controlled by the test)', () => {
 
     // A lookup failure keeps the last addresses.
     failing = true;
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => failures >= 3, 3000, 'three failed lookups');
     expect(names()).toEqual(['connect-127-0-0-2:active', 'connect-127-0-0-3:active']);
     failing = false;
 
@@ -85,6 +89,7 @@ describe('upstreams from DNS (resolver controlled by the test)', () => {
     const port = first.port;
     await startFakeNode('pod-3', { host: '127.0.0.3', port });
     let addresses = ['127.0.0.2', '127.0.0.3'];
+    let lookups = 0;
     const config = parseConfig(
       testConfig([], {
         upstreams: [{ name: 'connect', dns: `connect-headless.posit.svc:${port}`, resolveInterval: '100ms' }],
@@ -92,7 +97,10 @@ describe('upstreams from DNS (resolver controlled by the test)', () => {
       }),
     );
     const primary = await startPrimary(config, 2, createLogger('silent'), undefined, {
-      resolver: async () => addresses,
+      resolver: async () => {
+        lookups++;
+        return addresses;
+      },
       exec: fileURLToPath(new URL('../../dist/cli.js', import.meta.url)),
     });
     onTestFinished(() => primary.close());
@@ -103,13 +111,22 @@ describe('upstreams from DNS (resolver controlled by the test)', () => {
     const cookie = `stickylb=${affinityToken('test-secret-0123456789abcdef', 'connect-127-0-0-2')}`;
     const sock = await openSocket(`${url}/ws`, cookie);
     expect(sock.hello.hello).toBe('pod-2');
-    // Let the primary's next poll of the workers see the socket.
-    await new Promise((r) => setTimeout(r, 1500));
+    // The primary's /api/nodes sums the workers' counters: the socket shows there.
+    await expect
+      .poll(async () => {
+        const nodes = (await (await fetch(`${primary.adminUrl}/api/nodes`)).json()) as Array<{
+          name: string;
+          websockets: number;
+        }>;
+        return nodes.find((n) => n.name === 'connect-127-0-0-2')?.websockets;
+      })
+      .toBe(1);
 
     addresses = ['127.0.0.3'];
     await waitFor(() => names().includes('connect-127-0-0-2:draining'), 3000, 'vanished node drains');
-    // It stays while the socket is open (several DNS rounds and polls later) and the socket lives.
-    await new Promise((r) => setTimeout(r, 2500));
+    // It stays while the socket is open (ten DNS rounds and two polls of the workers later) and the socket lives.
+    const seen = lookups;
+    await waitFor(() => lookups >= seen + 20, 5000, 'twenty more lookups');
     expect(names()).toEqual(['connect-127-0-0-2:draining', 'connect-127-0-0-3:active']);
     expect(sock.ws.readyState).toBe(sock.ws.OPEN);
 

@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { affinityToken } from '../../src/affinity/token.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startBalancer, testConfig, waitFor } from '../helpers/balancer.js';
 import { startFakeNode } from '../helpers/fake-node.js';
@@ -54,7 +55,9 @@ describe('failover and re-pinning', () => {
       expect(res.json.node).toBe('b');
       expect(res.setCookie).toHaveLength(1);
     }
-    expect(lb.logs.some((l) => l.msg === 'node down' && l.upstream === 'a')).toBe(true);
+    const metrics = await lb.app.metrics.text();
+    expect(metrics).toContain('stickylb_upstream_transitions_total{upstream="a",to="down"} 1');
+    expect(metrics).toMatch(/stickylb_affinity_repins_total\{from="a",reason="down"\} 3/);
   });
 
   it('8 keep-alive clients issuing GETs while a node is killed: zero failed GETs', async () => {
@@ -75,9 +78,15 @@ describe('failover and re-pinning', () => {
         }
       }
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => ok >= 50, 5000, 'load running');
     await a.kill();
-    await new Promise((r) => setTimeout(r, 1200));
+    const atKill = ok;
+    // Through the kill, the passive or active marking of a as down, and well past it.
+    await waitFor(
+      () => lb.app.pool.get('a')!.health === 'down' && ok >= atKill + 200,
+      10_000,
+      'load after the kill',
+    );
     stop = true;
     await Promise.all(workers);
     expect(ok).toBeGreaterThan(100);
@@ -90,7 +99,7 @@ describe('failover and re-pinning', () => {
     const client = new Client(lb.url);
     const pinned = (await client.get('/')).json.node === 'a' ? a : b;
     const pending = client.send('POST', '/hang', 'payload that has an effect');
-    await new Promise((r) => setTimeout(r, 300));
+    await pinned.serving(1);
     await pinned.kill();
     const res = await pending;
     expect(res.status).toBe(502);
@@ -100,11 +109,12 @@ describe('failover and re-pinning', () => {
   it('a POST refused at connect is redispatched with its body intact', async () => {
     const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
     const lb = await startBalancer([a, b], { healthCheck: { interval: '10s', timeout: '1s' } });
+    // Pinned by its cookie alone: the balancer holds no keep-alive connection to the node, so the
+    // POST meets a refused connection, not a dead pooled one.
+    const pinned = a;
     const client = new Client(lb.url);
-    const pinned = (await client.get('/')).json.node === 'a' ? a : b;
+    client.cookie = `stickylb=${affinityToken('test-secret-0123456789abcdef', 'a')}`;
     await pinned.kill();
-    // Let undici notice the closed keep-alive sockets, so the next request needs a new connection.
-    await new Promise((r) => setTimeout(r, 100));
     const res = await client.send('POST', '/echo', 'deploy bundle', { 'content-type': 'text/plain' });
     expect(res.status).toBe(200);
     expect(res.json.body).toBe('deploy bundle');
@@ -118,7 +128,7 @@ describe('failover and re-pinning', () => {
     const client = new Client(lb.url);
     const pinned = (await client.get('/')).json.node === 'a' ? a : b;
     const pending = client.get('/slow?ms=600');
-    await new Promise((r) => setTimeout(r, 200));
+    await pinned.serving(1);
     await pinned.kill();
     const res = await pending;
     expect(res.status).toBe(200);

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { affinityToken } from '../../src/affinity/token.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startBalancer, testConfig, waitFor } from '../helpers/balancer.js';
 import { makeCert } from '../helpers/certs.js';
@@ -123,8 +124,12 @@ describe('hot reload', () => {
       await cl.get('/');
       clients.push(cl);
     }
-    const sockets = [await openSocket(`${lb.url}/ws`), await openSocket(`${lb.url}/ws`)];
-    const onB = clients.filter((cl) => cl.cookie !== undefined);
+    const pin = (name: string) => `stickylb=${affinityToken('reload-secret-0123456789', name)}`;
+    const aSocket = await openSocket(`${lb.url}/ws`, pin('a'));
+    const bSocket = await openSocket(`${lb.url}/ws`, pin('b'));
+    expect([aSocket.hello.hello, bSocket.hello.hello]).toEqual(['a', 'b']);
+    const onB = clients.filter((cl) => cl.cookie === pin('b'));
+    expect(onB.length).toBeGreaterThan(0);
     let failures = 0;
     let stop = false;
     const traffic = (async () => {
@@ -138,10 +143,8 @@ describe('hot reload', () => {
     lb.child.kill('SIGHUP');
     await waitFor(() => lb.output().includes('configuration reloaded'), 3000, 'reload');
     expect((await slow).status).toBe(200);
-    const bSocket = sockets.find((s) => s.hello.hello === 'b');
-    const aSocket = sockets.find((s) => s.hello.hello === 'a');
-    if (bSocket) expect(await closed(bSocket.ws)).toBe(1006);
-    if (aSocket) expect((await roundTrip(aSocket.ws, 'still open')).data.toString()).toBe('still open');
+    expect(await closed(bSocket.ws)).toBe(1006);
+    expect((await roundTrip(aSocket.ws, 'still open')).data.toString()).toBe('still open');
     for (const cl of onB) {
       const res = await cl.get('/');
       expect(['a', 'c']).toContain(res.json.node);
@@ -193,13 +196,13 @@ describe('hot reload', () => {
 
 /**
  * A balancer whose node `a` may have one connection (`limits.upstreamConnections: 1`), which a slow
- * request holds for `holdMs` from 100 ms before this resolves.
+ * request holds for `holdMs` from about when this resolves (the node is serving it).
  */
 async function oneBusyConnection(queue: string, holdMs: number) {
   const node = await startFakeNode('a');
   const lb = await startBalancer([node], { limits: { upstreamConnections: 1 }, timeouts: { queue } });
   const slow = new Client(lb.url).get(`/slow?ms=${holdMs}`);
-  await new Promise((r) => setTimeout(r, 100));
+  await node.serving(1);
   return { lb, slow };
 }
 
@@ -272,8 +275,10 @@ describe('timeouts and limits', () => {
     const extra = new Client(lb.url);
     await expect(extra.get('/')).rejects.toThrow();
     await held[0]!.dispatcher.destroy();
-    await new Promise((r) => setTimeout(r, 100));
-    expect((await new Client(lb.url).get('/')).status).toBe(200);
+    // Served again once the balancer has seen the connection close.
+    await expect
+      .poll(async () => (await new Client(lb.url).get('/').catch(() => ({ status: 0 }))).status)
+      .toBe(200);
   });
 
   it('with limits.upstreamConnections, a request waits for a free connection at most timeouts.queue', async () => {
@@ -297,11 +302,12 @@ describe('timeouts and limits', () => {
     const { lb, slow } = await oneBusyConnection('300ms', 1000);
     // Hangs up after 100 ms, while the request still waits for the node's only connection.
     expect(await rawExchange(lb.url, 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n', 100)).toBe('');
-    await new Promise((r) => setTimeout(r, 400));
-    const text = await lb.app.metrics.text();
-    expect(text).toContain('stickylb_queue_timeouts_total{upstream="a"} 0');
-    expect(text).toMatch(/stickylb_requests_total\{[^}]*code="499"[^}]*\} 1/);
+    await expect
+      .poll(() => lb.app.metrics.text())
+      .toMatch(/stickylb_requests_total\{[^}]*code="499"[^}]*\} 1/);
+    // The slow request (1 s) ends after the queue timeout (300 ms) would have fired for it.
     expect((await slow).status).toBe(200);
+    expect(await lb.app.metrics.text()).toContain('stickylb_queue_timeouts_total{upstream="a"} 0');
     await waitFor(() => lb.app.pool.get('a')!.inFlight === 0, 2000, 'no request left in flight');
   });
 

@@ -44,7 +44,7 @@ describe('WebSocket handshakes that do not complete', () => {
     for (let i = 0; i < 150; i++) sockets.push(await send(lb.url, handshake('/ws-hang'), (s) => s.destroy()));
     for (let i = 0; i < 150; i++) sockets.push(await send(lb.url, handshake('/ws-hang'), (s) => s.end()));
     await waitFor(() => node.inFlight === 0, 3000, 'pending handshakes torn down');
-    await expect.poll(() => a.upgrades(), { timeout: 3000 }).toBe(0);
+    await expect.poll(async () => (await a.state()).upgrades, { timeout: 3000 }).toBe(0);
     // Half-closed clients are closed by the balancer, not left half-open.
     await waitFor(() => sockets.every((s) => s.destroyed || s.closed), 3000, 'client sockets closed');
     for (const s of sockets) s.destroy();

@@ -147,8 +147,8 @@ describe('WebSockets on the pinned node', () => {
     const a = await startFakeNode('a');
     const lb = await startBalancer([a]);
     const node = lb.app.pool.get('a')!;
-    const activeHandles = () =>
-      (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
+    // Open TCP sockets of this process, by Node's public resource list.
+    const activeHandles = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
     await openSocket(`${lb.url}/ws`).then((s) => s.ws.terminate());
     await waitFor(() => node.websockets === 0, 3000, 'warm-up socket released');
     const before = activeHandles();
