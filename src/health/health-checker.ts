@@ -35,7 +35,7 @@ export class HealthChecker {
   readonly #pool: Pool;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
-  readonly #agent: Agent = createProbeAgent();
+  #agent: Agent;
   readonly #loops = new Map<UpstreamNode, NodeLoop>();
   readonly #tlsAgents = new Map<UpstreamNode, { key: string; agent: Agent }>();
   #options: CheckerOptions;
@@ -45,6 +45,7 @@ export class HealthChecker {
   constructor(pool: Pool, options: CheckerOptions, logger: Logger, metrics: Metrics) {
     this.#pool = pool;
     this.#options = options;
+    this.#agent = createProbeAgent(options.timeoutMs);
     this.#logger = logger;
     this.#metrics = metrics;
     pool.on('transition', (t) => {
@@ -70,9 +71,15 @@ export class HealthChecker {
     await Promise.all([...this.#loops.keys()].map((node) => this.#run(node)));
   }
 
-  /** Applies new options; loops pick them up on their next round. */
+  /** Applies new options; loops pick them up on their next round (a new timeout, with new agents). */
   reconfigure(options: CheckerOptions): void {
+    const timeoutChanged = options.timeoutMs !== this.#options.timeoutMs;
     this.#options = options;
+    if (!timeoutChanged) return;
+    void this.#agent.close().catch(() => {});
+    this.#agent = createProbeAgent(options.timeoutMs);
+    for (const { agent } of this.#tlsAgents.values()) void agent.close().catch(() => {});
+    this.#tlsAgents.clear();
   }
 
   /** Stops every timer and closes the probe agent. */
@@ -226,7 +233,7 @@ export class HealthChecker {
     let entry = this.#tlsAgents.get(node);
     if (entry === undefined || entry.key !== key) {
       void entry?.agent.close().catch(() => {});
-      entry = { key, agent: createProbeAgent(node.tlsOptions) };
+      entry = { key, agent: createProbeAgent(this.#options.timeoutMs, node.tlsOptions) };
       this.#tlsAgents.set(node, entry);
     }
     return entry.agent;

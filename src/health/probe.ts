@@ -24,13 +24,17 @@ export interface ProbeResult {
   readonly clockSkewMs?: number;
 }
 
-/** An Agent for probes: few connections; `tls` for https:// nodes with their own CA or no verification. */
-export function createProbeAgent(tls?: { ca?: string; rejectUnauthorized: boolean }): Agent {
+/**
+ * An Agent for probes: few connections; connecting bounded by the probe timeout (an abort signal
+ * does not end a request still connecting, so without it a node that drops packets held each probe
+ * for undici's default 10 s); `tls` for https:// nodes with their own CA or no verification.
+ */
+export function createProbeAgent(timeoutMs: number, tls?: { ca?: string; rejectUnauthorized: boolean }): Agent {
   return new Agent({
     connections: 2,
     pipelining: 1,
     keepAliveTimeout: 10_000,
-    ...(tls ? { connect: { ...tls } } : {}),
+    connect: { timeout: timeoutMs, ...tls },
   });
 }
 

@@ -1,6 +1,7 @@
 /** Spawns the fake Connect node (test/fixtures/fake-connect.mjs) as a real process. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { get } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished } from 'vitest';
 
@@ -32,6 +33,8 @@ export interface FakeNodeOptions {
   port?: number;
   skewMs?: number;
   version?: string;
+  /** Accept-queue length (default 511). */
+  backlog?: number;
   /** Keep running after the current test (for beforeAll use). */
   persistent?: boolean;
 }
@@ -42,6 +45,7 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
   const args = [FIXTURE, '--name', name, '--host', host, '--port', String(options.port ?? 0)];
   if (options.skewMs) args.push('--skew-ms', String(options.skewMs));
   if (options.version) args.push('--version', options.version);
+  if (options.backlog !== undefined) args.push('--backlog', String(options.backlog));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = '';
@@ -88,4 +92,19 @@ function nodeState(host: string, port: number): Promise<{ active: number; upgrad
       res.on('end', () => resolve(JSON.parse(body) as { active: number; upgrades: number }));
     }).on('error', reject);
   });
+}
+
+/** A node that stops accepting connections: stopped, its one-slot accept queue filled. */
+export async function unreachableNode(name: string): Promise<FakeNode> {
+  const node = await startFakeNode(name, { backlog: 1 });
+  node.process.kill('SIGSTOP');
+  onTestFinished(() => {
+    node.process.kill('SIGCONT');
+  });
+  const fillers: Socket[] = [];
+  for (let i = 0; i < 4; i++) fillers.push(connect(node.port, '127.0.0.1').on('error', () => {}));
+  onTestFinished(() => {
+    for (const s of fillers) s.destroy();
+  });
+  return node;
 }

@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { startBalancer } from '../helpers/balancer.js';
-import { startFakeNode } from '../helpers/fake-node.js';
+import { startFakeNode, unreachableNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
 
 describe('active health checks (driven by checkOnce, no sleeping)', () => {
@@ -49,6 +49,15 @@ describe('active health checks (driven by checkOnce, no sleeping)', () => {
     expect(lb.app.pool.get('a')!.health).toBe('up');
     const metrics = await (await request(`${lb.adminUrl}/metrics`)).body.text();
     expect(metrics).toMatch(/stickylb_health_checks_total\{upstream="a",result="failure"\} 10/);
+  });
+
+  it('a probe of a node that accepts no connection fails within healthCheck.timeout (regression: held 10 s by the default connect timeout)', async () => {
+    const [a, gone] = await Promise.all([startFakeNode('a'), unreachableNode('gone')]);
+    const lb = await startBalancer([a, gone], { healthCheck: { interval: '1s', timeout: '200ms' } }, { manualHealth: true });
+    const t0 = Date.now();
+    await lb.app.checker.checkOnce();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(lb.app.pool.get('gone')!.lastProbe).toMatchObject({ ok: false, error: 'UND_ERR_CONNECT_TIMEOUT' });
   });
 
   it('counts consecutive connection failures from real traffic as passive evidence', async () => {
