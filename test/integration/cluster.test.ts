@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { affinityToken } from '../../src/affinity/token.js';
 import { waitFor } from '../helpers/balancer.js';
 import { startCliBalancer, writeConfig } from '../helpers/cli-process.js';
 import { startFakeNode } from '../helpers/fake-node.js';
@@ -157,4 +158,47 @@ describe('workers: 2 (node:cluster)', () => {
     const metrics = await (await request(`${lb.adminUrl}/metrics`)).body.text();
     expect(metrics).toMatch(/^stickylb_proxy_protocol_errors_total 2$/m);
   }, 30_000);
+
+  it("a worker's passive evidence reaches the primary and every other worker", async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startCliBalancer(
+      writeConfig({
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0, token: TOKEN },
+        affinity: { secret: 'cluster-secret-0123456789' },
+        // Probes too slow to notice the kill within the test: only passive evidence can.
+        healthCheck: { interval: '60s', timeout: '1s', passiveFailures: 1 },
+        workers: 2,
+        upstreams: [
+          { name: 'a', url: a.url },
+          { name: 'b', url: b.url },
+        ],
+      }),
+    );
+    await waitFor(() => workerPids(lb.child.pid!).length === 2, 5000, 'two workers');
+    await waitFor(() => (lb.output().match(/"node up"/g) ?? []).length >= 2, 5000, 'nodes up');
+    await a.kill();
+    const pinned = (await import('../../src/affinity/token.js')).affinityToken(
+      'cluster-secret-0123456789',
+      'a',
+    );
+    // One refused request in whichever worker gets it: redispatched to b, and a marked down.
+    const moved = await fresh(lb.url, `stickylb=${pinned}`);
+    expect(moved.node).toBe('b');
+    const health = async () => {
+      const res = await request(`${lb.adminUrl}/api/nodes/a`);
+      return ((await res.body.json()) as { health: string }).health;
+    };
+    await expect.poll(health).toBe('down');
+    // Every worker now re-pins a's clients at once, with no refused connection: every answer is
+    // a re-pin with a Set-Cookie and no worker counts another connect error.
+    for (let i = 0; i < 8; i++) {
+      const again = await fresh(lb.url, `stickylb=${pinned}`);
+      expect(again.node).toBe('b');
+      expect(again.setCookie).toHaveLength(1);
+    }
+    const metrics = await (await request(`${lb.adminUrl}/metrics`)).body.text();
+    expect(metrics).toContain('stickylb_upstream_connect_errors_total{upstream="a"} 1');
+    expect(metrics).toMatch(/stickylb_affinity_repins_total\{from="a",reason="down"\} 8/);
+  });
 });

@@ -53,7 +53,11 @@ describe('active health checks (driven by checkOnce, no sleeping)', () => {
 
   it('a probe of a node that accepts no connection fails within healthCheck.timeout (regression: held 10 s by the default connect timeout)', async () => {
     const [a, gone] = await Promise.all([startFakeNode('a'), unreachableNode('gone')]);
-    const lb = await startBalancer([a, gone], { healthCheck: { interval: '1s', timeout: '200ms' } }, { manualHealth: true });
+    const lb = await startBalancer(
+      [a, gone],
+      { healthCheck: { interval: '1s', timeout: '200ms' } },
+      { manualHealth: true },
+    );
     const t0 = Date.now();
     await lb.app.checker.checkOnce();
     expect(Date.now() - t0).toBeLessThan(5000);

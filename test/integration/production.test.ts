@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
@@ -51,6 +52,32 @@ describe('TLS', () => {
     expect(body.headers['x-forwarded-proto']).toBe('https');
     expect(body.headers['x-rsc-request']).toMatch(/^https:\/\//);
     expect(String(res.headers['set-cookie'])).toMatch(/; HttpOnly; Secure; SameSite=Lax$/);
+  });
+
+  it('a reload that names a new certificate serves it to new connections; a reload with an unreadable key changes nothing', async () => {
+    const [first, second] = [makeCert('first'), makeCert('second')];
+    const node = await startFakeNode('a');
+    const tree = (cert: { certFile: string; keyFile: string }) =>
+      testConfig([node], {
+        listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } },
+      });
+    const lb = await startBalancer([node], { listen: tree(first).listen });
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const { port } = new URL(lb.url);
+        const s = tlsConnect({ host: '127.0.0.1', port: Number(port), rejectUnauthorized: false }, () => {
+          resolve(s.getPeerCertificate().subject.CN as string);
+          s.destroy();
+        });
+        s.on('error', reject);
+      });
+    expect(await served()).toBe('first');
+    lb.app.apply(parseConfig(tree(second)));
+    expect(await served()).toBe('second');
+    expect(() =>
+      lb.app.apply(parseConfig(tree({ certFile: first.certFile, keyFile: '/nonexistent/key.pem' }))),
+    ).toThrow(/listen\.tls\.key: cannot read/);
+    expect(await served()).toBe('second');
   });
 
   it('redirects plain HTTP to HTTPS on the redirect port', async () => {
