@@ -12,12 +12,13 @@ header{display:flex;align-items:baseline;gap:1rem;padding:1rem 1.5rem;background
 header h1{font-size:1.15rem;margin:0}header .meta{color:var(--mute)}main{padding:1.25rem 1.5rem}
 .summary{display:flex;gap:.75rem;margin-bottom:1rem;flex-wrap:wrap}.pill{background:var(--card);border:1px solid var(--line);border-radius:999px;padding:.3rem .8rem}
 table{width:100%;border-collapse:collapse;background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}
-th,td{text-align:left;padding:.55rem .75rem;border-bottom:1px solid var(--line);white-space:nowrap}th{font-weight:600;color:var(--mute);font-size:.8rem;text-transform:uppercase;letter-spacing:.03em}
+th,td{text-align:left;padding:.5rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}th{font-weight:600;color:var(--mute);font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;white-space:nowrap}
+td.node{overflow-wrap:anywhere;min-width:10rem}td.num,td.nowrap{white-space:nowrap}.actions{display:flex;flex-wrap:wrap;gap:.25rem}
 tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;padding:.1rem .55rem;border-radius:4px;color:#fff;font-weight:600;font-size:.8rem}
 .h-up{background:var(--up)}.h-down{background:var(--down)}.h-unknown{background:var(--unk)}
 .s-active{color:var(--up)}.s-draining{color:var(--warn)}.s-maintenance{color:var(--down)}
-button{font:inherit;border:1px solid var(--line);background:#fff;border-radius:5px;padding:.2rem .6rem;cursor:pointer}button:hover{border-color:var(--ink)}
+button{font:inherit;font-size:.85rem;border:1px solid var(--line);background:#fff;border-radius:5px;padding:.15rem .5rem;cursor:pointer}button:hover{border-color:var(--ink)}
 .wrap{overflow-x:auto}.err{color:var(--down);margin-top:.75rem}.small{color:var(--mute);font-size:.85rem}
 `;
 
@@ -38,13 +39,13 @@ async function refresh(){
       const p = n.lastProbe;
       const probe = p ? (p.ok?'ok':'fail')+' '+(p.status??p.error??'')+' · '+p.latencyMs+' ms' : '–';
       return '<tr data-node="'+esc(n.name)+'" data-health="'+esc(n.health)+'" data-state="'+esc(n.state)+'">'+
-        '<td><strong>'+esc(n.name)+'</strong><div class="small">'+esc(n.url)+'</div></td>'+
-        '<td><span class="badge h-'+esc(n.health)+'">'+esc(n.health)+'</span></td>'+
+        '<td class="node"><strong>'+esc(n.name)+'</strong><div class="small">'+esc(n.url)+'</div></td>'+
+        '<td class="nowrap"><span class="badge h-'+esc(n.health)+'">'+esc(n.health)+'</span></td>'+
         '<td class="s-'+esc(n.state)+'">'+esc(n.state)+(n.outdated?' (outdated)':'')+'</td>'+
         '<td class="num">'+n.inFlight+'</td><td class="num">'+n.websockets+'</td>'+
         '<td class="num">'+rate.toFixed(1)+'/s</td><td>'+esc(probe)+'</td>'+
-        '<td>'+ago(n.sinceSeconds)+'</td><td>'+esc(n.version??'–')+(n.clockSkewSeconds!=null&&Math.abs(n.clockSkewSeconds)>1?' · skew '+n.clockSkewSeconds+'s':'')+'</td>'+
-        '<td><button data-act="drain">Drain</button> <button data-act="maintenance">Maintenance</button> <button data-act="activate">Activate</button></td></tr>';
+        '<td class="nowrap">'+ago(n.sinceSeconds)+'</td><td>'+esc(n.version??'–')+(n.clockSkewSeconds!=null&&Math.abs(n.clockSkewSeconds)>1?' · skew '+n.clockSkewSeconds+'s':'')+'</td>'+
+        '<td><div class="actions"><button data-act="drain">Drain</button><button data-act="maintenance">Maintenance</button><button data-act="activate">Activate</button></div></td></tr>';
     });
     $('#nodes tbody').innerHTML = rows.join('');
     const up = nodes.filter((n)=>n.health==='up').length;

@@ -40,6 +40,27 @@ describe.runIf(ready)('status page in headless Chromium', () => {
     expect(errors).toEqual([]);
   }, 60_000);
 
+  it('fits a 1280 px wide window: every column, the actions included, is visible without scrolling', async () => {
+    // Names and URLs as long as DNS-discovered nodes get, one node failing its probes.
+    const nodes = await Promise.all([startFakeNode('a'), startFakeNode('b'), startFakeNode('c')]);
+    const lb = await startBalancer([], {
+      upstreams: nodes.map((n, i) => ({ name: `connect-headless-10-244-${i}-17`, url: n.url })),
+    });
+    await nodes[2]!.kill();
+    const browser = await launchBrowser();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${lb.adminUrl}/`);
+    await page.waitForSelector(
+      '#nodes tbody tr[data-node="connect-headless-10-244-2-17"] td:nth-child(7):not(:empty)',
+    );
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+    for (const button of await page.locator('button[data-act]').all()) {
+      const box = await button.boundingBox();
+      expect(box).not.toBeNull();
+      expect(box!.x + box!.width).toBeLessThanOrEqual(1280);
+    }
+  });
+
   it('a wrong token is refused and says so', async () => {
     const a = await startFakeNode('a');
     const lb = await startBalancer([a]);
