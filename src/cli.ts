@@ -35,13 +35,8 @@ Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT shut down gracefully (
 
 async function main(argv: string[]): Promise<number> {
   // A cluster worker gets its settings from the primary over IPC, validated there.
-  if (cluster.isWorker) {
-    return runWorker((level) => {
-      const logger = createLogger(level).child({ worker: cluster.worker?.id });
-      process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
-      return logger;
-    });
-  }
+  if (cluster.isWorker)
+    return runWorker((level) => processLogger(level).child({ worker: cluster.worker?.id }));
   let args: ReturnType<typeof parse>;
   try {
     args = parse(argv);
@@ -58,59 +53,78 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const file = args.values.config ?? (process.env.STICKYLB_CONFIG || undefined);
-  if (args.values.check) {
-    if (file === undefined) {
-      process.stderr.write('--check needs --config FILE (or STICKYLB_CONFIG)\n');
-      return 2;
-    }
-    try {
-      const config = await loadConfigFile(file);
-      loadTlsMaterial(config);
-      process.stdout.write(`${file}: valid (${config.upstreams.length} upstreams)\n`);
-      return 0;
-    } catch (err) {
-      return reportConfigError(err);
-    }
-  }
-
+  if (args.values.check) return check(file);
+  let demo: DemoNode[] = [];
   let config: Config;
-  let demo: Awaited<ReturnType<typeof startDemoNode>>[] = [];
   try {
-    if (file !== undefined) {
-      config = await loadConfigFile(file);
-    } else {
-      demo = await Promise.all([startDemoNode('demo-a'), startDemoNode('demo-b')]);
-      config = parseConfig({
-        upstreams: demo.map((d) => ({ name: d.name, url: d.url })),
-        healthCheck: { interval: '1s', timeout: '500ms' },
-        admin: { token: 'demo-admin-token-change-me' },
-        affinity: { secret: 'demo-secret-not-for-production' },
-      });
-    }
+    if (file === undefined) demo = await Promise.all([startDemoNode('demo-a'), startDemoNode('demo-b')]);
+    config = file === undefined ? demoConfig(demo) : await loadConfigFile(file);
   } catch (err) {
     return reportConfigError(err);
   }
-
-  const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
-  const logger = createLogger(config.logging.level);
-  // A balancer keeps serving through a bug in one request's promise chain; the log says where.
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
+  const logger = processLogger(config.logging.level);
   if (config.affinity.secret === undefined) {
     logger.warn(
       {},
       "affinity.secret is not set: each node's cookie token is derived from its own name and URL (stable across restarts and replicas, and unchanged when other nodes are added or removed), so whoever knows them can forge it; set a shared secret (every replica the same)",
     );
   }
-  if (workers > 1) return runCluster(config, workers, logger, file);
+  const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
+  const loadConfig = file === undefined ? undefined : () => loadConfigFile(file);
+  if (workers > 1) return runCluster(config, workers, logger, loadConfig);
+  return runSingle(config, logger, loadConfig, demo);
+}
+
+/** The process's logger; a balancer keeps serving through a bug in one request's promise chain. */
+function processLogger(level: Config['logging']['level']): Logger {
+  const logger = createLogger(level);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'));
+  return logger;
+}
+
+/** `--check`: validates the file and the files it names. */
+async function check(file: string | undefined): Promise<number> {
+  if (file === undefined) {
+    process.stderr.write('--check needs --config FILE (or STICKYLB_CONFIG)\n');
+    return 2;
+  }
+  try {
+    const config = await loadConfigFile(file);
+    loadTlsMaterial(config);
+    process.stdout.write(`${file}: valid (${config.upstreams.length} upstreams)\n`);
+    return 0;
+  } catch (err) {
+    return reportConfigError(err);
+  }
+}
+
+type DemoNode = Awaited<ReturnType<typeof startDemoNode>>;
+
+/** The configuration of the demo (no file given): the two built-in nodes. */
+function demoConfig(demo: readonly DemoNode[]): Config {
+  return parseConfig({
+    upstreams: demo.map((d) => ({ name: d.name, url: d.url })),
+    healthCheck: { interval: '1s', timeout: '500ms' },
+    admin: { token: 'demo-admin-token-change-me' },
+    affinity: { secret: 'demo-secret-not-for-production' },
+  });
+}
+
+/** Starts both planes in this process, logs the start-up line, waits for signals. */
+async function runSingle(
+  config: Config,
+  logger: Logger,
+  loadConfig: (() => Promise<Config>) | undefined,
+  demo: readonly DemoNode[],
+): Promise<number> {
+  const closeDemo = async () => {
+    await Promise.all(demo.map((d) => d.close()));
+  };
   let app: RunningBalancer;
   try {
-    app = await startSingle(
-      config,
-      logger,
-      file === undefined ? {} : { loadConfig: () => loadConfigFile(file) },
-    );
+    app = await startSingle(config, logger, { loadConfig });
   } catch (err) {
-    await Promise.all(demo.map((d) => d.close()));
+    await closeDemo();
     if (err instanceof ConfigError) return reportConfigError(err);
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
     const where = e.address === undefined ? '' : ` ${e.address}:${e.port}`;
@@ -118,16 +132,12 @@ async function main(argv: string[]): Promise<number> {
     logger.flush();
     return 1;
   }
-  logger.info(
-    {
-      version: VERSION,
-      proxy: app.proxyUrl,
-      ...(app.redirectUrl ? { redirect: app.redirectUrl } : {}),
-      admin: app.adminUrl,
-      nodes: config.upstreams.map((u) => ({ name: u.name, url: u.url, weight: u.weight, state: u.state })),
-    },
-    'stickylb started',
-  );
+  const where = {
+    proxy: app.proxyUrl,
+    ...(app.redirectUrl ? { redirect: app.redirectUrl } : {}),
+    admin: app.adminUrl,
+  };
+  logStarted(logger, config, where);
   if (demo.length > 0) {
     process.stdout.write(
       '\n  stickylb demo: two built-in nodes behind the balancer\n' +
@@ -136,9 +146,19 @@ async function main(argv: string[]): Promise<number> {
         `  metrics     ${app.adminUrl}/metrics\n  Ctrl-C stops everything.\n\n`,
     );
   }
-  return waitForSignals(app, logger, async () => {
-    await Promise.all(demo.map((d) => d.close()));
-  });
+  return waitForSignals(app, logger, closeDemo);
+}
+
+/** The start-up log line (tests and operators wait for it). */
+function logStarted(logger: Logger, config: Config, where: Record<string, unknown>): void {
+  logger.info(
+    {
+      version: VERSION,
+      ...where,
+      nodes: config.upstreams.map((u) => ({ name: u.name, url: u.url, weight: u.weight, state: u.state })),
+    },
+    'stickylb started',
+  );
 }
 
 function parse(argv: string[]) {
@@ -169,32 +189,17 @@ async function runCluster(
   config: Config,
   workers: number,
   logger: Logger,
-  file: string | undefined,
+  loadConfig: (() => Promise<Config>) | undefined,
 ): Promise<number> {
   let primary: RunningPrimary;
   try {
-    primary = await startPrimary(
-      config,
-      workers,
-      logger,
-      file === undefined ? undefined : () => loadConfigFile(file),
-    );
+    primary = await startPrimary(config, workers, logger, loadConfig);
   } catch (err) {
     if (err instanceof ConfigError) return reportConfigError(err);
     process.stderr.write(`stickylb: cannot start: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
     return 1;
   }
-  const proxy = await primary.proxyUrl;
-  logger.info(
-    {
-      version: VERSION,
-      proxy,
-      admin: primary.adminUrl,
-      workers,
-      nodes: config.upstreams.map((u) => ({ name: u.name, url: u.url, weight: u.weight, state: u.state })),
-    },
-    'stickylb started',
-  );
+  logStarted(logger, config, { proxy: await primary.proxyUrl, admin: primary.adminUrl, workers });
   return waitForSignals(primary, logger, async () => {});
 }
 

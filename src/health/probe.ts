@@ -29,7 +29,10 @@ export interface ProbeResult {
  * does not end a request still connecting, so without it a node that drops packets held each probe
  * for undici's default 10 s); `tls` for https:// nodes with their own CA or no verification.
  */
-export function createProbeAgent(timeoutMs: number, tls?: { ca?: string; rejectUnauthorized: boolean }): Agent {
+export function createProbeAgent(
+  timeoutMs: number,
+  tls?: { ca?: string; rejectUnauthorized: boolean },
+): Agent {
   return new Agent({
     connections: 2,
     pipelining: 1,

@@ -14,7 +14,7 @@ import { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
 import type { Resolver } from '../pool/dns-discovery.js';
 import type { Pool } from '../pool/pool.js';
-import { busyNodes } from './busy-nodes.js';
+import { BusyNodes } from './busy-nodes.js';
 import type { NodeCounters } from './messages.js';
 import { WorkerRelay } from './worker-relay.js';
 
@@ -36,9 +36,6 @@ export interface PrimaryOptions {
   readonly exec?: string;
 }
 
-/** How often the primary asks the workers which nodes still carry requests or sockets. */
-const BUSY_POLL_MS = 1000;
-
 /** Starts the control plane and `count` workers. */
 export async function startPrimary(
   config: Config,
@@ -48,26 +45,20 @@ export async function startPrimary(
   options: PrimaryOptions = {},
 ): Promise<RunningPrimary> {
   if (options.exec !== undefined) cluster.setupPrimary({ exec: options.exec });
-  // Workers hold the connections, so the primary learns which nodes are busy (requests in flight or
-  // open WebSockets in any worker) by asking them while upstreams come from DNS: an address that
-  // left DNS drains until the workers show it idle.
-  let busy = new Set<string>();
-  let polledAt = 0;
-  // A node is idle only by a poll that ended after DNS first asked about it: an older answer may
-  // predate a socket opened since.
-  const askedAt = new Map<string, number>();
-  const isIdle = (name: string): boolean => {
-    const since = askedAt.get(name) ?? Date.now();
-    askedAt.set(name, since);
-    const idle = polledAt > since && !busy.has(name);
-    if (idle) askedAt.delete(name);
-    return idle;
-  };
+  // The relay needs the control plane and the control plane's views need the relay: the views
+  // read it once both exist (nothing is asked before `control.start()`).
   let relay: WorkerRelay | undefined;
-  const control = await ControlPlane.create(config, logger, {
+  const busy = new BusyNodes(
+    async () => ({
+      asked: relay?.size ?? 0,
+      answers: ((await relay?.queryAll('nodes')) ?? []) as NodeCounters[][],
+    }),
+    () => control.usesDns,
+  );
+  const control: ControlPlane = await ControlPlane.create(config, logger, {
     loadConfig,
     resolver: options.resolver,
-    isIdle,
+    isIdle: (name) => busy.isIdle(name),
     nodes: () => summedNodes(control.pool, relay),
     metricsText: async () => {
       const all = [
@@ -78,35 +69,21 @@ export async function startPrimary(
     },
     serving: () => (relay?.size ?? 0) > 0,
   });
-  relay = new WorkerRelay(control, logger.child({ component: 'cluster' }));
-  const running = relay;
-  let polling = false;
-  const poller = setInterval(async () => {
-    // Without DNS upstreams no node leaves on its own: nothing to poll.
-    if (polling || !control.usesDns) return;
-    polling = true;
-    try {
-      const startedAt = Date.now();
-      busy = busyNodes(busy, running.size, (await running.queryAll('nodes')) as NodeCounters[][]);
-      polledAt = startedAt;
-    } finally {
-      polling = false;
-    }
-  }, BUSY_POLL_MS);
-  poller.unref();
-  for (let i = 0; i < count; i++) relay.fork();
+  const workers = new WorkerRelay(control, logger.child({ component: 'cluster' }));
+  relay = workers;
+  for (let i = 0; i < count; i++) workers.fork();
   const adminUrl = await control.start();
   let closing: Promise<void> | undefined;
   return {
     adminUrl,
-    proxyUrl: relay.proxyUrl,
+    proxyUrl: workers.proxyUrl,
     pool: control.pool,
     reload: () => control.reload(),
     close: () => {
       closing ??= (async () => {
         control.beginShutdown();
-        clearInterval(poller);
-        await running.close(control.config.shutdownTimeout);
+        busy.stop();
+        await workers.close(control.config.shutdownTimeout);
         await control.close();
       })();
       return closing;

@@ -2,7 +2,7 @@
  * The attempt policy against real nodes: how far redispatch goes, what a connect timeout does for
  * HTTP and WebSocket alike, and the idle cap on tunnels.
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
 import { startBalancer } from '../helpers/balancer.js';
 import { startFakeNode, unreachableNode } from '../helpers/fake-node.js';

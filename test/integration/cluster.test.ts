@@ -178,10 +178,7 @@ describe('workers: 2 (node:cluster)', () => {
     await waitFor(() => workerPids(lb.child.pid!).length === 2, 5000, 'two workers');
     await waitFor(() => (lb.output().match(/"node up"/g) ?? []).length >= 2, 5000, 'nodes up');
     await a.kill();
-    const pinned = (await import('../../src/affinity/token.js')).affinityToken(
-      'cluster-secret-0123456789',
-      'a',
-    );
+    const pinned = affinityToken('cluster-secret-0123456789', 'a');
     // One refused request in whichever worker gets it: redispatched to b, and a marked down.
     const moved = await fresh(lb.url, `stickylb=${pinned}`);
     expect(moved.node).toBe('b');
