@@ -136,7 +136,10 @@ export function forwardRequestHeaders(
   if (named !== undefined) removeHeaders(headers, named);
   if (keepUpgrade && upgrade !== undefined) headers.push('Connection', 'Upgrade', 'Upgrade', upgrade);
 
-  // An empty Host is allowed (RFC 9112 3.2: a target with no authority); an invalid one is not.
+  // An empty Host is allowed (RFC 9112 3.2: a target with no authority); an invalid one is not, nor
+  // a missing one on an HTTP/1.1 upgrade (node:http requires it of requests, not of upgrades).
+  if (host === undefined && keepUpgrade && req.httpVersionMinor === 1)
+    throw new BadRequestError('INVALID_HOST', 'no Host header');
   const clientHost = validHost(host);
   if (clientHost === undefined && host !== undefined && host.trim() !== '')
     throw new BadRequestError('INVALID_HOST', 'invalid Host header');

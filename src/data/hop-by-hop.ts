@@ -37,7 +37,29 @@ export function isResponseHopByHop(name: string): boolean {
   return HOP_LENGTH[name.length] === 1 && RESPONSE_HOP_BY_HOP.has(name.toLowerCase());
 }
 
-/** Header names listed in a `Connection` header value, lower-cased, minus the common no-ops. */
+/**
+ * End-to-end headers a `Connection` header may not make hop-by-hop: naming them would strip the
+ * Host (the node would see undici's own), the cookies, the credentials, the framing or the
+ * forwarded headers the balancer sets (RFC 9110 7.6.1 lets a proxy refuse to remove these).
+ */
+const END_TO_END = new Set([
+  'host',
+  'cookie',
+  'authorization',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-rsc-request',
+]);
+
+/**
+ * Header names listed in a `Connection` header value, lower-cased, minus the common no-ops and the
+ * end-to-end headers no peer may remove.
+ */
 export function connectionTokens(value: string): Set<string> | undefined {
   // The usual values name no extra header: answer without splitting (this runs on most responses).
   if (value.length <= 10) {
@@ -48,6 +70,7 @@ export function connectionTokens(value: string): Set<string> | undefined {
   for (const raw of value.split(',')) {
     const token = raw.trim().toLowerCase();
     if (token === '' || token === 'close' || token === 'keep-alive' || token === 'upgrade') continue;
+    if (END_TO_END.has(token)) continue;
     tokens ??= new Set();
     tokens.add(token);
   }
