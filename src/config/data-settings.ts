@@ -74,6 +74,8 @@ export interface DataSettings {
     readonly upstreamConnections: number;
     /** Longest wait in that queue before a 503 (0: no limit). */
     readonly queueTimeoutMs: number;
+    /** Longest silence inside a request body before a 408 (0: none). */
+    readonly clientBodyTimeoutMs: number;
     readonly accessLog: boolean;
   };
   readonly websocket: {
@@ -122,6 +124,7 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
       maxBodySize: limits.maxBodySize,
       upstreamConnections: limits.upstreamConnections,
       queueTimeoutMs: timeouts.queue,
+      clientBodyTimeoutMs: timeouts.clientBody,
       accessLog: config.logging.access,
     },
     websocket: {

@@ -231,6 +231,11 @@ export const configSchema = z
         /** Time a client has to send complete request headers (default 30s; slowloris guard). */
         clientHeaders: duration('30s'),
         /**
+         * Longest silence inside a request body before the request is answered 408 and its node's
+         * connection released (default 60s, like nginx's client_body_timeout; 0: none).
+         */
+        clientBody: duration('60s'),
+        /**
          * With `limits.upstreamConnections` set: how long a request may wait for a free connection
          * to its node before it gets 503 (default 30s; 0: no limit).
          */

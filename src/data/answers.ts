@@ -34,6 +34,11 @@ export const ANSWERS = {
     detail: 'The request body is larger than this service accepts.',
     retryAfter: false,
   },
+  CLIENT_BODY_TIMEOUT: {
+    status: 408,
+    detail: 'The request body stopped arriving before it was complete.',
+    retryAfter: false,
+  },
   METHOD_NOT_SUPPORTED: {
     status: 501,
     detail: 'This load balancer does not support the request method.',
@@ -76,6 +81,7 @@ export type AnswerCode = keyof typeof ANSWERS;
 
 const TITLES: Record<number, string> = {
   400: 'Bad request',
+  408: 'Request timeout',
   413: 'Request body too large',
   501: 'Not implemented',
   502: 'Bad gateway',

@@ -6,6 +6,7 @@
  * reconnect and are re-pinned. New settings arrive whole (`apply`) and are swapped in one assignment.
  */
 import type { Server } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import { RepinRecorder } from '../affinity/repin-recorder.js';
 import type { DataSettings } from '../config/data-settings.js';
 import { listen, urlOf } from '../listen.js';
@@ -94,19 +95,25 @@ export class DataPlane {
   }
 
   /**
-   * Graceful stop: listeners close, tunnels and pending handshakes are cut (clients reconnect
-   * through another replica), in-flight requests get `shutdownTimeoutMs` to finish.
+   * Graceful stop. The listeners stop accepting; open connections are not cut: for a short window
+   * (and as long as requests are in flight, up to `shutdownTimeoutMs`) every response says
+   * `Connection: close`, so a busy keep-alive client learns to stop reusing its connection instead
+   * of having it closed under a request it is sending. Tunnels and pending handshakes are cut at
+   * once (clients reconnect through another replica); what is left is closed at the end.
    */
   async close(): Promise<void> {
     const proxy = this.#proxy;
-    proxy.close();
-    proxy.closeIdleConnections();
+    this.#runtime = { ...this.#runtime, draining: true };
+    // net.Server's close: http.Server's would also close idle keep-alive connections right now.
+    netClose.call(proxy);
     this.#redirect?.close();
     this.#redirect?.closeAllConnections();
     this.#websockets.cutAll();
-    const drained = await waitForIdle(this.#pool, this.#runtime.settings.shutdownTimeoutMs);
+    const { shutdownTimeoutMs } = this.#runtime.settings;
+    const drained = await drain(proxy, this.#pool, shutdownTimeoutMs);
     if (!drained) this.#logger.warn({}, 'shutdown timeout reached with requests in flight; closing them');
     proxy.closeAllConnections();
+    proxy.close();
     this.#repins.flush();
     this.#pool.off('transition', this.#onTransition);
     this.#pool.off('membership', this.#onMembership);
@@ -131,11 +138,26 @@ export class DataPlane {
   }
 }
 
-async function waitForIdle(pool: Pool, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (pool.nodes.some((n) => n.inFlight > 0)) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
+/** How long open connections get, at least, to receive a `Connection: close` before they are closed. */
+const DRAIN_WINDOW_MS = 250;
+const netClose = NetServer.prototype.close;
+
+/**
+ * Waits until no request is in flight and either no connection is left or the drain window passed;
+ * false when `timeoutMs` ran out with requests in flight.
+ */
+async function drain(server: Server, pool: Pool, timeoutMs: number): Promise<boolean> {
+  const started = Date.now();
+  const window = Math.min(DRAIN_WINDOW_MS, timeoutMs);
+  for (;;) {
+    const busy = pool.nodes.some((n) => n.inFlight > 0);
+    const elapsed = Date.now() - started;
+    if (busy && elapsed >= timeoutMs) return false;
+    if (!busy && (elapsed >= window || (await connections(server)) === 0)) return true;
+    await new Promise((r) => setTimeout(r, 25));
   }
-  return true;
+}
+
+function connections(server: Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((_err, n) => resolve(n ?? 0)));
 }

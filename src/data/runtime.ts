@@ -14,6 +14,8 @@ import { Router } from './router.js';
 export interface Runtime extends ForwardContext {
   readonly settings: DataSettings;
   readonly router: Router;
+  /** Shutting down: every response says `Connection: close`, so no client reuses its connection. */
+  readonly draining: boolean;
 }
 
 /** Builds the runtime for `settings`. */
@@ -23,5 +25,6 @@ export function buildRuntime(settings: DataSettings, pool: Pool, repins: RepinRe
     cookieName: settings.routing.cookieName,
     trusted: trustedProxyList(settings.routing.trustedProxies),
     router: new Router(pool, repins, settings.routing.whenAllDown),
+    draining: false,
   };
 }

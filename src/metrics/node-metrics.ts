@@ -33,6 +33,11 @@ const NODE_COUNTERS: ReadonlyArray<readonly [keyof RequestStats & string, string
     'Requests answered 503 after waiting timeouts.queue for a connection (limits.upstreamConnections).',
   ],
   ['upgrades', 'stickylb_websockets_total', 'WebSocket upgrades completed per upstream node.'],
+  [
+    'bodyTimeouts',
+    'stickylb_client_body_timeouts_total',
+    'Requests whose body stopped arriving for timeouts.clientBody: answered 408, the node connection released.',
+  ],
 ];
 
 /**

@@ -23,6 +23,8 @@ export class RequestStats {
   connectErrors = 0;
   /** Requests answered 503 after waiting `timeouts.queue` for a connection. */
   queueTimeouts = 0;
+  /** Requests whose body stopped arriving for `timeouts.clientBody` (answered 408). */
+  bodyTimeouts = 0;
   /** WebSocket upgrades completed. */
   upgrades = 0;
 

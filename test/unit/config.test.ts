@@ -44,6 +44,7 @@ describe('config defaults', () => {
       upstreamIdle: 0,
       clientIdle: 75_000,
       clientHeaders: 30_000,
+      clientBody: 60_000,
       queue: 30_000,
       websocketHandshake: 10_000,
       websocketIdle: 0,

@@ -56,6 +56,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined;
   /** Set while the request waits for a free connection of a capped pool. */
   #queueTimer: NodeJS.Timeout | undefined;
+  /** Set while a request body streams to the node: refreshed by every chunk (timeouts.clientBody). */
+  #bodyTimer: NodeJS.Timeout | undefined;
   #status = 0;
   #bytes = 0;
   /** Request body bytes written upstream, for `limits.maxBodySize` on bodies without Content-Length. */
@@ -118,7 +120,33 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#abort = abort;
     this.#sent = true;
     // The client left, or was answered (queue timeout), while the request waited: never send it.
-    if (this.#clientGone || this.#done) abort();
+    if (this.#clientGone || this.#done) {
+      abort();
+      return;
+    }
+    const bodyMs = this.#runtime.settings.http.clientBodyTimeoutMs;
+    if (this.#fwd.hasBody && bodyMs > 0 && !this.#req.complete) {
+      clearTimeout(this.#bodyTimer);
+      this.#bodyTimer = setTimeout(Exchange.#bodyIdle, bodyMs, this);
+    }
+  }
+
+  /**
+   * The body was silent for timeouts.clientBody. A body waiting in our buffer for the node to take
+   * it is the node's slowness, not the client's: only a client that sends nothing is answered 408.
+   */
+  static #bodyIdle(ex: Exchange): void {
+    if (ex.#done || ex.#req.complete) return;
+    if (ex.#req.readableLength > 0) {
+      ex.#bodyTimer?.refresh();
+      return;
+    }
+    ex.#bodyTimer = undefined;
+    ex.#node.stats.bodyTimeouts++;
+    ex.#ctx.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'request body timeout');
+    ex.#answer('CLIENT_BODY_TIMEOUT', true);
+    // The 408 says Connection: close: the client's connection is unusable with its body half read.
+    ex.#abort?.(new Error('request body timeout'));
   }
 
   #startQueueTimer(ms: number): void {
@@ -151,6 +179,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
    * reads it and lose bytes.)
    */
   onBodySent(chunk: unknown): void {
+    this.#bodyTimer?.refresh();
     const limit = this.#runtime.settings.http.maxBodySize;
     if (limit === 0) return;
     // undici 7 passes the chunk itself (its typings still say a size).
@@ -196,6 +225,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#ctx.logger.warn({ err, upstream: node.name }, 'invalid response header from upstream');
       this.#abort?.(err as Error);
       return false;
+    }
+    if (statusCode === 204 || statusCode === 304) {
+      // No body, whatever the headers say (RFC 9110 6.4.1, 15.4.5: a 304 may carry the length of
+      // the representation it stands for). undici checks that length against the empty body and
+      // fails after the headers went out; the response is complete here, as HAProxy and nginx relay it.
+      this.#res.end();
+      this.#finish(statusCode);
     }
     return true;
   }
@@ -298,6 +334,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     this.#done = true;
     this.#stopQueueTimer();
+    if (this.#bodyTimer !== undefined) {
+      clearTimeout(this.#bodyTimer);
+      this.#bodyTimer = undefined;
+    }
     const seconds = (performance.now() - this.#started) / 1000;
     this.#ctx.metrics.countResponse(this.#node, status, seconds);
     if (this.#runtime.settings.http.accessLog) {
