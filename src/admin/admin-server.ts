@@ -4,6 +4,7 @@
  * any of these paths.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { OperatorState } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -22,13 +23,23 @@ export interface AdminDeps {
   readonly logger: Logger;
   /** True while the balancer is shutting down (readiness fails at once). */
   isShuttingDown(): boolean;
-  /** Current admin token (reloadable). */
-  token(): string | undefined;
+  /** Current tokens and allowed Host names (reloadable). */
+  access(): AdminAccess;
   reload(): Promise<ReloadOutcome>;
   /** The nodes as /api/nodes shows them (default: this process's pool). */
   nodes?(): Promise<NodeView[]>;
   /** Prometheus text for /metrics (default: this process's registry). */
   metricsText?(): Promise<string>;
+}
+
+/** Who may use the admin server (`admin.*`). */
+export interface AdminAccess {
+  /** Bearer token for changes (and for reads when `readToken` is set); none: changes refused. */
+  readonly token?: string | undefined;
+  /** Bearer token for /metrics and /api/nodes; none: reads are open (liveness and readiness always are). */
+  readonly readToken?: string | undefined;
+  /** Host names answered besides IP literals and `localhost` (DNS rebinding guard). */
+  readonly allowedHosts: readonly string[];
 }
 
 const ACTIONS: Record<string, OperatorState> = {
@@ -53,6 +64,14 @@ export function createAdminServer(deps: AdminDeps): Server {
 async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
   const method = req.method ?? 'GET';
+  const access = deps.access();
+  // A page on another site can make a browser send requests here by rebinding its own DNS name to
+  // this address: such requests carry that name as Host, so only known names are answered.
+  if (!hostAllowed(req.headers.host, access.allowedHosts)) {
+    return json(res, 421, {
+      error: 'this admin server does not answer for that Host; add it to admin.allowedHosts',
+    });
+  }
   if (method === 'GET' || method === 'HEAD') {
     switch (path) {
       case '/healthz':
@@ -62,6 +81,12 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
         const reason = deps.isShuttingDown() ? 'shutting down' : ready ? 'ok' : 'no upstream node is up';
         return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', reason });
       }
+    }
+    if (access.readToken !== undefined && path !== '/' && path !== '/status') {
+      const read = checkBearer(req, access.readToken);
+      if (read !== 'ok' && checkBearer(req, access.token) !== 'ok') return unauthorized(res, read);
+    }
+    switch (path) {
       case '/metrics': {
         const body = deps.metricsText ? await deps.metricsText() : await deps.metrics.text();
         res.writeHead(200, {
@@ -99,16 +124,13 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
     const action = /^\/api\/nodes\/([^/]+)\/(drain|maintenance|activate)$/.exec(path);
     if (action === null && path !== '/api/reload') return json(res, 404, { error: 'not found' });
     req.resume();
-    const auth = checkBearer(req, deps.token());
+    const auth = checkBearer(req, access.token);
     if (auth === 'disabled') {
       return json(res, 403, {
         error: 'admin API changes are disabled: set admin.token in the configuration to enable them',
       });
     }
-    if (auth !== 'ok') {
-      res.setHeader('www-authenticate', 'Bearer realm="stickylb"');
-      return json(res, 401, { error: auth === 'missing' ? 'missing bearer token' : 'wrong token' });
-    }
+    if (auth !== 'ok') return unauthorized(res, auth);
     if (action === null) {
       const outcome = await deps.reload();
       return outcome.ok
@@ -125,6 +147,21 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
   }
   res.setHeader('allow', 'GET, HEAD, POST');
   return json(res, 405, { error: 'method not allowed' });
+}
+
+function unauthorized(res: ServerResponse, auth: string): void {
+  res.setHeader('www-authenticate', 'Bearer realm="stickylb"');
+  json(res, 401, { error: auth === 'wrong' ? 'wrong token' : 'missing bearer token' });
+}
+
+/** IP literals, `localhost` and the listed names (any case, any port). */
+export function hostAllowed(host: string | undefined, allowed: readonly string[]): boolean {
+  if (host === undefined) return true;
+  const name = (
+    host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '')
+  ).toLowerCase();
+  if (isIP(name) !== 0 || name === 'localhost') return true;
+  return allowed.some((a) => a.toLowerCase() === name);
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

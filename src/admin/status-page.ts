@@ -1,7 +1,7 @@
 /**
  * The status page: one self-contained HTML document (no build step, no CDN) that polls
  * `/api/nodes` every two seconds and offers drain / maintenance / activate buttons, which ask for the
- * admin token once and keep it in sessionStorage.
+ * admin token once and keep it in sessionStorage (as reads do when `admin.readToken` is set).
  */
 import { VERSION } from '../version.js';
 
@@ -25,11 +25,20 @@ button{font:inherit;font-size:.85rem;border:1px solid var(--line);background:#ff
 const SCRIPT = `
 const $ = (s) => document.querySelector(s);
 let last = new Map();
+let asked = false;
+function auth(){ const t = sessionStorage.getItem('stickylb-token'); return t ? {authorization:'Bearer '+t} : {}; }
 function esc(v){return String(v).replace(/[&<>"']/g,(c)=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));}
 function ago(s){if(s<60)return s+'s';if(s<3600)return Math.floor(s/60)+'m '+(s%60)+'s';return Math.floor(s/3600)+'h '+Math.floor(s%3600/60)+'m';}
 async function refresh(){
   try{
-    const res = await fetch('api/nodes',{cache:'no-store'});
+    let res = await fetch('api/nodes',{cache:'no-store',headers:auth()});
+    if(res.status===401 && !asked){
+      // admin.readToken is set: ask once per page for a token that may read.
+      asked = true; sessionStorage.removeItem('stickylb-token');
+      const t = prompt('Token to read node state (admin.readToken or admin.token)');
+      if(t){ sessionStorage.setItem('stickylb-token', t); res = await fetch('api/nodes',{cache:'no-store',headers:auth()}); }
+    }
+    if(res.status===401){ $('#error').textContent = 'Reading node state needs a token (admin.readToken).'; return; }
     const nodes = await res.json();
     const now = performance.now();
     const rows = nodes.map((n)=>{

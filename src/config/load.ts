@@ -8,6 +8,8 @@ import { type Config, configSchema } from './schema.js';
 /** Validates an already-parsed tree; throws ConfigError with one `path: problem` line each. */
 export function parseConfig(tree: unknown, env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
+  rejectPrototypeKeys(tree, [], problems);
+  if (problems.length > 0) throw new ConfigError(problems);
   const interpolated = interpolateEnv(tree ?? {}, env, problems);
   const result = configSchema.safeParse(interpolated);
   if (!result.success) {
@@ -50,6 +52,26 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
     throw new ConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
   }
   return parseConfigText(text, env);
+}
+
+/**
+ * `__proto__` in YAML becomes the prototype of the parsed object, so its keys would be reported
+ * as the parent's ("polluted: unknown key"): name the key itself instead.
+ */
+function rejectPrototypeKeys(value: unknown, path: (string | number)[], problems: string[]): void {
+  if (value === null || typeof value !== 'object') return;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) {
+    problems.push(`${path.length === 0 ? '' : `${formatPath(path)}.`}__proto__: not allowed`);
+    return;
+  }
+  for (const [key, child] of Object.entries(value)) {
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+      problems.push(`${path.length === 0 ? key : `${formatPath(path)}.${key}`}: not allowed`);
+      continue;
+    }
+    rejectPrototypeKeys(child, [...path, Array.isArray(value) ? Number(key) : key], problems);
+  }
 }
 
 function deepFreeze<T>(value: T): T {

@@ -161,6 +161,13 @@ export const configSchema = z
         port: port.default(9090),
         /** Bearer token for mutating admin calls; without one they are refused (default none). */
         token: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** Bearer token required for /metrics and /api/nodes (default none: open, as on 127.0.0.1). */
+        readToken: z.string().min(16, 'must be at least 16 characters').optional(),
+        /**
+         * Host names the admin server answers besides IP literals and localhost (default none):
+         * other Host values get 421, which stops DNS-rebinding pages reading it from a browser.
+         */
+        allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name')).default([]),
       })
       .prefault({}),
     upstreams: z.array(upstream).min(1, 'at least one upstream is required'),
@@ -252,7 +259,12 @@ export const configSchema = z
     limits: z
       .strictObject({
         /** Max request header size; larger gets 431 (default 64KiB). */
-        maxHeaderSize: size('64KiB'),
+        maxHeaderSize: size('64KiB').pipe(
+          z
+            .number()
+            .min(1024, 'must be at least 1KiB')
+            .max(1024 * 1024, 'must be at most 1MiB'),
+        ),
         /** Max request body; larger gets 413 (default 0: no limit, bundles can be large). */
         maxBodySize: size(0),
         /** Max concurrent client connections (default 0: no limit). */

@@ -100,7 +100,7 @@ export class ControlPlane {
       metrics: this.metrics,
       logger: logger.child({ component: 'admin' }),
       isShuttingDown: () => this.#shuttingDown || options.serving?.() === false,
-      token: () => this.#current.config.admin.token,
+      access: () => this.#current.config.admin,
       reload: () => this.reload(),
       ...(options.nodes ? { nodes: options.nodes } : {}),
       ...(options.metricsText ? { metricsText: options.metricsText } : {}),

@@ -151,4 +151,39 @@ describe('config/grafana-dashboard.json', () => {
     const text = await (await request(`${lb.adminUrl}/metrics`)).body.text();
     for (const name of used) expect(text, `${name} is not exported`).toContain(`${name}`);
   });
+
+  it.each<[string, string, number]>([
+    ['an IP literal', '127.0.0.1:9090', 200],
+    ['localhost', 'localhost:9090', 200],
+    ['IPv6 loopback', '[::1]:9090', 200],
+    ['a listed name, any case', 'Stickylb-Admin.Posit.svc:9090', 200],
+    ['any other name (DNS rebinding)', 'attacker.example.com', 421],
+    ['a name that only ends like a listed one', 'evil-stickylb-admin.posit.svc', 421],
+  ])('answers only known Host values: %s', async (_what, host, status) => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a], { admin: { allowedHosts: ['stickylb-admin.posit.svc'] } });
+    const res = await request(`${lb.adminUrl}/api/nodes`, { headers: { host } });
+    expect(res.statusCode).toBe(status);
+    await res.body.dump();
+  });
+
+  it('admin.readToken guards /metrics and /api/nodes (either token reads); liveness and readiness stay open', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a], { admin: { readToken: 'read-token-0123456789' } });
+    const get = async (path: string, token?: string) => {
+      const res = await request(`${lb.adminUrl}${path}`, {
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    expect(await get('/metrics')).toBe(401);
+    expect(await get('/api/nodes')).toBe(401);
+    expect(await get('/api/nodes/a', 'wrong-token-0123456789')).toBe(401);
+    expect(await get('/metrics', 'read-token-0123456789')).toBe(200);
+    expect(await get('/api/nodes', 'test-admin-token-0123456789')).toBe(200);
+    expect(await get('/healthz')).toBe(200);
+    expect(await get('/readyz')).toBe(200);
+    expect(await get('/')).toBe(200);
+  });
 });

@@ -20,7 +20,7 @@ describe('config defaults', () => {
   it('fills every default', () => {
     const c = parseConfig(minimal, {});
     expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080, redirectPort: 0, proxyProtocol: false });
-    expect(c.admin).toEqual({ host: '127.0.0.1', port: 9090 });
+    expect(c.admin).toEqual({ host: '127.0.0.1', port: 9090, allowedHosts: [] });
     expect(c.upstreams[0]).toEqual({
       name: 'a',
       url: 'http://127.0.0.1:3939',
@@ -89,6 +89,26 @@ describe('config problems are reported with their path', () => {
     ['missing upstreams', {}, 'upstreams:'],
     ['unknown top-level key', { ...minimal, lisen: {} }, 'lisen: unknown key'],
     ['unknown nested key', { ...minimal, affinity: { cokie: 'x' } }, 'affinity.cokie: unknown key'],
+    [
+      'a header size past 1MiB',
+      { ...minimal, limits: { maxHeaderSize: '1GiB' } },
+      'limits.maxHeaderSize: must be at most 1MiB',
+    ],
+    [
+      'a header size under 1KiB',
+      { ...minimal, limits: { maxHeaderSize: 100 } },
+      'limits.maxHeaderSize: must be at least 1KiB',
+    ],
+    [
+      'a short read token',
+      { ...minimal, admin: { readToken: 'short' } },
+      'admin.readToken: must be at least 16 characters',
+    ],
+    [
+      'an allowed host with a port',
+      { ...minimal, admin: { allowedHosts: ['a.example:9090'] } },
+      'admin.allowedHosts[0]: must be a host name',
+    ],
     [
       'bad url',
       { upstreams: [{ name: 'a', url: 'not a url' }] },
@@ -193,6 +213,35 @@ describe('config problems are reported with their path', () => {
   it('rejects invalid YAML with its line', () => {
     expect(() => parseConfigText('upstreams:\n  - name: a\n   url: [', {})).toThrow(/yaml \(line \d+/);
   });
+
+  it.each([
+    [
+      'at the root',
+      '__proto__:\n  polluted: 1\nupstreams:\n  - { name: a, url: "http://127.0.0.1:1" }\n',
+      '__proto__: not allowed',
+    ],
+    [
+      'in an upstream',
+      'upstreams:\n  - name: a\n    url: http://127.0.0.1:1\n    __proto__: { x: 1 }\n',
+      'upstreams[0].__proto__: not allowed',
+    ],
+    [
+      'constructor',
+      'constructor: 1\nupstreams:\n  - { name: a, url: "http://127.0.0.1:1" }\n',
+      'constructor: not allowed',
+    ],
+  ])(
+    'names a __proto__ key %s as itself (regression: reported as "polluted: unknown key")',
+    (_where, text, problem) => {
+      let problems: readonly string[] = [];
+      try {
+        parseConfigText(text, {});
+      } catch (err) {
+        problems = (err as ConfigError).problems;
+      }
+      expect(problems).toEqual([problem]);
+    },
+  );
 
   it('rejects duplicate YAML keys', () => {
     expect(() => parseConfigText('upstreams: []\nupstreams: []\n', {})).toThrow(ConfigError);
