@@ -51,6 +51,7 @@ export function createProxyServer(settings: DataSettings, parts: ProxyServerPart
     websockets.serveOtherUpgradesWith((socket) => httpConnection.call(server, socket));
   }
   server.on('connect', forwarder.refuseConnect);
+  server.on('checkContinue', forwarder.handleExpectContinue);
   for (const reason of CLIENT_ERROR_REASONS) metrics.clientErrors.inc({ reason }, 0);
   server.on('clientError', (err: Error, socket: Duplex) => {
     const reason = answerClientError(err, socket);

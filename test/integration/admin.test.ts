@@ -151,7 +151,9 @@ describe('config/grafana-dashboard.json', () => {
     const text = await (await request(`${lb.adminUrl}/metrics`)).body.text();
     for (const name of used) expect(text, `${name} is not exported`).toContain(`${name}`);
   });
+});
 
+describe('admin server access', () => {
   it.each<[string, string, number]>([
     ['an IP literal', '127.0.0.1:9090', 200],
     ['localhost', 'localhost:9090', 200],

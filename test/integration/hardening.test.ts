@@ -165,4 +165,30 @@ describe('hardening', () => {
     expect((await slow).status).toBe(200);
     await closing;
   });
+
+  it('Expect: 100-continue with a declared body over limits.maxBodySize gets 413 and no 100 (regression: 100 first)', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a], { limits: { maxBodySize: '1KiB' } });
+    const answer = await rawExchange(
+      lb.url,
+      `POST /upload HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 5000\r\n\r\n`,
+    );
+    expect(answer).toMatch(/^HTTP\/1.1 413 /);
+    expect(answer).not.toContain('100 Continue');
+  });
+
+  it('a handshake pipelined behind a request still answered is refused after that response, never inside it (regression: 101 first)', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    const answer = await rawExchange(
+      lb.url,
+      `GET /slow?ms=300 HTTP/1.1\r\n${H}\r\n` +
+        `GET /ws HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    expect(answer).toMatch(/^HTTP\/1.1 200 /);
+    const second = answer.indexOf('HTTP/1.1 400 ');
+    expect(second).toBeGreaterThan(answer.indexOf('"slow":true'));
+    expect(answer).not.toContain(' 101 ');
+    expect((await a.state()).upgrades).toBe(0);
+  });
 });

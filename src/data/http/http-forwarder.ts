@@ -61,6 +61,22 @@ export class HttpForwarder {
   };
 
   /**
+   * The `checkContinue` listener (`Expect: 100-continue`): a body the declared length already makes
+   * too large gets its 413 at once, never a 100 that invites the client to send it.
+   */
+  readonly handleExpectContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    const runtime = this.#runtime();
+    const maxBody = runtime.settings.http.maxBodySize;
+    const declared = Number(req.headers['content-length'] ?? -1);
+    if (maxBody > 0 && declared > maxBody) {
+      this.#answers.http(req, res, 'BODY_TOO_LARGE', 0, true);
+      return;
+    }
+    res.writeContinue();
+    this.handle(req, res);
+  };
+
+  /**
    * The `connect` listener: stickylb is a gateway, not a forward proxy. Without this listener
    * node:http closes the connection with no answer.
    */

@@ -11,7 +11,12 @@
  * - a node lost (down, maintenance, removed) aborts its pending handshakes, which are redispatched
  *   to another node and re-pin the client, as nothing was sent to the client yet.
  */
-import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import {
+  type ClientRequest,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -69,6 +74,18 @@ export class WebSocketProxy {
     // Errors on either socket must never reach the process: a reset client is routine.
     socket.on('error', ignore);
     const runtime = this.#runtime();
+    // A handshake pipelined behind a request still being answered: a 101 now would land inside that
+    // response. Refused once it is complete, as HAProxy does (browsers never pipeline a handshake).
+    const earlier = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (earlier && !earlier.writableFinished) {
+      const refuse = () => this.#ctx.answers.socket(req, socket, 'BAD_REQUEST', 0);
+      earlier.once('finish', refuse);
+      earlier.once('close', () => {
+        earlier.off('finish', refuse);
+        if (!earlier.writableFinished) socket.destroy();
+      });
+      return;
+    }
     const retryAfter = runtime.settings.routing.retryAfterSeconds;
     let fwd: ForwardedRequest;
     try {
