@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { failoverBench } from './failover.mjs';
+import { hardeningBench } from './hardening.mjs';
 import { httpBench, median } from './http.mjs';
 import { latencyBench } from './latency.mjs';
 import { canPin } from './lib/cpu.mjs';
@@ -17,7 +18,7 @@ ensureDebian({ wrk: 'wrk', haproxy: 'haproxy', nginx: 'nginx-light', taskset: 'u
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 console.error(`bench on ${machine}, ${rounds} rounds of ${seconds}s per contender`);
 
-const only = new Set((process.env.BENCH_ONLY ?? 'http,latency,websocket,failover').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'http,latency,websocket,failover,hardening').split(','));
 const http = only.has('http')
   ? await httpBench({ seconds, rounds, sizes: (process.env.BENCH_SIZES ?? '1k,64k').split(',') })
   : [];
@@ -28,6 +29,8 @@ const sockets = Number(process.env.BENCH_WS_SOCKETS ?? 9000);
 const websocket = only.has('websocket') ? await websocketBench({ sockets }) : [];
 stopAll();
 const failover = only.has('failover') ? await failoverBench() : [];
+stopAll();
+const hardening = only.has('hardening') ? await hardeningBench() : undefined;
 stopAll();
 
 /** stickylb's req/s over `other`'s: the median of the ratios within each round (paired). */
@@ -135,6 +138,22 @@ if (failover.length > 0) {
     lines.push(`| ${r.contender} | ${r.msToFirstSuccess ?? 'none'} | ${r.failed} | ${r.total} |`);
   lines.push('');
 }
+if (hardening !== undefined) {
+  const { abortedHandshakes: h, stalledBodies: b, probing } = hardening;
+  lines.push(
+    'Hostile clients and broken nodes (issue 17): one stickylb process',
+    '',
+    '| measurement | result |',
+    '|---|---|',
+    `| ${h.handshakes} WebSocket handshakes reset by their clients before the 101 (node silent) | none left after ${h.msUntilNoneLeft} ms: ${h.left.fds} descriptors, ${h.left.inFlight} handshakes, ${h.left.websockets} tunnels (goal: 0 within 1 s, ${h.msUntilNoneLeft <= 1000 && h.left.fds <= 0 ? 'met' : 'NOT met'}) |`,
+    `| ${b.clients} request bodies stalled after 3 bytes (timeouts.clientBody 5 s) | RSS ${b.rssIdleMiB} MiB idle, ${b.rssStalledMiB} MiB while held (${b.inFlightStalled} in flight); ${b.timedOut} answered 408, ${b.inFlightAfterTimeout} left in flight after the timeout |`,
+    ...probing.map(
+      (p) =>
+        `| health checks of ${p.nodes} nodes every 1 s, idle balancer | ${p.cpuPercentOfACore}% of a core (${p.cpuPercentPer100Nodes}% per 100 nodes); /metrics ${p.metricsKiB} KiB |`,
+    ),
+    '',
+  );
+}
 const table = lines.join('\n');
 console.log(`\n${table}`);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -143,7 +162,11 @@ const dir = fileURLToPath(new URL('./results/', import.meta.url));
 const out = process.env.BENCH_ONLY ? `${tmpdir()}/stickylb-bench-` : dir;
 writeFileSync(
   `${out}${stamp}.json`,
-  JSON.stringify({ machine, seconds, rounds, pinning, http, latency, websocket, failover }, null, 2),
+  JSON.stringify(
+    { machine, seconds, rounds, pinning, http, latency, websocket, failover, hardening },
+    null,
+    2,
+  ),
 );
 if (!process.env.BENCH_ONLY) writeFileSync(`${dir}latest.md`, `${table}\n`);
 process.exit(0);
