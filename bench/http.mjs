@@ -75,6 +75,13 @@ async function contenders(nodes) {
       headers: pinCookie,
       start: () => startStickylb(here('../dist/cli.js'), nodes, secret),
     },
+    {
+      // Rule 8: no cookie, a Connect API key; every answer carries the Set-Cookie it would set.
+      name: 'stickylb, API key and no cookie',
+      cores: 1,
+      headers: { Authorization: 'Key bench-api-key-0123456789' },
+      start: () => startStickylb(here('../dist/cli.js'), nodes, secret),
+    },
     { name: 'HAProxy 2.6, 2 threads', cores: 2, headers: haproxyCookie, start: () => startHaproxy(nodes, 2) },
     {
       name: 'stickylb, 2 workers',

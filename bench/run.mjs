@@ -83,6 +83,12 @@ if (http.length > 0 && !process.env.BENCH_FILTER && http.some((r) => r.size === 
     goal('stickylb >= 2x the http-proxy peer (issue 7)', 2, 'http-proxy'),
     goal('stickylb >= 0.9x the bare undici forwarder (issue 7)', 0.9, 'bare'),
   );
+  const keyed = row('stickylb, API key');
+  if (keyed) {
+    lines.push(
+      `- a client with an API key and no cookie (rule 8) over one with its cookie: per core ${coreRatio(keyed, row('stickylb')).toFixed(2)}x, req/s ${rpsRatio(keyed, row('stickylb')).toFixed(2)}x`,
+    );
+  }
   const two = row('stickylb, 2 workers');
   if (two) lines.push(`- 2 workers over 1 worker: ${rpsRatio(two, row('stickylb')).toFixed(2)}x req/s`);
   lines.push('');

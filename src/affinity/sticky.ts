@@ -1,19 +1,23 @@
 /**
- * The sticky decision (design.md rules 1-5), a pure function: the affinity cookie values a request
- * carried and the pool's view of the nodes in, the node to use and whether to (re)set the cookie out.
- * Stickiness wraps selection: it asks `choose` only when no pin holds.
+ * The sticky decision (design.md rules 1-5 and 8), a pure function: the affinity cookie values a
+ * request carried, its credentials and the pool's view of the nodes in, the node to use and whether
+ * to (re)set the cookie out. Stickiness wraps selection: it asks `choose` only when no pin holds,
+ * with the hash of the request's credentials when it has some (rendezvous.ts), so a client that
+ * keeps no cookie still reaches the same node from every replica.
  */
+import { credentialHash, credentialOf, type HashWords } from './rendezvous.js';
 import { isTokenShaped } from './token.js';
 
 /** Why a client was moved off its node. */
-export type RepinReason = 'down' | 'maintenance' | 'unknown' | 'redispatch';
+export type RepinReason = 'down' | 'maintenance' | 'unknown' | 'redispatch' | 'task';
 
 /** The view of the pool the decision needs. */
 export interface StickyPool<N> {
   byToken(token: string): N | undefined;
   servesPinned(node: N): boolean;
   isMaintenance(node: N): boolean;
-  choose(): N | undefined;
+  /** A node for a client with no pin: by rendezvous of `key` when given, else least loaded. */
+  choose(exclude?: ReadonlySet<N>, key?: HashWords): N | undefined;
 }
 
 /** Where a request goes. `node` is undefined when no node can take it. */
@@ -25,10 +29,20 @@ export interface StickyDecision<N> {
   readonly pinned: N | undefined;
   /** Present when a valid pin was overwritten (rule 4). */
   readonly repin: RepinReason | undefined;
+  /** The hash of the request's credentials, when the choice used them (rule 8). */
+  readonly key: HashWords | undefined;
 }
 
-/** Applies rules 1-5 to the cookie values in request order. */
-export function decide<N>(values: readonly string[], pool: StickyPool<N>): StickyDecision<N> {
+/**
+ * Applies rules 1-5 to the cookie values in request order, and rule 8 to the first header of
+ * `raw` named in `hashHeaders` when no pin holds (headers are read only then).
+ */
+export function decide<N>(
+  values: readonly string[],
+  pool: StickyPool<N>,
+  raw: readonly string[] = [],
+  hashHeaders: readonly string[] = [],
+): StickyDecision<N> {
   let pinned: N | undefined;
   let sawUnknownToken = false;
   for (const value of values) {
@@ -38,12 +52,15 @@ export function decide<N>(values: readonly string[], pool: StickyPool<N>): Stick
       sawUnknownToken = true;
       continue;
     }
-    if (pool.servesPinned(node)) return { node, setCookie: false, pinned: node, repin: undefined };
+    if (pool.servesPinned(node))
+      return { node, setCookie: false, pinned: node, repin: undefined, key: undefined };
     pinned ??= node;
   }
-  const node = pool.choose();
+  const credential = hashHeaders.length === 0 ? undefined : credentialOf(raw, hashHeaders);
+  const key = credential === undefined ? undefined : credentialHash(credential);
+  const node = pool.choose(undefined, key);
   let repin: RepinReason | undefined;
   if (pinned !== undefined) repin = pool.isMaintenance(pinned) ? 'maintenance' : 'down';
   else if (sawUnknownToken) repin = 'unknown';
-  return { node, setCookie: node !== undefined, pinned, repin: node === undefined ? undefined : repin };
+  return { node, setCookie: node !== undefined, pinned, repin: node === undefined ? undefined : repin, key };
 }

@@ -4,6 +4,7 @@
  * to the data plane in the same process or sent to each worker as one IPC message; the data plane
  * swaps them whole. Secrets stay behind: nodes carry their finished cookie lines, not the key.
  */
+import { type HashWords, rendezvousSeed } from '../affinity/rendezvous.js';
 import { setCookieLines } from '../affinity/set-cookie.js';
 import { affinityToken, derivedSecret } from '../affinity/token.js';
 import type { Config, OperatorState } from './schema.js';
@@ -24,6 +25,8 @@ export interface NodeSpec {
   /** Operator state written in the configuration. */
   readonly state: OperatorState;
   readonly cookie: NodeCookie;
+  /** Rendezvous seed (an HMAC of the name under the affinity key) for clients without cookies. */
+  readonly seed: HashWords;
   /** TLS options for an https:// node (CA, verification); undefined for defaults. */
   readonly tls?: UpstreamTls | undefined;
 }
@@ -66,6 +69,10 @@ export interface DataSettings {
     readonly redispatchAttempts: number;
     readonly retryAfterSeconds: number;
     readonly whenAllDown: 'fail' | 'tryPinned';
+    /** Credential headers (lower case) that pin a client without a cookie (rule 8). */
+    readonly hashHeaders: readonly string[];
+    /** Deploy task polls that a node answers 404 are asked of the other nodes (rule 9). */
+    readonly taskLookup: boolean;
   };
   readonly http: {
     /** 0: no limit. */
@@ -119,6 +126,8 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
       redispatchAttempts: config.failover.redispatchAttempts,
       retryAfterSeconds: Math.max(1, Math.round(config.failover.retryAfter / 1000)),
       whenAllDown: config.failover.whenAllDown,
+      hashHeaders: config.affinity.hashHeaders.map((h) => h.toLowerCase()),
+      taskLookup: config.connect.taskLookup,
     },
     http: {
       maxBodySize: limits.maxBodySize,
@@ -155,13 +164,15 @@ export function nodeSpecs(config: Config, tls: TlsMaterial): NodeSpec[] {
   for (const u of config.upstreams) {
     // `dns` entries reach the pool only through their resolved addresses (dns-discovery.ts).
     if (u.url === undefined) continue;
-    const token = affinityToken(a.secret ?? derivedSecret([{ name: u.name, url: u.url }]), u.name);
+    const key = a.secret ?? derivedSecret([{ name: u.name, url: u.url }]);
+    const token = affinityToken(key, u.name);
     specs.push({
       name: u.name,
       url: u.url,
       weight: u.weight,
       state: u.state,
       cookie: { token, ...setCookieLines(token, attrs) },
+      seed: rendezvousSeed(key, u.name),
       tls: upstreamTls(u, tls),
     });
   }

@@ -183,6 +183,13 @@ export const configSchema = z
         secure: z.union([z.literal('auto'), bool]).default('auto'),
         /** Max-Age of the cookie; 0 (default) makes it a session cookie. */
         maxAge: duration('0'),
+        /**
+         * Headers whose value pins a client that sends no affinity cookie, by rendezvous hashing
+         * (default [authorization]: Connect API keys; [] turns it off).
+         */
+        hashHeaders: z
+          .array(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'))
+          .default(['authorization']),
       })
       .prefault({}),
     healthCheck: z
@@ -213,6 +220,8 @@ export const configSchema = z
         requireSameVersion: bool.default(false),
         /** Warn when a node's clock differs from the balancer's by more than this (default 1s). */
         clockSkewWarning: duration('1s'),
+        /** Ask the other nodes for a deploy task its node answers 404 (default true). */
+        taskLookup: bool.default(true),
       })
       .prefault({}),
     failover: z

@@ -3,6 +3,8 @@
  * move to another node when an attempt fails (the only place a route changes). Shared by HTTP
  * forwarding and WebSocket upgrades; built per runtime settings and swapped on reload.
  */
+
+import type { HashWords } from '../affinity/rendezvous.js';
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import { decide, type RepinReason } from '../affinity/sticky.js';
 import type { Pool } from '../pool/pool.js';
@@ -13,6 +15,8 @@ export interface Route {
   node: UpstreamNode;
   /** Node whose Set-Cookie the response carries, or undefined for none. */
   cookieFor: UpstreamNode | undefined;
+  /** The client's credential hash when its node was chosen by rendezvous (rule 8). */
+  readonly key?: HashWords | undefined;
 }
 
 /** Routes requests for one listener. */
@@ -20,19 +24,33 @@ export class Router {
   readonly #pool: Pool;
   readonly #repins: RepinRecorder;
   readonly #whenAllDown: 'fail' | 'tryPinned';
+  readonly #hashHeaders: readonly string[];
 
-  constructor(pool: Pool, repins: RepinRecorder, whenAllDown: 'fail' | 'tryPinned') {
+  constructor(
+    pool: Pool,
+    repins: RepinRecorder,
+    whenAllDown: 'fail' | 'tryPinned',
+    hashHeaders: readonly string[],
+  ) {
     this.#pool = pool;
     this.#repins = repins;
     this.#whenAllDown = whenAllDown;
+    this.#hashHeaders = hashHeaders;
   }
 
-  /** Applies the affinity rules to the cookie values; undefined when no node can take the request. */
-  route(affinityValues: readonly string[]): Route | undefined {
-    const decision = decide(affinityValues, this.#pool);
+  /**
+   * Applies the affinity rules to the cookie values (and, with no pin, to the credentials among the
+   * request's `rawHeaders`); undefined when no node can take the request.
+   */
+  route(affinityValues: readonly string[], rawHeaders: readonly string[]): Route | undefined {
+    const decision = decide(affinityValues, this.#pool, rawHeaders, this.#hashHeaders);
     if (decision.node !== undefined) {
       if (decision.repin !== undefined) this.#record(decision.pinned, decision.node, decision.repin);
-      return { node: decision.node, cookieFor: decision.setCookie ? decision.node : undefined };
+      return {
+        node: decision.node,
+        cookieFor: decision.setCookie ? decision.node : undefined,
+        key: decision.key,
+      };
     }
     if (this.#whenAllDown === 'tryPinned') {
       if (decision.pinned !== undefined && decision.pinned.state !== 'maintenance') {
@@ -59,7 +77,7 @@ export class Router {
     tried: Set<UpstreamNode>,
   ): UpstreamNode | undefined {
     tried.add(failed);
-    const next = this.#pool.choose(tried);
+    const next = this.#pool.choose(tried, route.key);
     if (next === undefined) return undefined;
     route.node = next;
     if (kind === 'redispatch') {
@@ -69,6 +87,26 @@ export class Router {
       route.cookieFor = next;
     }
     return next;
+  }
+
+  /**
+   * The next node to ask for a deploy task `current` answered 404 for (rule 9): an up node that
+   * serves pinned clients (draining ones too: a deploy may have landed there before the drain),
+   * never one in `tried`, which gains `current`.
+   */
+  taskCandidate(current: UpstreamNode, tried: Set<UpstreamNode>): UpstreamNode | undefined {
+    tried.add(current);
+    for (const node of this.#pool.nodes) {
+      if (!tried.has(node) && node.health === 'up' && node.servesPinned()) return node;
+    }
+    return undefined;
+  }
+
+  /** The task was found on `found`: the request goes there and the answer re-pins the client to it. */
+  taskFound(route: Route, found: UpstreamNode, askedFirst: UpstreamNode): void {
+    route.node = found;
+    route.cookieFor = found;
+    this.#record(askedFirst, found, 'task');
   }
 
   #record(from: UpstreamNode | undefined, to: UpstreamNode, reason: RepinReason): void {

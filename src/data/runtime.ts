@@ -24,7 +24,7 @@ export function buildRuntime(settings: DataSettings, pool: Pool, repins: RepinRe
     settings,
     cookieName: settings.routing.cookieName,
     trusted: trustedProxyList(settings.routing.trustedProxies),
-    router: new Router(pool, repins, settings.routing.whenAllDown),
+    router: new Router(pool, repins, settings.routing.whenAllDown, settings.routing.hashHeaders),
     draining: false,
   };
 }

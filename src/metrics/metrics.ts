@@ -44,6 +44,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: this.#registers,
   });
+  readonly taskLookups = new client.Counter({
+    name: 'stickylb_task_lookups_total',
+    help: 'Deploy task polls its node answered 404 for, asked of the other nodes: found elsewhere (the client re-pinned) or not_found anywhere.',
+    labelNames: ['result'] as const,
+    registers: this.#registers,
+  });
   readonly configReloads = new client.Counter({
     name: 'stickylb_config_reloads_total',
     help: 'Configuration reloads by result.',
@@ -72,6 +78,7 @@ export class Metrics {
     }).set({ version: VERSION, node_version: process.version }, 1);
     registerNodeMetrics(this.registry, () => this.#pool?.nodes ?? [], this.#unrouted);
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
+    for (const result of ['found', 'not_found']) this.taskLookups.inc({ result }, 0);
   }
 
   /**

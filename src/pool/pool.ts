@@ -4,6 +4,7 @@
  * hang off those events.
  */
 import { EventEmitter } from 'node:events';
+import { type HashWords, rendezvousWinner } from '../affinity/rendezvous.js';
 import type { StickyPool } from '../affinity/sticky.js';
 import type { NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
@@ -79,21 +80,24 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   }
 
   /**
-   * A node for a new client (rule 1), never one in `exclude`. Unknown-health nodes are used only
-   * while no node is up yet, so traffic flows during the first probe round after start.
+   * A node for a new client (rule 1), never one in `exclude`: by rendezvous of `key` (rule 8) when
+   * given, else the least loaded. Unknown-health nodes are used only while no node is up yet, so
+   * traffic flows during the first probe round after start.
    */
-  choose(exclude?: ReadonlySet<UpstreamNode>): UpstreamNode | undefined {
+  choose(exclude?: ReadonlySet<UpstreamNode>, key?: HashWords): UpstreamNode | undefined {
     const up: UpstreamNode[] = [];
     let anyUp = false;
     for (const node of this.#nodes) {
       if (node.health === 'up') anyUp = true;
       if (node.takesNewClients() && !exclude?.has(node)) up.push(node);
     }
-    if (up.length > 0 || anyUp) return selectLeastLoaded(up);
-    const unknown = this.#nodes.filter(
-      (n) => n.health === 'unknown' && n.state === 'active' && !n.outdated && !exclude?.has(n),
-    );
-    return selectLeastLoaded(unknown);
+    const candidates =
+      up.length > 0 || anyUp
+        ? up
+        : this.#nodes.filter(
+            (n) => n.health === 'unknown' && n.state === 'active' && !n.outdated && !exclude?.has(n),
+          );
+    return key === undefined ? selectLeastLoaded(candidates) : rendezvousWinner(candidates, key);
   }
 
   /** True when at least one node is up (readiness). */
@@ -173,6 +177,7 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
       } else {
         node.weight = spec.weight;
         node.cookie = spec.cookie;
+        node.seed = spec.seed;
         node.tlsOptions = spec.tls;
         if (node.state !== spec.state) this.setState(node, spec.state, 'config');
       }

@@ -2,6 +2,7 @@
  * One upstream node: its identity, its health (from probes and passive evidence) and the operator
  * overlay. Policies read the predicates (`takesNewClients`, `servesPinned`), never raw fields.
  */
+import type { HashWords } from '../affinity/rendezvous.js';
 import type { NodeCookie, NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
 import type { UpstreamTls } from '../config/tls-files.js';
@@ -31,6 +32,8 @@ export class UpstreamNode {
   readonly tls: boolean;
   weight: number;
   cookie: NodeCookie;
+  /** Rendezvous seed for clients without cookies (rule 8). */
+  seed: HashWords;
   /** TLS options for an https:// node (CA, verification); undefined for defaults. */
   tlsOptions: UpstreamTls | undefined;
 
@@ -67,6 +70,7 @@ export class UpstreamNode {
     this.weight = opts.weight;
     this.state = opts.state;
     this.cookie = opts.cookie;
+    this.seed = opts.seed;
     this.tlsOptions = opts.tls;
     this.stats = stats;
   }

@@ -29,7 +29,13 @@ describe('config defaults', () => {
       scheme: 'http',
       resolveInterval: 10_000,
     });
-    expect(c.affinity).toEqual({ cookie: 'stickylb', sameSite: 'Lax', secure: 'auto', maxAge: 0 });
+    expect(c.affinity).toEqual({
+      cookie: 'stickylb',
+      sameSite: 'Lax',
+      secure: 'auto',
+      maxAge: 0,
+      hashHeaders: ['authorization'],
+    });
     expect(c.healthCheck).toMatchObject({
       path: '/__ping__',
       interval: 2000,

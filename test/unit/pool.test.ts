@@ -9,6 +9,7 @@ const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
   weight: 1,
   state: 'active',
   cookie: { token: `token-${name}`, plain: `p-${name}`, tls: `t-${name}` },
+  seed: [name.charCodeAt(0), 7],
   ...extra,
 });
 const options = { passiveFailures: 3, requireSameVersion: false };
@@ -80,5 +81,27 @@ describe('pool reconciliation', () => {
     expect(a.health).toBe('up');
     pool.reportConnectFailure(a);
     expect(a.health).toBe('down');
+  });
+
+  it.each<[string, Partial<NodeSpec>]>([
+    ['draining', { state: 'draining' }],
+    ['in maintenance', { state: 'maintenance' }],
+  ])('a keyed client never lands on a node %s', (_name, over) => {
+    const pool = new Pool([spec('a', over), spec('b'), spec('c')], options);
+    for (const n of pool.nodes) pool.setHealth(n, 'up', 'probe');
+    for (let i = 0; i < 200; i++) expect(pool.choose(undefined, [i * 7919, i])!.name).not.toBe('a');
+  });
+
+  it('a keyed client never lands on a down node, and its choice holds while the node set holds', () => {
+    const pool = new Pool([spec('a'), spec('b'), spec('c')], options);
+    for (const n of pool.nodes) pool.setHealth(n, n.name === 'b' ? 'down' : 'up', 'probe');
+    for (let i = 0; i < 200; i++) {
+      const key: [number, number] = [i * 104729, i * 31];
+      const first = pool.choose(undefined, key)!;
+      expect(first.name).not.toBe('b');
+      // Load changes nothing for a keyed client (unlike least-loaded selection).
+      first.inFlight += 5;
+      expect(pool.choose(undefined, key)).toBe(first);
+    }
   });
 });

@@ -4,7 +4,14 @@ import { UpstreamNode } from '../../src/pool/upstream-node.js';
 
 const cookie = { token: 't', plain: '', tls: '' };
 const node = (name: string, weight = 1, inFlight = 0) => {
-  const n = new UpstreamNode({ name, url: 'http://127.0.0.1:1', weight, state: 'active', cookie });
+  const n = new UpstreamNode({
+    name,
+    url: 'http://127.0.0.1:1',
+    weight,
+    state: 'active',
+    cookie,
+    seed: [1, 2],
+  });
   n.inFlight = inFlight;
   n.health = 'up';
   return n;

@@ -10,7 +10,7 @@ describe('upstream node addresses', () => {
     ['http://[::1]:8080', '::1', 8080, false],
     ['http://[fd00::5]', 'fd00::5', 80, false],
   ])('%s -> host %s, port %d', (url, host, port, tls) => {
-    const n = new UpstreamNode({ name: 'n', url, weight: 1, state: 'active', cookie });
+    const n = new UpstreamNode({ name: 'n', url, weight: 1, state: 'active', cookie, seed: [1, 2] });
     expect([n.host, n.port, n.tls]).toEqual([host, port, tls]);
   });
 });

@@ -60,6 +60,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #bodyTimer: NodeJS.Timeout | undefined;
   #status = 0;
   #bytes = 0;
+  /** A deploy task poll (rule 9): a 404 from its node is asked of the other nodes. */
+  readonly #taskPoll: boolean;
+  /** The node the current 404 is being skipped for: asked next once this answer is read. */
+  #askNext: UpstreamNode | undefined;
+  /** The node that first answered 404 for the task poll. */
+  #taskFrom: UpstreamNode | undefined;
   /** Request body bytes written upstream, for `limits.maxBodySize` on bodies without Content-Length. */
   #bodyBytes = 0;
 
@@ -77,6 +83,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#res = res;
     this.#fwd = fwd;
     this.#route = route;
+    this.#taskPoll =
+      runtime.settings.routing.taskLookup && req.method === 'GET' && !fwd.hasBody && isTaskPath(fwd.path);
   }
 
   start(): void {
@@ -199,6 +207,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     const node = this.#node;
     this.#ctx.pool.reportConnected(node);
+    if (this.#taskPoll && !this.#lookAfterTask(statusCode)) return true;
     const headers: string[] = [];
     let connection: string | undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -238,6 +247,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.#done) return false;
+    // The body of a 404 being skipped for the next node (rule 9) is read and dropped.
+    if (this.#askNext !== undefined) return true;
     this.#bytes += chunk.length;
     const ok = this.#res.write(chunk);
     // undici's resume is bound already: no closure per request unless backpressure happens.
@@ -248,6 +259,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onComplete(): void {
     this.#release();
     if (this.#done) return;
+    const next = this.#askNext;
+    if (next !== undefined) {
+      this.#askNext = undefined;
+      this.#dispatch(next);
+      return;
+    }
     this.#res.end();
     this.#finish(this.#status);
   }
@@ -319,6 +336,29 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#finish(statusOf(code));
   }
 
+  /**
+   * Rule 9 for a task poll's answer: false when this answer is a 404 to skip (another node will be
+   * asked once it is read); true to relay it, re-pinning the client when another node had the task.
+   */
+  #lookAfterTask(statusCode: number): boolean {
+    if (statusCode === 404) {
+      this.#tried ??= new Set();
+      const next = this.#runtime.router.taskCandidate(this.#node, this.#tried);
+      if (next !== undefined) {
+        this.#taskFrom ??= this.#node;
+        this.#askNext = next;
+        return false;
+      }
+      if (this.#taskFrom !== undefined) this.#ctx.metrics.taskLookups.inc({ result: 'not_found' });
+      return true;
+    }
+    if (this.#taskFrom !== undefined) {
+      this.#runtime.router.taskFound(this.#route, this.#node, this.#taskFrom);
+      this.#ctx.metrics.taskLookups.inc({ result: 'found' });
+    }
+    return true;
+  }
+
   #idempotent(): boolean {
     const m = this.#req.method;
     return (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') && !this.#fwd.hasBody;
@@ -355,4 +395,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       );
     }
   }
+}
+
+/** `/__api__/v1/tasks/{id}` or `/__api__/tasks/{id}`, any query: Connect's deploy task polls. */
+function isTaskPath(path: string): boolean {
+  return path.startsWith('/__api__/') && /^\/__api__\/(?:v1\/)?tasks\/[^/?]+(?:\?|$)/.test(path);
 }

@@ -94,7 +94,7 @@ export class WebSocketProxy {
       this.#ctx.answers.socket(req, socket, err instanceof BadRequestError ? err.code : 'BAD_REQUEST', 0);
       return;
     }
-    const route = runtime.router.route(fwd.affinityValues);
+    const route = runtime.router.route(fwd.affinityValues, req.rawHeaders);
     if (route === undefined) {
       this.#ctx.answers.socket(req, socket, 'NO_AVAILABLE_NODE', retryAfter);
       return;
