@@ -9,6 +9,7 @@ import type { OperatorState } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
+import type { UpstreamNode } from '../pool/upstream-node.js';
 import { checkBearer } from './auth.js';
 import { type NodeView, nodeView } from './node-view.js';
 import { statusPage } from './status-page.js';
@@ -23,6 +24,10 @@ export interface AdminDeps {
   readonly logger: Logger;
   /** True while the balancer is shutting down (readiness fails at once). */
   isShuttingDown(): boolean;
+  /** Why the balancer is not ready yet besides node health (starting, no worker), or undefined. */
+  notReady?(): string | undefined;
+  /** Sets a node's operator state (may be shared; rejects with code STATE_STORE_UNAVAILABLE). */
+  changeState(node: UpstreamNode, state: OperatorState): Promise<void>;
   /** Current tokens and allowed Host names (reloadable). */
   access(): AdminAccess;
   reload(): Promise<ReloadOutcome>;
@@ -77,9 +82,14 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
       case '/healthz':
         return json(res, 200, { status: 'ok' });
       case '/readyz': {
-        const ready = !deps.isShuttingDown() && deps.pool.anyUp();
-        const reason = deps.isShuttingDown() ? 'shutting down' : ready ? 'ok' : 'no upstream node is up';
-        return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', reason });
+        const reason = deps.isShuttingDown()
+          ? 'shutting down'
+          : (deps.notReady?.() ?? (deps.pool.anyUp() ? undefined : 'no upstream node is up'));
+        const ready = reason === undefined;
+        return json(res, ready ? 200 : 503, {
+          status: ready ? 'ready' : 'not ready',
+          reason: reason ?? 'ok',
+        });
       }
     }
     if (access.readToken !== undefined && path !== '/' && path !== '/status') {
@@ -140,9 +150,16 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
     const node = deps.pool.get(safeDecode(action[1]!));
     if (node === undefined) return json(res, 404, { error: `no node named ${action[1]}` });
     const state = ACTIONS[action[2]!]!;
-    if (deps.pool.setState(node, state, 'admin')) {
-      deps.logger.info({ upstream: node.name, state }, 'node state set through admin API');
+    try {
+      await deps.changeState(node, state);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'STATE_STORE_UNAVAILABLE') throw err;
+      return json(res, 503, {
+        error: 'the shared state store is unreachable: nothing was changed on any replica',
+        code: 'STATE_STORE_UNAVAILABLE',
+      });
     }
+    deps.logger.info({ upstream: node.name, state }, 'node state set through admin API');
     return json(res, 200, nodeView(node));
   }
   res.setHeader('allow', 'GET, HEAD, POST');

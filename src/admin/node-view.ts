@@ -24,6 +24,10 @@ export interface NodeView {
   clockSkewSeconds: number | null;
   version: string | null;
   outdated: boolean;
+  /** Where the operator state came from: the YAML, or the API of which replica, when. */
+  stateSource: { origin: 'config' | 'api'; at: string; by: string | null };
+  /** Not active and holding no request or WebSocket (summed over workers): it may be stopped. */
+  safeToStop: boolean;
 }
 
 /** Serialisable view of `node`. */
@@ -53,5 +57,16 @@ export function nodeView(node: UpstreamNode, now = Date.now()): NodeView {
     clockSkewSeconds: node.clockSkewMs === undefined ? null : node.clockSkewMs / 1000,
     version: node.version ?? null,
     outdated: node.outdated,
+    stateSource: {
+      origin: node.stateSource.origin,
+      at: new Date(node.stateSource.at).toISOString(),
+      by: node.stateSource.by ?? null,
+    },
+    safeToStop: isSafeToStop(node.state, node.inFlight, node.websockets),
   };
+}
+
+/** A node may be stopped when it takes no new clients and holds no request or WebSocket. */
+export function isSafeToStop(state: string, inFlight: number, websockets: number): boolean {
+  return state !== 'active' && inFlight === 0 && websockets === 0;
 }

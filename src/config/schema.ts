@@ -296,6 +296,15 @@ export const configSchema = z
         access: bool.default(false),
       })
       .prefault({}),
+    /**
+     * Operator states shared by every replica through PostgreSQL (default none: each replica keeps
+     * its own). `url` is a libpq connection URL (`postgres://user:pass@host/db?sslmode=require`).
+     */
+    sharedState: z
+      .strictObject({
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+      })
+      .optional(),
     /** Time in-flight requests get to finish on SIGTERM (default 30s). */
     shutdownTimeout: duration('30s'),
     /** Proxy processes: 1 (default), a number, or auto (one per core); health checks run once, in the primary. */

@@ -6,11 +6,12 @@
  * listeners whole.
  */
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { ReloadOutcome } from '../admin/admin-server.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import type { NodeView } from '../admin/node-view.js';
 import { type DataSettings, dataSettings } from '../config/data-settings.js';
-import type { Config } from '../config/schema.js';
+import type { Config, OperatorState } from '../config/schema.js';
 import { loadTlsMaterial, type TlsMaterial } from '../config/tls-files.js';
 import { type CheckerOptions, HealthChecker } from '../health/health-checker.js';
 import { listen, urlOf } from '../listen.js';
@@ -18,7 +19,9 @@ import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
 import { isLost, Pool, type Transition } from '../pool/pool.js';
+import type { UpstreamNode } from '../pool/upstream-node.js';
 import { reloadConfig } from './reload.js';
+import { SharedStateStore } from './shared-state.js';
 
 /** How a mode adapts the control plane. */
 export interface ControlPlaneOptions {
@@ -38,6 +41,10 @@ export interface ControlPlaneOptions {
   readonly metricsText?: (() => Promise<string>) | undefined;
   /** False while nothing serves traffic (no worker yet): readiness fails (default: always true). */
   readonly serving?: (() => boolean) | undefined;
+  /** This replica's name in shared operator states (default: the host name). */
+  readonly replica?: string | undefined;
+  /** How long a start waits for the shared store's first read before reporting ready. */
+  readonly storeWaitMs?: number | undefined;
 }
 
 interface Current {
@@ -59,6 +66,10 @@ export class ControlPlane {
   readonly #listeners: Array<(settings: DataSettings) => void> = [];
   #current: Current;
   #shuttingDown = false;
+  readonly #replica: string;
+  readonly #store: SharedStateStore | undefined;
+  /** Set once the shared store was read (or waited for) at start: readiness until then fails. */
+  #started = false;
 
   /** Resolves DNS once, reads the configuration's files and builds the control plane (nothing listens yet). */
   static async create(
@@ -86,8 +97,14 @@ export class ControlPlane {
     this.#current = initial;
     this.#options = options;
     this.#log = logger.child({ component: 'balancer' });
+    this.#replica = options.replica ?? hostname();
     this.pool = new Pool(initial.settings.nodes, initial.settings.pool);
     this.metrics.attach(this.pool);
+    const shared = initial.config.sharedState;
+    if (shared !== undefined) {
+      this.metrics.withStateStore();
+      this.#store = new SharedStateStore(shared.url, this.pool, this.#replica, logger, this.metrics);
+    }
     this.pool.on('transition', this.#logTransition);
     this.checker = new HealthChecker(
       this.pool,
@@ -99,7 +116,14 @@ export class ControlPlane {
       pool: this.pool,
       metrics: this.metrics,
       logger: logger.child({ component: 'admin' }),
-      isShuttingDown: () => this.#shuttingDown || options.serving?.() === false,
+      isShuttingDown: () => this.#shuttingDown,
+      notReady: () =>
+        !this.#started
+          ? 'starting: reading the shared operator states'
+          : options.serving?.() === false
+            ? 'no worker serves yet'
+            : undefined,
+      changeState: (node, state) => this.setState(node, state),
       access: () => this.#current.config.admin,
       reload: () => this.reload(),
       ...(options.nodes ? { nodes: options.nodes } : {}),
@@ -127,10 +151,15 @@ export class ControlPlane {
     this.#listeners.push(listener);
   }
 
-  /** Starts the admin listener, the probes and DNS re-resolution; returns the admin URL. */
+  /**
+   * Starts the admin listener, the probes and DNS re-resolution, and reads the shared operator states
+   * (readiness waits for that read, bounded); returns the admin URL.
+   */
   async start(): Promise<string> {
     const { admin } = this.#current.config;
     await listen(this.#admin, admin.port, admin.host);
+    await this.#store?.start(this.#options.storeWaitMs);
+    this.#started = true;
     if (this.#options.probing !== false) this.checker.start();
     const isIdle =
       this.#options.isIdle ??
@@ -157,6 +186,16 @@ export class ControlPlane {
     this.#install(this.#discovery.replace(next), tls);
   }
 
+  /**
+   * Sets a node's operator state through the API: shared with every replica when a store is
+   * configured (throws an error with code STATE_STORE_UNAVAILABLE, changing nothing, when it is
+   * unreachable), else kept by this replica across reloads.
+   */
+  async setState(node: UpstreamNode, state: OperatorState): Promise<void> {
+    if (this.#store !== undefined) return this.#store.set(node, state);
+    this.pool.setState(node, state, 'admin', { origin: 'api', at: Date.now(), by: this.#replica });
+  }
+
   /** Re-reads the configuration file and applies it; invalid input keeps the running config. */
   reload(): Promise<ReloadOutcome> {
     return reloadConfig(
@@ -178,6 +217,7 @@ export class ControlPlane {
   async close(): Promise<void> {
     this.beginShutdown();
     this.#discovery.stop();
+    await this.#store?.close();
     await this.checker.stop();
     this.#admin.closeAllConnections();
     await new Promise<void>((resolve) => this.#admin.close(() => resolve()));

@@ -50,6 +50,17 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: this.#registers,
   });
+  readonly stateStoreUp = new client.Gauge({
+    name: 'stickylb_state_store_up',
+    help: '1 while the shared state store (sharedState.url) is reachable, 0 otherwise (absent without one).',
+    aggregator: 'max',
+    registers: [],
+  });
+  readonly stateChangesApplied = new client.Counter({
+    name: 'stickylb_state_changes_applied_total',
+    help: 'Operator states set through another replica and applied here from the shared store.',
+    registers: this.#registers,
+  });
   readonly configReloads = new client.Counter({
     name: 'stickylb_config_reloads_total',
     help: 'Configuration reloads by result.',
@@ -112,6 +123,11 @@ export class Metrics {
   countResponse(node: UpstreamNode | undefined, status: number, seconds: number): void {
     if (node === undefined) this.#unrouted.set(status, (this.#unrouted.get(status) ?? 0) + 1);
     else node.stats.record(status, seconds);
+  }
+
+  /** Exports `stickylb_state_store_up` (only replicas with a shared store have one). */
+  withStateStore(): void {
+    this.registry.registerMetric(this.stateStoreUp);
   }
 
   /** Prometheus text exposition. */

@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { ReloadOutcome } from '../admin/admin-server.js';
 import type { NodeView } from '../admin/node-view.js';
-import { nodeView } from '../admin/node-view.js';
+import { isSafeToStop, nodeView } from '../admin/node-view.js';
 import type { Config } from '../config/schema.js';
 import { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
@@ -103,6 +103,7 @@ async function summedNodes(pool: Pool, relay: WorkerRelay | undefined): Promise<
       view.websockets += c.websockets;
       view.requests += c.requests;
     }
+    view.safeToStop = isSafeToStop(view.state, view.inFlight, view.websockets);
     return view;
   });
 }

@@ -9,7 +9,7 @@ import type { StickyPool } from '../affinity/sticky.js';
 import type { NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
 import { selectLeastLoaded } from './selection.js';
-import { type Health, UpstreamNode } from './upstream-node.js';
+import { type Health, type StateSource, UpstreamNode } from './upstream-node.js';
 
 /** A health or operator-state change of one node. */
 export interface Transition {
@@ -116,8 +116,12 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
     return true;
   }
 
-  /** Sets a node's operator state; returns true and emits when it changed. */
-  setState(node: UpstreamNode, state: OperatorState, cause: string): boolean {
+  /**
+   * Sets a node's operator state (and, when given, where it came from); returns true and emits when
+   * the state changed.
+   */
+  setState(node: UpstreamNode, state: OperatorState, cause: string, source?: StateSource): boolean {
+    if (source !== undefined) node.stateSource = source;
     if (node.state === state) return false;
     const from = node.state;
     node.state = state;
@@ -171,15 +175,26 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
     const byName = new Map<string, UpstreamNode>();
     const byToken = new Map<string, UpstreamNode>();
     for (const spec of specs) {
-      let node = this.#byName.get(spec.name);
+      const previous = this.#byName.get(spec.name);
+      let node = previous;
       if (node === undefined || node.url !== spec.url) {
-        node = new UpstreamNode(spec, node?.stats);
+        node = new UpstreamNode(spec, previous?.stats);
+        // A re-addressed node keeps a state the API gave it while the YAML says the same as before.
+        if (previous !== undefined && previous.configState === spec.state) {
+          node.state = previous.state;
+          node.stateSource = previous.stateSource;
+        }
       } else {
         node.weight = spec.weight;
         node.cookie = spec.cookie;
         node.seed = spec.seed;
         node.tlsOptions = spec.tls;
-        if (node.state !== spec.state) this.setState(node, spec.state, 'config');
+      }
+      // A state set through the API survives reloads and DNS changes until the YAML changes the
+      // state it gives this node: then the YAML wins.
+      if (node.configState !== spec.state) {
+        node.configState = spec.state;
+        this.setState(node, spec.state, 'config', { origin: 'config', at: Date.now() });
       }
       next.push(node);
       byName.set(spec.name, node);

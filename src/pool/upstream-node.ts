@@ -8,6 +8,15 @@ import type { OperatorState } from '../config/schema.js';
 import type { UpstreamTls } from '../config/tls-files.js';
 import { RequestStats } from './request-stats.js';
 
+/** Where a node's operator state came from: the YAML, or the admin API (of which replica, when). */
+export interface StateSource {
+  readonly origin: 'config' | 'api';
+  /** Epoch ms. */
+  readonly at: number;
+  /** The replica whose API set it. */
+  readonly by?: string | undefined;
+}
+
 /** What the health checker and passive evidence say. A node starts `unknown`. */
 export type Health = 'unknown' | 'up' | 'down';
 
@@ -39,6 +48,9 @@ export class UpstreamNode {
 
   health: Health = 'unknown';
   state: OperatorState;
+  /** The state the YAML gives this node: a change of it wins over an API-set state. */
+  configState: OperatorState;
+  stateSource: StateSource;
   /** Epoch ms of the last health or state transition. */
   since = Date.now();
   /** Requests being proxied to this node right now. */
@@ -69,6 +81,8 @@ export class UpstreamNode {
     this.port = url.port === '' ? (this.tls ? 443 : 80) : Number(url.port);
     this.weight = opts.weight;
     this.state = opts.state;
+    this.configState = opts.state;
+    this.stateSource = { origin: 'config', at: Date.now() };
     this.cookie = opts.cookie;
     this.seed = opts.seed;
     this.tlsOptions = opts.tls;
