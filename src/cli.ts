@@ -71,8 +71,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
   const loadConfig = file === undefined ? undefined : () => loadConfigFile(file);
-  if (workers > 1) return runCluster(config, workers, logger, loadConfig);
-  return runSingle(config, logger, loadConfig, demo);
+  if (workers > 1) return runCluster(config, workers, logger, loadConfig, file);
+  return runSingle(config, logger, loadConfig, demo, file);
 }
 
 /** The process's logger; a balancer keeps serving through a bug in one request's promise chain. */
@@ -116,13 +116,14 @@ async function runSingle(
   logger: Logger,
   loadConfig: (() => Promise<Config>) | undefined,
   demo: readonly DemoNode[],
+  configFile: string | undefined,
 ): Promise<number> {
   const closeDemo = async () => {
     await Promise.all(demo.map((d) => d.close()));
   };
   let app: RunningBalancer;
   try {
-    app = await startSingle(config, logger, { loadConfig });
+    app = await startSingle(config, logger, { loadConfig, configFile });
   } catch (err) {
     await closeDemo();
     if (err instanceof ConfigError) return reportConfigError(err);
@@ -190,10 +191,11 @@ async function runCluster(
   workers: number,
   logger: Logger,
   loadConfig: (() => Promise<Config>) | undefined,
+  configFile: string | undefined,
 ): Promise<number> {
   let primary: RunningPrimary;
   try {
-    primary = await startPrimary(config, workers, logger, loadConfig);
+    primary = await startPrimary(config, workers, logger, loadConfig, { configFile });
   } catch (err) {
     if (err instanceof ConfigError) return reportConfigError(err);
     process.stderr.write(`stickylb: cannot start: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);

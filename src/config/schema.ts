@@ -305,6 +305,11 @@ export const configSchema = z
         url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
       })
       .optional(),
+    /**
+     * Reload when the configuration file changes, Kubernetes ConfigMap updates included (default
+     * true; SIGHUP and POST /api/reload work either way).
+     */
+    watchConfig: bool.default(true),
     /** Time in-flight requests get to finish on SIGTERM (default 30s). */
     shutdownTimeout: duration('30s'),
     /** Proxy processes: 1 (default), a number, or auto (one per core); health checks run once, in the primary. */

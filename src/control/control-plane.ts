@@ -20,6 +20,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
 import { isLost, Pool, type Transition } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
+import { ConfigWatch } from './config-watch.js';
 import { reloadConfig } from './reload.js';
 import { SharedStateStore } from './shared-state.js';
 
@@ -45,6 +46,8 @@ export interface ControlPlaneOptions {
   readonly replica?: string | undefined;
   /** How long a start waits for the shared store's first read before reporting ready. */
   readonly storeWaitMs?: number | undefined;
+  /** The configuration file, watched when `watchConfig` is on (none: nothing to watch). */
+  readonly configFile?: string | undefined;
 }
 
 interface Current {
@@ -70,6 +73,7 @@ export class ControlPlane {
   readonly #store: SharedStateStore | undefined;
   /** Set once the shared store was read (or waited for) at start: readiness until then fails. */
   #started = false;
+  #watch: ConfigWatch | undefined;
 
   /** Resolves DNS once, reads the configuration's files and builds the control plane (nothing listens yet). */
   static async create(
@@ -160,6 +164,10 @@ export class ControlPlane {
     await listen(this.#admin, admin.port, admin.host);
     await this.#store?.start(this.#options.storeWaitMs);
     this.#started = true;
+    const file = this.#options.configFile;
+    if (file !== undefined && this.#current.config.watchConfig) {
+      this.#watch = new ConfigWatch(file, () => this.reload(), this.#log);
+    }
     if (this.#options.probing !== false) this.checker.start();
     const isIdle =
       this.#options.isIdle ??
@@ -217,6 +225,7 @@ export class ControlPlane {
   async close(): Promise<void> {
     this.beginShutdown();
     this.#discovery.stop();
+    this.#watch?.close();
     await this.#store?.close();
     await this.checker.stop();
     this.#admin.closeAllConnections();

@@ -34,6 +34,8 @@ export interface PrimaryOptions {
   readonly resolver?: Resolver;
   /** Script the workers run (default: the primary's own, as node:cluster does). */
   readonly exec?: string;
+  /** The configuration file, watched when `watchConfig` is on. */
+  readonly configFile?: string | undefined;
 }
 
 /** Starts the control plane and `count` workers. */
@@ -58,6 +60,7 @@ export async function startPrimary(
   const control: ControlPlane = await ControlPlane.create(config, logger, {
     loadConfig,
     resolver: options.resolver,
+    configFile: options.configFile,
     isIdle: (name) => busy.isIdle(name),
     nodes: () => summedNodes(control.pool, relay),
     metricsText: async () => {

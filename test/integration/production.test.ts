@@ -136,6 +136,8 @@ describe('hot reload', () => {
       upstreams: nodes.map((n) => ({ name: n.name, url: n.url })),
       affinity: { secret: 'reload-secret-0123456789' },
       healthCheck: { interval: '200ms', timeout: '150ms' },
+      // This test drives reloads by signal and API and counts them: no file watching.
+      watchConfig: false,
     });
     const file = writeConfig(tree([a, b]));
     const lb = await startCliBalancer(file);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig, parseConfigText } from '../../src/config/load.js';
@@ -297,5 +297,34 @@ describe('config/k8s/configmap.yaml', () => {
     const config = parseConfigText(map!.data!['config.yaml']!, env);
     expect(config.upstreams).toHaveLength(2);
     expect(config.admin.host).toBe('0.0.0.0');
+  });
+});
+
+describe('config/k8s', () => {
+  const dir = new URL('../../config/k8s/', import.meta.url);
+  const docs = (file: string) =>
+    parseAllDocuments(readFileSync(new URL(file, dir), 'utf8')).map(
+      (d) => d.toJS() as Record<string, unknown>,
+    );
+
+  it('kustomization.yaml names every manifest of the folder, and each parses', () => {
+    const kustomization = docs('kustomization.yaml')[0] as { resources: string[] };
+    const manifests = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    expect([...kustomization.resources].sort()).toEqual(manifests.sort());
+    for (const file of manifests)
+      for (const doc of docs(file)) expect(doc.kind, file).toEqual(expect.any(String));
+  });
+
+  it('mounts the ConfigMap as a directory (a subPath mount is never updated) where the image reads its config', () => {
+    const deployment = docs('deployment.yaml').find((d) => d.kind === 'Deployment') as {
+      spec: { template: { spec: { containers: Array<{ volumeMounts: Array<Record<string, unknown>> }> } } };
+    };
+    const mounts = deployment.spec.template.spec.containers[0]!.volumeMounts;
+    const config = mounts.find((m) => m.name === 'config')!;
+    expect(config.subPath).toBeUndefined();
+    expect(config.mountPath).toBe('/etc/stickylb');
+    expect(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')).toContain(
+      '/etc/stickylb/config.yaml',
+    );
   });
 });
