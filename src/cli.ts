@@ -10,6 +10,7 @@ import { loadConfigFile, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { loadTlsMaterial } from './config/tls-files.js';
 import { startDemoNode } from './demo/demo-node.js';
+import { drainCommand } from './drain-command.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { type RunningPrimary, startPrimary } from './modes/primary.js';
@@ -23,6 +24,8 @@ Usage:
   stickylb --config FILE         run with a YAML configuration
   stickylb --config FILE --check validate the configuration and exit (0 valid, 2 invalid)
   stickylb                       no configuration: run a demo with two built-in nodes
+  stickylb drain NODE --admin URL [--token T] [--wait] [--timeout 10m]
+                                 drain a node; with --wait exit 0 once it holds nothing (preStop, Ansible)
 
 Options:
   -c, --config FILE   configuration file (default: $STICKYLB_CONFIG)
@@ -37,6 +40,13 @@ async function main(argv: string[]): Promise<number> {
   // A cluster worker gets its settings from the primary over IPC, validated there.
   if (cluster.isWorker)
     return runWorker((level) => processLogger(level).child({ worker: cluster.worker?.id }));
+  if (argv[0] === 'drain') {
+    return drainCommand(
+      argv.slice(1),
+      (line) => process.stdout.write(`${line}\n`),
+      (line) => process.stderr.write(`${line}\n`),
+    );
+  }
   let args: ReturnType<typeof parse>;
   try {
     args = parse(argv);

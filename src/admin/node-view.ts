@@ -28,6 +28,8 @@ export interface NodeView {
   stateSource: { origin: 'config' | 'api'; at: string; by: string | null };
   /** Not active and holding no request or WebSocket (summed over workers): it may be stopped. */
   safeToStop: boolean;
+  /** While a slow start lasts, the share of its weight the node takes of new clients (0-1). */
+  slowStartShare: number | null;
 }
 
 /** Serialisable view of `node`. */
@@ -63,6 +65,7 @@ export function nodeView(node: UpstreamNode, now = Date.now()): NodeView {
       by: node.stateSource.by ?? null,
     },
     safeToStop: isSafeToStop(node.state, node.inFlight, node.websockets),
+    slowStartShare: node.rampFrom === undefined ? null : Math.round(node.rampShare(now) * 100) / 100,
   };
 }
 

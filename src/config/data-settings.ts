@@ -46,7 +46,11 @@ export interface UpstreamClientOptions {
 export interface DataSettings {
   /** The nodes (a worker's pool mirror is reconciled to these). */
   readonly nodes: readonly NodeSpec[];
-  readonly pool: { readonly passiveFailures: number; readonly requireSameVersion: boolean };
+  readonly pool: {
+    readonly passiveFailures: number;
+    readonly requireSameVersion: boolean;
+    readonly slowStartMs: number;
+  };
   /** Fixed at start: a change is logged as needing a restart. */
   readonly listen: {
     readonly host: string;
@@ -106,6 +110,7 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
     pool: {
       passiveFailures: config.healthCheck.passiveFailures,
       requireSameVersion: config.connect.requireSameVersion,
+      slowStartMs: config.healthCheck.slowStart,
     },
     listen: {
       host: config.listen.host,

@@ -210,6 +210,11 @@ export const configSchema = z
         host: z.string().min(1).optional(),
         /** Consecutive connection failures of real traffic that take a node down (default 3; 0 disables). */
         passiveFailures: int(0, 100).default(3),
+        /**
+         * A node that becomes available again (up after down, active after draining or maintenance)
+         * takes a share of new clients growing to its full weight over this time (default 30s; 0: off).
+         */
+        slowStart: duration('30s'),
       })
       .prefault({}),
     connect: z

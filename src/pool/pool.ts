@@ -41,6 +41,8 @@ export interface PoolOptions {
   /** Consecutive connection failures that take a node down; 0 disables passive evidence. */
   readonly passiveFailures: number;
   readonly requireSameVersion: boolean;
+  /** Time over which a node that becomes available again ramps up to its full share (0: none). */
+  readonly slowStartMs: number;
 }
 
 /** The set of upstream nodes and their state. */
@@ -87,9 +89,13 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   choose(exclude?: ReadonlySet<UpstreamNode>, key?: HashWords): UpstreamNode | undefined {
     const up: UpstreamNode[] = [];
     let anyUp = false;
+    let ramping = false;
     for (const node of this.#nodes) {
       if (node.health === 'up') anyUp = true;
-      if (node.takesNewClients() && !exclude?.has(node)) up.push(node);
+      if (node.takesNewClients() && !exclude?.has(node)) {
+        up.push(node);
+        if (node.rampFrom !== undefined) ramping = true;
+      }
     }
     const candidates =
       up.length > 0 || anyUp
@@ -97,7 +103,24 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
         : this.#nodes.filter(
             (n) => n.health === 'unknown' && n.state === 'active' && !n.outdated && !exclude?.has(n),
           );
+    if (ramping) return this.#chooseRamping(candidates, key);
     return key === undefined ? selectLeastLoaded(candidates) : rendezvousWinner(candidates, key);
+  }
+
+  /**
+   * Slow start: a node back from down, maintenance or draining takes a share of new clients that
+   * grows over `slowStartMs`, never all of them at once (with least-loaded selection its empty
+   * count would win every choice). A client with a key sees the node's weight scaled by the share
+   * (every replica agrees); any other client considers it with that probability.
+   */
+  #chooseRamping(candidates: readonly UpstreamNode[], key: HashWords | undefined): UpstreamNode | undefined {
+    const now = Date.now();
+    if (key !== undefined) {
+      const scaled = candidates.map((n) => ({ node: n, seed: n.seed, weight: n.weight * n.rampShare(now) }));
+      return rendezvousWinner(scaled, key)?.node;
+    }
+    const considered = candidates.filter((n) => n.rampFrom === undefined || Math.random() < n.rampShare(now));
+    return selectLeastLoaded(considered.length > 0 ? considered : candidates);
   }
 
   /** True when at least one node is up (readiness). */
@@ -110,6 +133,9 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
     if (node.health === health) return false;
     const from = node.health;
     node.health = health;
+    // Back from down: ramp in (a node up at start, from unknown, takes its share at once).
+    if (health === 'up' && from === 'down') this.#startRamp(node);
+    else if (health !== 'up') node.rampFrom = undefined;
     node.since = Date.now();
     if (health === 'up') node.connectFailures = 0;
     this.emit('transition', { node, kind: 'health', from, to: health, cause });
@@ -125,9 +151,16 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
     if (node.state === state) return false;
     const from = node.state;
     node.state = state;
+    if (state === 'active') this.#startRamp(node);
     node.since = Date.now();
     this.emit('transition', { node, kind: 'state', from, to: state, cause });
     return true;
+  }
+
+  #startRamp(node: UpstreamNode): void {
+    if (this.#options.slowStartMs <= 0) return;
+    node.rampFrom = Date.now();
+    node.rampMs = this.#options.slowStartMs;
   }
 
   /** Passive evidence: a real request could not connect. Enough in a row take the node down. */

@@ -70,6 +70,10 @@ export class UpstreamNode {
   version: string | undefined;
   /** Set by the pool when `requireSameVersion` is on and a newer version is present. */
   outdated = false;
+  /** Epoch ms at which the node became available again, while its slow start lasts. */
+  rampFrom: number | undefined;
+  /** Length of that slow start. */
+  rampMs = 0;
 
   constructor(opts: NodeSpec, stats = new RequestStats()) {
     this.name = opts.name;
@@ -102,6 +106,20 @@ export class UpstreamNode {
   /** May keep serving clients pinned to it (rule 3): draining nodes do, maintenance and down nodes do not. */
   servesPinned(): boolean {
     return this.state !== 'maintenance' && this.health !== 'down';
+  }
+
+  /**
+   * The share of its weight the node takes of new clients (slow start): grows from near zero to 1
+   * over `rampMs` after it became available again; 1 otherwise.
+   */
+  rampShare(now: number): number {
+    if (this.rampFrom === undefined) return 1;
+    const share = (now - this.rampFrom) / this.rampMs;
+    if (share >= 1) {
+      this.rampFrom = undefined;
+      return 1;
+    }
+    return Math.max(share, 0.02);
   }
 
   /** Load used to pick among nodes: open work per unit of weight. */

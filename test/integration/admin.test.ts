@@ -108,7 +108,8 @@ describe('admin server', () => {
 
   it('drain through the API changes routing: pinned clients stay, new ones go elsewhere', async () => {
     const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
-    const lb = await startBalancer([a, b]);
+    // Slow start off: an activated node takes its full share of new clients at once.
+    const lb = await startBalancer([a, b], { healthCheck: { slowStart: 0 } });
     const pinned = new Client(lb.url);
     let node = (await pinned.get('/')).json.node;
     if (node !== 'a') {

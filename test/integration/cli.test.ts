@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { loopbackConfig, runCli, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
+import { affinityToken } from '../../src/affinity/token.js';
+import { CLI, loopbackConfig, runCli, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 import { closed, openSocket } from '../helpers/ws.js';
 
@@ -162,5 +164,46 @@ describe('command line', () => {
     expect(res.statusCode).toBe(200);
     expect(((await res.body.json()) as { slow: boolean }).slow).toBe(true);
     expect(await lb.exited).toBe(0);
+  });
+});
+
+describe('stickylb drain', () => {
+  /** Runs `stickylb drain ...` as a process; resolves with its exit code and output. */
+  const drain = (args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'drain', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      child.on('exit', (code) => resolve({ code, out }));
+    });
+
+  it('--wait exits 0 once the node holds no WebSocket, 3 at the deadline while it still holds one', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const token = 'drain-admin-token-0123456789';
+    const lb = await startCliBalancer(
+      writeConfig(
+        loopbackConfig([a, b], {
+          admin: { host: '127.0.0.1', port: 0, token },
+          affinity: { secret: 'drain-secret-0123456789' },
+        }),
+      ),
+    );
+    const pin = `stickylb=${affinityToken('drain-secret-0123456789', 'a')}`;
+    const sock = await openSocket(`${lb.url}/ws`, pin);
+    const common = ['a', '--admin', lb.adminUrl, '--token', token, '--wait'];
+    const late = await drain([...common, '--timeout', '1500ms']);
+    expect(late.code).toBe(3);
+    expect(late.out).toContain('still holds 0 requests and 1 WebSockets');
+    const waiting = drain([...common, '--timeout', '20s']);
+    sock.ws.close();
+    const done = await waiting;
+    expect(done.code).toBe(0);
+    expect(done.out).toContain('a: safe to stop');
+    expect((await drain(['a', '--admin', lb.adminUrl, '--token', 'wrong-token-0123456789'])).code).toBe(1);
   });
 });

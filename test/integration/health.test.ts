@@ -3,13 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { startBalancer } from '../helpers/balancer.js';
 import { startFakeNode, unreachableNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
+import { openSocket } from '../helpers/ws.js';
 
 describe('active health checks (driven by checkOnce, no sleeping)', () => {
   it.each([503, 402])(
     'a live node whose /__ping__ answers %d is taken out; back to 200 it returns for new clients only',
     async (status) => {
       const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
-      const lb = await startBalancer([a, b], {}, { manualHealth: true });
+      // Slow start off: the returning node takes its full share of new clients at once.
+      const lb = await startBalancer([a, b], { healthCheck: { slowStart: 0 } }, { manualHealth: true });
       const node = lb.app.pool.get('a')!;
       const onA = new Client(lb.url);
       for (let i = 0; i < 10 && (await onA.get('/')).json.node !== 'a'; i++) onA.cookie = undefined;
@@ -108,5 +110,44 @@ describe('active health checks (driven by checkOnce, no sleeping)', () => {
       version: string;
     }>;
     expect(nodes.find((n) => n.name === 'b')!.version).toBe('2025.03.1');
+  });
+});
+
+describe('slow start', () => {
+  it('a returning node takes a minority of new WebSocket clients in its first seconds, and its full share after slowStart', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startBalancer(
+      [a, b],
+      {
+        healthCheck: {
+          interval: '1s',
+          timeout: '500ms',
+          unhealthyThreshold: 1,
+          healthyThreshold: 1,
+          slowStart: '3s',
+        },
+      },
+      { manualHealth: true },
+    );
+    const nodeA = lb.app.pool.get('a')!;
+    await a.setPing(503);
+    await lb.app.checker.checkOnce();
+    expect(nodeA.health).toBe('down');
+    await a.setPing(200);
+    await lb.app.checker.checkOnce();
+    expect(nodeA.health).toBe('up');
+    const landOnA = async () => {
+      let n = 0;
+      for (let i = 0; i < 20; i++) if ((await openSocket(`${lb.url}/ws`)).hello.hello === 'a') n++;
+      return n;
+    };
+    // Its first seconds: b already holds none of these sockets either, yet a takes few of them.
+    expect(await landOnA()).toBeLessThan(7);
+    const view = async () =>
+      ((await (await request(`${lb.adminUrl}/api/nodes/a`)).body.json()) as { slowStartShare: number | null })
+        .slowStartShare;
+    await expect.poll(view, { timeout: 6000 }).toBeNull();
+    // Ramped: a holds fewer sockets than b now, and least-loaded gives it most of the next ones.
+    expect(await landOnA()).toBeGreaterThan(10);
   });
 });

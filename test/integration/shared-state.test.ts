@@ -64,7 +64,8 @@ describe.runIf(postgresBin() !== undefined || process.env.STICKYLB_REQUIRE_E2E =
     it('a drain through one replica reaches the other, survives its restart, and activate flows back', async () => {
       const pg = await startPostgres();
       const nodes: FakeNode[] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
-      const shared = { sharedState: { url: pg.url } };
+      // Slow start off: an activated node takes its full share of new clients at once.
+      const shared = { sharedState: { url: pg.url }, healthCheck: { slowStart: 0 } };
       const one = await startBalancer(nodes, shared);
       let two = await startBalancer(nodes, shared, { persistent: true });
       const a2 = () => two.app.pool.get('a')!;

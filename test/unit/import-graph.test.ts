@@ -26,6 +26,7 @@ const LAYERS: Record<string, number> = {
   data: 6,
   demo: 7,
   modes: 7,
+  'drain-command.ts': 7,
   'cli.ts': 8,
 };
 

@@ -12,7 +12,7 @@ const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
   seed: [name.charCodeAt(0), 7],
   ...extra,
 });
-const options = { passiveFailures: 3, requireSameVersion: false };
+const options = { passiveFailures: 3, requireSameVersion: false, slowStartMs: 0 };
 
 describe('Connect version order', () => {
   it.each([
@@ -103,5 +103,44 @@ describe('pool reconciliation', () => {
       first.inFlight += 5;
       expect(pool.choose(undefined, key)).toBe(first);
     }
+  });
+
+  it('slow start: a node back from down takes a growing share of new clients, then its full share', () => {
+    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 });
+    const [a, b] = [pool.get('a')!, pool.get('b')!];
+    pool.setHealth(a, 'up', 'probe');
+    pool.setHealth(b, 'up', 'probe');
+    // Up at start (from unknown): no ramp.
+    expect(a.rampFrom).toBeUndefined();
+    pool.setHealth(a, 'down', 'probe');
+    pool.setHealth(a, 'up', 'probe');
+    const share = (elapsedMs: number) => {
+      a.rampFrom = Date.now() - elapsedMs;
+      let onA = 0;
+      for (let i = 0; i < 2000; i++) if (pool.choose() === a) onA++;
+      return onA / 2000;
+    };
+    // Least-loaded alone would give a (no load either way) every other client; ramping, far fewer.
+    expect(share(500)).toBeLessThan(0.1);
+    expect(share(5000)).toBeGreaterThan(0.15);
+    expect(share(5000)).toBeLessThan(0.35);
+    expect(share(10_000)).toBeGreaterThan(0.45);
+    expect(a.rampFrom).toBeUndefined();
+    expect(b.rampFrom).toBeUndefined();
+  });
+
+  it('slow start after maintenance or draining, and for keyed clients in proportion to the share', () => {
+    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 });
+    const [a, b] = [pool.get('a')!, pool.get('b')!];
+    for (const n of [a, b]) pool.setHealth(n, 'up', 'probe');
+    pool.setState(a, 'maintenance', 'admin');
+    pool.setState(a, 'active', 'admin');
+    expect(a.rampFrom).toBeDefined();
+    a.rampFrom = Date.now() - 2000;
+    let onA = 0;
+    for (let i = 0; i < 2000; i++) if (pool.choose(undefined, [i * 2654435761, i * 40503]) === a) onA++;
+    // Weight 1 x share 0.2 against weight 1: about 1/6 of the keys.
+    expect(onA / 2000).toBeGreaterThan(0.08);
+    expect(onA / 2000).toBeLessThan(0.28);
   });
 });
