@@ -96,6 +96,17 @@ describe.runIf(postgresBin() !== undefined || process.env.STICKYLB_REQUIRE_E2E =
       expect((await post(one, '/api/nodes/b/drain')).status).toBe(200);
       await waitFor(() => two.app.pool.get('b')!.state === 'draining', 3000, 'drain shared');
 
+      // Traffic through both replicas the whole time PostgreSQL is away and back.
+      let failures = 0;
+      let served = 0;
+      let stop = false;
+      const traffic = [one, two].map(async (lb) => {
+        while (!stop) {
+          const res = await new Client(lb.url).get('/').catch(() => ({ status: 0 }));
+          if (res.status === 200) served++;
+          else failures++;
+        }
+      });
       pg.stop();
       const refused = await post(two, '/api/nodes/a/maintenance');
       expect(refused.status).toBe(503);
@@ -116,6 +127,11 @@ describe.runIf(postgresBin() !== undefined || process.env.STICKYLB_REQUIRE_E2E =
         3000,
         'activate after the store returned',
       );
+      stop = true;
+      await Promise.all(traffic);
+      console.log(`requests while PostgreSQL stopped and restarted: ${served} served, ${failures} failed`);
+      expect(served).toBeGreaterThan(50);
+      expect(failures).toBe(0);
     }, 60_000);
   },
 );
