@@ -19,7 +19,7 @@ tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:ta
 .h-up{background:var(--up)}.h-down{background:var(--down)}.h-unknown{background:var(--unk)}
 .s-active{color:var(--up)}.s-draining{color:var(--warn)}.s-maintenance{color:var(--down)}
 button{font:inherit;font-size:.85rem;border:1px solid var(--line);background:#fff;border-radius:5px;padding:.15rem .5rem;cursor:pointer}button:hover{border-color:var(--ink)}
-.wrap{overflow-x:auto}.err{color:var(--down);margin-top:.75rem}.small{color:var(--mute);font-size:.85rem}
+.safe{color:var(--up);font-weight:600}.wrap{overflow-x:auto}.err{color:var(--down);margin-top:.75rem}.small{color:var(--mute);font-size:.85rem}
 `;
 
 const SCRIPT = `
@@ -49,8 +49,11 @@ async function refresh(){
       const probe = p ? (p.ok?'ok':'fail')+' '+(p.status??p.error??'')+' · '+p.latencyMs+' ms' : '–';
       return '<tr data-node="'+esc(n.name)+'" data-health="'+esc(n.health)+'" data-state="'+esc(n.state)+'">'+
         '<td class="node"><strong>'+esc(n.name)+'</strong><div class="small">'+esc(n.url)+'</div></td>'+
-        '<td class="nowrap"><span class="badge h-'+esc(n.health)+'">'+esc(n.health)+'</span></td>'+
-        '<td class="s-'+esc(n.state)+'">'+esc(n.state)+(n.outdated?' (outdated)':'')+'</td>'+
+        '<td class="nowrap"><span class="badge h-'+esc(n.health)+'">'+esc(n.health)+'</span>'+
+          (n.slowStartShare!=null?'<div class="small">slow start '+Math.round(n.slowStartShare*100)+'%</div>':'')+'</td>'+
+        '<td class="s-'+esc(n.state)+'">'+esc(n.state)+(n.outdated?' (outdated)':'')+
+          '<div class="small">'+(n.stateSource.origin==='api'?'API'+(n.stateSource.by?' · '+esc(n.stateSource.by):''):'config')+'</div>'+
+          (n.safeToStop?'<div class="small safe">safe to stop</div>':'')+'</td>'+
         '<td class="num">'+n.inFlight+'</td><td class="num">'+n.websockets+'</td>'+
         '<td class="num">'+rate.toFixed(1)+'/s</td><td>'+esc(probe)+'</td>'+
         '<td class="nowrap">'+ago(n.sinceSeconds)+'</td><td>'+esc(n.version??'–')+(n.clockSkewSeconds!=null&&Math.abs(n.clockSkewSeconds)>1?' · skew '+n.clockSkewSeconds+'s':'')+'</td>'+

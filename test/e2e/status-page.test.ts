@@ -34,6 +34,11 @@ describe.runIf(ready)('status page in headless Chromium', () => {
     await row('b').locator('button[data-act="drain"]').click();
     await page.waitForSelector('#nodes tbody tr[data-node="b"][data-state="draining"]', { timeout: 5000 });
     expect(lb.app.pool.get('b')!.state).toBe('draining');
+    // Where the state came from, and that the drained node holds nothing any more.
+    await page.waitForFunction(() =>
+      document.querySelector('#nodes tbody tr[data-node="b"]')?.textContent?.includes('safe to stop'),
+    );
+    expect(await row('b').textContent()).toContain('API');
     // The token is remembered for the session: activate needs no second prompt.
     await row('b').locator('button[data-act="activate"]').click();
     await page.waitForSelector('#nodes tbody tr[data-node="b"][data-state="active"]', { timeout: 5000 });
