@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from '../metrics/metrics.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
+import { newRequestId, traceIdOf } from './trace-context.js';
 
 interface AnswerSpec {
   readonly status: number;
@@ -90,14 +91,29 @@ const TITLES: Record<number, string> = {
   505: 'HTTP version not supported',
 };
 
+/** The ids of the request an answer is for (made here when the request was refused before they were). */
+export interface AnswerIds {
+  readonly requestId: string;
+  readonly traceparent?: string | undefined;
+}
+
+function idsOr(ids: AnswerIds | undefined): AnswerIds {
+  return ids ?? { requestId: newRequestId() };
+}
+
 /** The status of `code`. */
 export function statusOf(code: AnswerCode): number {
   return ANSWERS[code].status;
 }
 
-/** Body and content type of the answer `code` for `req`. */
-export function answerBody(req: IncomingMessage, code: AnswerCode): { type: string; body: string } {
+/** Body and content type of the answer `code` for `req`, naming the request's ids. */
+export function answerBody(
+  req: IncomingMessage,
+  code: AnswerCode,
+  ids: AnswerIds,
+): { type: string; body: string } {
   const { status, detail } = ANSWERS[code];
+  const traceId = ids.traceparent === undefined ? undefined : traceIdOf(ids.traceparent);
   const accept = req.headers.accept ?? '';
   const title = TITLES[status] ?? 'Error';
   const wantsJson =
@@ -105,9 +121,17 @@ export function answerBody(req: IncomingMessage, code: AnswerCode): { type: stri
     (accept.includes('application/json') && !accept.includes('text/html')) ||
     (accept !== '' && !accept.includes('text/html') && !accept.includes('*/*'));
   if (wantsJson) {
-    return { type: 'application/json', body: JSON.stringify({ error: { code, status, message: detail } }) };
+    const error = {
+      code,
+      status,
+      message: detail,
+      requestId: ids.requestId,
+      ...(traceId ? { traceId } : {}),
+    };
+    return { type: 'application/json', body: JSON.stringify({ error }) };
   }
-  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status} ${title}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:15vh auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}code{color:#666}</style></head><body><h1>${title}</h1><p>${detail}</p><p><code>${code}</code></p></body></html>`;
+  // Ids are made of [A-Za-z0-9._:@/+=-] (trace-context.ts): nothing to escape.
+  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status} ${title}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:15vh auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}code{color:#666}</style></head><body><h1>${title}</h1><p>${detail}</p><p><code>${code}</code> · request <code>${ids.requestId}</code>${traceId ? ` · trace <code>${traceId}</code>` : ''}</p></body></html>`;
   return { type: 'text/html; charset=utf-8', body };
 }
 
@@ -121,13 +145,17 @@ export function writeAnswer(
   code: AnswerCode,
   retryAfterSeconds: number,
   close = false,
+  ids?: AnswerIds,
 ): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const { type, body } = answerBody(req, code);
+  const known = idsOr(ids);
+  const { type, body } = answerBody(req, code, known);
   const headers: string[] = [
+    'X-Request-Id',
+    known.requestId,
     'Content-Type',
     type,
     'Content-Length',
@@ -159,8 +187,9 @@ export class Answers {
     retryAfterSeconds: number,
     close = false,
     node?: UpstreamNode,
+    ids?: AnswerIds,
   ): void {
-    writeAnswer(req, res, code, retryAfterSeconds, close);
+    writeAnswer(req, res, code, retryAfterSeconds, close, ids);
     this.#metrics.countResponse(node, ANSWERS[code].status, 0);
   }
 
@@ -171,13 +200,16 @@ export class Answers {
     code: AnswerCode,
     retryAfterSeconds: number,
     node?: UpstreamNode,
+    ids?: AnswerIds,
   ): void {
     this.#metrics.countResponse(node, ANSWERS[code].status, 0);
     if (socket.destroyed) return;
     const { status, retryAfter } = ANSWERS[code];
-    const { type, body } = answerBody(req, code);
+    const known = idsOr(ids);
+    const { type, body } = answerBody(req, code, known);
     const lines = [
       `HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}`,
+      `X-Request-Id: ${known.requestId}`,
       `Content-Type: ${type}`,
       `Content-Length: ${Buffer.byteLength(body)}`,
       'Cache-Control: no-store',

@@ -12,6 +12,7 @@ import { takeCookie } from '../affinity/cookie-header.js';
 import { StickyError } from '../errors.js';
 import { connectionTokens, HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
 import { proxiedPeer } from './proxy-protocol.js';
+import { acceptRequestId, newRequestId, nextTraceparent } from './trace-context.js';
 
 /** What the proxy learns from the request headers. */
 export interface ForwardedRequest {
@@ -29,6 +30,10 @@ export interface ForwardedRequest {
   readonly upgrade: string | undefined;
   /** The request target in origin-form, as sent upstream. */
   readonly path: string;
+  /** `X-Request-Id` sent upstream and answered to the client. */
+  readonly requestId: string;
+  /** `traceparent` sent upstream (the client's trace continued, or a new one). */
+  readonly traceparent: string;
 }
 
 /** Static per-listener context. */
@@ -85,6 +90,8 @@ export function forwardRequestHeaders(
   let contentLength = -1;
   let chunked = false;
   let connection: string | undefined;
+  let requestId: string | undefined;
+  let traceparent: string | undefined;
 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -127,6 +134,12 @@ export function forwardRequestHeaders(
         continue;
       case 'x-rsc-request':
         continue;
+      case 'x-request-id':
+        if (trusted && requestId === undefined) requestId = acceptRequestId(value);
+        continue;
+      case 'traceparent':
+        traceparent = traceparent === undefined ? value : '';
+        continue;
     }
     headers.push(name, value);
   }
@@ -147,7 +160,14 @@ export function forwardRequestHeaders(
   const proto = xfProto === 'https' || xfProto === 'http' ? xfProto : tlsClient ? 'https' : 'http';
   const localPort = String(socket.localPort ?? '');
   const publicHost = validHost(xfHost) ?? clientHost ?? hostForAddress(socket.localAddress, localPort);
+  requestId ??= newRequestId();
+  // Two traceparent headers are invalid (W3C trace context 3.2): a new trace, as for none.
+  const nextTrace = nextTraceparent(traceparent === '' ? undefined : traceparent);
   headers.push(
+    'X-Request-Id',
+    requestId,
+    'Traceparent',
+    nextTrace,
     'X-Forwarded-For',
     xff === undefined ? peer : `${xff}, ${peer}`,
     'X-Forwarded-Proto',
@@ -167,6 +187,8 @@ export function forwardRequestHeaders(
     contentLength,
     upgrade,
     path,
+    requestId,
+    traceparent: nextTrace,
   };
 }
 

@@ -6,7 +6,14 @@ import WebSocket from 'ws';
 export interface OpenSocket {
   ws: WebSocket;
   setCookie: string[];
-  hello: { hello: string; cookie: string | null; protocol: string; extensions: string | null };
+  hello: {
+    hello: string;
+    cookie: string | null;
+    protocol: string;
+    extensions: string | null;
+    requestId: string | null;
+    traceparent: string | null;
+  };
 }
 
 /** Opens a WebSocket to `url` with `cookie`, resolves after the node's hello message. */

@@ -23,6 +23,7 @@ import type { ForwardedRequest } from '../forwarded-headers.js';
 import { connectionTokens, isResponseHopByHop, removeHeaders } from '../hop-by-hop.js';
 import type { Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
+import { traceIdOf } from '../trace-context.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
@@ -217,6 +218,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
           connection = rawHeaders[i + 1]!.toString('latin1');
         continue;
       }
+      // The balancer answers with the request's id itself (a node echoing it would double it).
+      if (name.length === 12 && name.toLowerCase() === 'x-request-id') continue;
       headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
     }
     const named = connection === undefined ? undefined : connectionTokens(connection);
@@ -225,6 +228,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (cookieFor !== undefined) {
       headers.push('Set-Cookie', this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain);
     }
+    headers.push('X-Request-Id', this.#fwd.requestId);
     this.#status = statusCode;
     this.#resume = resume;
     try {
@@ -332,7 +336,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** Answers the client with one of the balancer's own answers and finishes. */
   #answer(code: AnswerCode, close = false): void {
-    writeAnswer(this.#req, this.#res, code, this.#runtime.settings.routing.retryAfterSeconds, close);
+    writeAnswer(
+      this.#req,
+      this.#res,
+      code,
+      this.#runtime.settings.routing.retryAfterSeconds,
+      close,
+      this.#fwd,
+    );
     this.#finish(statusOf(code));
   }
 
@@ -390,6 +401,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
           ms: Math.round(seconds * 1000),
           bytes: this.#bytes,
           pin: this.#route.cookieFor === undefined ? 'kept' : 'set',
+          requestId: this.#fwd.requestId,
+          traceId: traceIdOf(this.#fwd.traceparent),
         },
         'request',
       );

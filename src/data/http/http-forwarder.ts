@@ -49,12 +49,12 @@ export class HttpForwarder {
     }
     const maxBody = runtime.settings.http.maxBodySize;
     if (maxBody > 0 && fwd.contentLength > maxBody) {
-      this.#answers.http(req, res, 'BODY_TOO_LARGE', retryAfter, true);
+      this.#answers.http(req, res, 'BODY_TOO_LARGE', retryAfter, true, undefined, fwd);
       return;
     }
     const route = runtime.router.route(fwd.affinityValues, req.rawHeaders);
     if (route === undefined) {
-      this.#answers.http(req, res, 'NO_AVAILABLE_NODE', retryAfter);
+      this.#answers.http(req, res, 'NO_AVAILABLE_NODE', retryAfter, false, undefined, fwd);
       return;
     }
     new Exchange(this.#ctx, runtime, req, res, fwd, route).start();

@@ -96,7 +96,7 @@ export class WebSocketProxy {
     }
     const route = runtime.router.route(fwd.affinityValues, req.rawHeaders);
     if (route === undefined) {
-      this.#ctx.answers.socket(req, socket, 'NO_AVAILABLE_NODE', retryAfter);
+      this.#ctx.answers.socket(req, socket, 'NO_AVAILABLE_NODE', retryAfter, undefined, fwd);
       return;
     }
     new Handshake(this, this.#ctx, runtime, req, socket, head, fwd, route).start();
@@ -298,7 +298,9 @@ class Handshake {
     this.#done = true;
     const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
     const raw = res.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i]!.toLowerCase() !== 'x-request-id') lines.push(`${raw[i]}: ${raw[i + 1]}`);
+    }
     this.#pushCookie(lines);
     this.#socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (upstreamHead.length > 0) this.#socket.write(upstreamHead);
@@ -322,7 +324,8 @@ class Handshake {
     const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
     const raw = res.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
-      if (!isResponseHopByHop(raw[i]!)) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+      if (!isResponseHopByHop(raw[i]!) && raw[i]!.toLowerCase() !== 'x-request-id')
+        lines.push(`${raw[i]}: ${raw[i + 1]}`);
     }
     this.#pushCookie(lines);
     lines.push('Connection: close');
@@ -372,10 +375,12 @@ class Handshake {
     this.#stopReading();
     this.#ctx.logger.warn({ err, upstream: this.#node.name, failure }, 'websocket handshake failed');
     const retryAfter = this.#runtime.settings.routing.retryAfterSeconds;
-    this.#ctx.answers.socket(this.#req, this.#socket, code, retryAfter, this.#node);
+    this.#ctx.answers.socket(this.#req, this.#socket, code, retryAfter, this.#node, this.#fwd);
   }
 
+  /** The answer's Set-Cookie when the handshake (re)pinned the client, and its request id. */
   #pushCookie(lines: string[]): void {
+    lines.push(`X-Request-Id: ${this.#fwd.requestId}`);
     const cookieFor = this.#route.cookieFor;
     if (cookieFor !== undefined) {
       lines.push(`Set-Cookie: ${this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain}`);

@@ -1,0 +1,69 @@
+/**
+ * Request ids and W3C trace context (design.md: every forwarded request carries `X-Request-Id` and a
+ * `traceparent`). A client's valid `traceparent` is continued with a new span id, a missing or
+ * invalid one (all-zero ids included) starts a new trace; `X-Request-Id` is kept from a trusted
+ * proxy, else made here: a per-process random prefix and a counter, unique across replicas and
+ * restarts and cheap enough for every request. Random bytes come from a pooled buffer refilled by
+ * the CSPRNG, not one system call per request.
+ */
+import { randomFillSync } from 'node:crypto';
+
+const POOL = Buffer.alloc(4096);
+let offset = POOL.length;
+
+/** `bytes` random bytes as lower-case hex. */
+function randomHex(bytes: number): string {
+  if (offset + bytes > POOL.length) {
+    randomFillSync(POOL);
+    offset = 0;
+  }
+  const hex = POOL.toString('hex', offset, offset + bytes);
+  offset += bytes;
+  return hex;
+}
+
+const PREFIX = randomHex(6);
+let counter = 0;
+
+/** A new request id: `<12 hex of this process>-<counter in base 36>`. */
+export function newRequestId(): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${PREFIX}-${counter.toString(36)}`;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+
+/** A request id a trusted proxy sent, when it is one we can pass on as it is. */
+export function acceptRequestId(value: string | undefined): string | undefined {
+  return value !== undefined && REQUEST_ID.test(value) ? value : undefined;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/**
+ * The `traceparent` to send upstream for the client's `incoming` one: the same trace with a new
+ * span id when valid (version 00 exactly; a later version by its first four fields), else a new
+ * sampled trace.
+ */
+export function nextTraceparent(incoming: string | undefined): string {
+  if (incoming !== undefined) {
+    const m = TRACEPARENT.exec(incoming.trim());
+    if (
+      m !== null &&
+      m[1] !== 'ff' &&
+      (m[1] !== '00' || incoming.trim().length === 55) &&
+      m[2] !== ZERO_TRACE &&
+      m[3] !== ZERO_SPAN
+    ) {
+      return `00-${m[2]}-${randomHex(8)}-${m[4]}`;
+    }
+  }
+  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+}
+
+/** The trace id of a `traceparent` this module made. */
+export function traceIdOf(traceparent: string): string {
+  return traceparent.slice(3, 35);
+}
