@@ -26,6 +26,8 @@ export interface AdminDeps {
   isShuttingDown(): boolean;
   /** Why the balancer is not ready yet besides node health (starting, no worker), or undefined. */
   notReady?(): string | undefined;
+  /** The last 15 minutes of traffic and events (GET /api/history). */
+  history?(): unknown;
   /** Sets a node's operator state (may be shared; rejects with code STATE_STORE_UNAVAILABLE). */
   changeState(node: UpstreamNode, state: OperatorState): Promise<void>;
   /** Current tokens and allowed Host names (reloadable). */
@@ -106,6 +108,8 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
         res.end(body);
         return;
       }
+      case '/api/history':
+        return json(res, 200, deps.history?.() ?? { samples: [], events: [] });
       case '/api/nodes':
         return json(res, 200, deps.nodes ? await deps.nodes() : deps.pool.nodes.map((n) => nodeView(n)));
       case '/':

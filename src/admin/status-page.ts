@@ -19,12 +19,29 @@ tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:ta
 .h-up{background:var(--up)}.h-down{background:var(--down)}.h-unknown{background:var(--unk)}
 .s-active{color:var(--up)}.s-draining{color:var(--warn)}.s-maintenance{color:var(--down)}
 button{font:inherit;font-size:.85rem;border:1px solid var(--line);background:#fff;border-radius:5px;padding:.15rem .5rem;cursor:pointer}button:hover{border-color:var(--ink)}
-.safe{color:var(--up);font-weight:600}.wrap{overflow-x:auto}.err{color:var(--down);margin-top:.75rem}.small{color:var(--mute);font-size:.85rem}
+.safe{color:var(--up);font-weight:600}.spark{display:block;margin-top:.2rem;color:var(--mute)}.events{list-style:none;padding:0;margin:.25rem 0 1rem;max-height:14rem;overflow-y:auto}.events li{padding:.15rem 0;border-bottom:1px solid var(--line)}h2.small{margin:1rem 0 0;text-transform:uppercase;letter-spacing:.03em}.wrap{overflow-x:auto}.err{color:var(--down);margin-top:.75rem}.small{color:var(--mute);font-size:.85rem}
 `;
 
 const SCRIPT = `
 const $ = (s) => document.querySelector(s);
 let last = new Map();
+let history = { samples: [], events: [] };
+/** A 15-minute sparkline of one node's series, as inline SVG (no charting library). */
+function spark(name, key){
+  const values = history.samples.map((s)=>s.nodes[name]?.[key] ?? 0);
+  if(values.length < 2) return '';
+  const max = Math.max(1, ...values), w = 90, h = 18;
+  const pts = values.map((v,i)=>(i*w/(values.length-1)).toFixed(1)+','+(h-v*h/max).toFixed(1)).join(' ');
+  return '<svg class="spark" data-series="'+key+'" width="'+w+'" height="'+h+'" viewBox="0 0 '+w+' '+h+'"><title>last 15 min, max '+max+'</title><polyline fill="none" stroke="currentColor" stroke-width="1.2" points="'+pts+'"/></svg>';
+}
+async function refreshHistory(){
+  try{
+    const res = await fetch('api/history',{cache:'no-store',headers:auth()});
+    if(!res.ok) return;
+    history = await res.json();
+    $('#events').innerHTML = history.events.map((e)=>'<li><span class="small">'+new Date(e.t).toLocaleTimeString()+'</span> '+(e.node?'<strong>'+esc(e.node)+'</strong> ':'')+esc(e.text)+'</li>').join('') || '<li class="small">nothing yet</li>';
+  }catch{}
+}
 let asked = false;
 function auth(){ const t = sessionStorage.getItem('stickylb-token'); return t ? {authorization:'Bearer '+t} : {}; }
 function esc(v){return String(v).replace(/[&<>"']/g,(c)=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));}
@@ -54,8 +71,8 @@ async function refresh(){
         '<td class="s-'+esc(n.state)+'">'+esc(n.state)+(n.outdated?' (outdated)':'')+
           '<div class="small">'+(n.stateSource.origin==='api'?'API'+(n.stateSource.by?' · '+esc(n.stateSource.by):''):'config')+'</div>'+
           (n.safeToStop?'<div class="small safe">safe to stop</div>':'')+'</td>'+
-        '<td class="num">'+n.inFlight+'</td><td class="num">'+n.websockets+'</td>'+
-        '<td class="num">'+rate.toFixed(1)+'/s</td><td>'+esc(probe)+'</td>'+
+        '<td class="num">'+n.inFlight+'</td><td class="num">'+n.websockets+spark(n.name,'websockets')+'</td>'+
+        '<td class="num">'+rate.toFixed(1)+'/s'+spark(n.name,'rps')+'</td><td>'+esc(probe)+'</td>'+
         '<td class="nowrap">'+ago(n.sinceSeconds)+'</td><td>'+esc(n.version??'–')+(n.clockSkewSeconds!=null&&Math.abs(n.clockSkewSeconds)>1?' · skew '+n.clockSkewSeconds+'s':'')+'</td>'+
         '<td><div class="actions"><button data-act="drain">Drain</button><button data-act="maintenance">Maintenance</button><button data-act="activate">Activate</button></div></td></tr>';
     });
@@ -79,7 +96,7 @@ document.addEventListener('click', async (ev)=>{
   sessionStorage.setItem('stickylb-token', token);
   refresh();
 });
-refresh(); setInterval(refresh, 2000);
+refreshHistory().then(refresh); setInterval(refresh, 2000); setInterval(refreshHistory, 5000);
 `;
 
 /** The status page HTML. */
@@ -90,6 +107,7 @@ export function statusPage(): string {
 <main><div class="summary" id="summary"></div>
 <div class="wrap"><table id="nodes"><thead><tr><th>Node</th><th>Health</th><th>State</th><th>In flight</th><th>WebSockets</th><th>Requests</th><th>Last probe</th><th>In state for</th><th>Connect</th><th>Actions</th></tr></thead><tbody></tbody></table></div>
 <div class="err" id="error"></div>
+<h2 class="small">Recent events</h2><ul id="events" class="events"></ul>
 <p class="small">Drain: keep pinned clients, take no new ones (rolling upgrades). Maintenance: take nothing; pinned clients move. Metrics at <a href="metrics">/metrics</a>, JSON at <a href="api/nodes">/api/nodes</a>.</p>
 </main><script>${SCRIPT}</script></body></html>`;
 }

@@ -9,7 +9,8 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { ReloadOutcome } from '../admin/admin-server.js';
 import { createAdminServer } from '../admin/admin-server.js';
-import type { NodeView } from '../admin/node-view.js';
+import { History, SAMPLE_MS } from '../admin/history.js';
+import { type NodeView, nodeView } from '../admin/node-view.js';
 import { type DataSettings, dataSettings } from '../config/data-settings.js';
 import type { Config, OperatorState } from '../config/schema.js';
 import { loadTlsMaterial, type TlsMaterial } from '../config/tls-files.js';
@@ -46,6 +47,8 @@ export interface ControlPlaneOptions {
   readonly replica?: string | undefined;
   /** How long a start waits for the shared store's first read before reporting ready. */
   readonly storeWaitMs?: number | undefined;
+  /** Time between the status page's samples (default 10 s; tests shorten it). */
+  readonly historySampleMs?: number | undefined;
   /** The configuration file, watched when `watchConfig` is on (none: nothing to watch). */
   readonly configFile?: string | undefined;
 }
@@ -62,6 +65,10 @@ export class ControlPlane {
   readonly pool: Pool;
   readonly metrics = new Metrics();
   readonly checker: HealthChecker;
+  /** The last 15 minutes, for the status page. */
+  readonly history = new History();
+  #sampler: NodeJS.Timeout | undefined;
+  #repinsSeen = new Map<string, number>();
   readonly #discovery: DnsDiscovery;
   readonly #options: ControlPlaneOptions;
   readonly #log: Logger;
@@ -128,6 +135,7 @@ export class ControlPlane {
             ? 'no worker serves yet'
             : undefined,
       changeState: (node, state) => this.setState(node, state),
+      history: () => this.history.toJSON(),
       access: () => this.#current.config.admin,
       reload: () => this.reload(),
       ...(options.nodes ? { nodes: options.nodes } : {}),
@@ -164,6 +172,8 @@ export class ControlPlane {
     await listen(this.#admin, admin.port, admin.host);
     await this.#store?.start(this.#options.storeWaitMs);
     this.#started = true;
+    this.#sampler = setInterval(() => void this.#sample(), this.#options.historySampleMs ?? SAMPLE_MS);
+    this.#sampler.unref();
     const file = this.#options.configFile;
     if (file !== undefined && this.#current.config.watchConfig) {
       this.#watch = new ConfigWatch(file, () => this.reload(), this.#log);
@@ -205,13 +215,39 @@ export class ControlPlane {
   }
 
   /** Re-reads the configuration file and applies it; invalid input keeps the running config. */
-  reload(): Promise<ReloadOutcome> {
-    return reloadConfig(
+  async reload(): Promise<ReloadOutcome> {
+    const outcome = await reloadConfig(
       this.#options.loadConfig,
       (next) => this.apply(next),
       this.metrics.configReloads,
       this.#log,
     );
+    this.history.event(outcome.ok ? 'configuration reloaded' : 'configuration reload rejected');
+    return outcome;
+  }
+
+  /** One sample for the status page: node traffic, and re-pins since the last one. */
+  async #sample(): Promise<void> {
+    try {
+      const views = this.#options.nodes
+        ? await this.#options.nodes()
+        : this.pool.nodes.map((n) => nodeView(n));
+      this.history.sample(views);
+      const text = this.#options.metricsText
+        ? await this.#options.metricsText()
+        : await this.metrics.registry.getSingleMetricAsString('stickylb_affinity_repins_total');
+      for (const m of text.matchAll(
+        /^stickylb_affinity_repins_total\{from="([^"]*)",reason="([^"]*)"\} (\d+)/gm,
+      )) {
+        const key = `${m[1]} ${m[2]}`;
+        const count = Number(m[3]);
+        const before = this.#repinsSeen.get(key) ?? 0;
+        if (count > before) this.history.event(`${count - before} clients re-pinned (${m[2]})`, m[1]);
+        this.#repinsSeen.set(key, count);
+      }
+    } catch (err) {
+      this.#log.debug({ err }, 'status page sample failed');
+    }
   }
 
   /** Readiness fails from now on (shutdown has begun). */
@@ -224,6 +260,7 @@ export class ControlPlane {
   /** Stops DNS, probes and the admin listener. */
   async close(): Promise<void> {
     this.beginShutdown();
+    clearInterval(this.#sampler);
     this.#discovery.stop();
     this.#watch?.close();
     await this.#store?.close();
@@ -245,6 +282,7 @@ export class ControlPlane {
 
   readonly #logTransition = (t: Transition): void => {
     const fields = { upstream: t.node.name, from: t.from, to: t.to, cause: t.cause };
+    this.history.event(`${t.to} (${t.cause})`, t.node.name);
     if (isLost(t)) this.#log.warn(fields, t.kind === 'health' ? 'node down' : 'node in maintenance');
     else this.#log.info(fields, t.kind === 'health' && t.to === 'up' ? 'node up' : 'node state changed');
   };

@@ -34,7 +34,10 @@ export interface RunningBalancer {
 }
 
 /** Options of single-process mode: those of the control plane (tests turn probing off). */
-export type SingleOptions = Pick<ControlPlaneOptions, 'loadConfig' | 'resolver' | 'probing' | 'configFile'>;
+export type SingleOptions = Pick<
+  ControlPlaneOptions,
+  'loadConfig' | 'resolver' | 'probing' | 'configFile' | 'historySampleMs'
+>;
 
 /** Builds and starts both planes for `config`. */
 export async function startSingle(

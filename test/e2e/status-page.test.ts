@@ -8,9 +8,11 @@ const ready = e2eReady(['chromium', chromiumAvailable()]);
 describe.runIf(ready)('status page in headless Chromium', () => {
   it('renders every node, shows a killed node down within 2 probe intervals, drains with the token', async () => {
     const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
-    const lb = await startBalancer([a, b], {
-      healthCheck: { interval: '1s', timeout: '500ms', unhealthyThreshold: 1 },
-    });
+    const lb = await startBalancer(
+      [a, b],
+      { healthCheck: { interval: '1s', timeout: '500ms', unhealthyThreshold: 1 } },
+      { historySampleMs: 300 },
+    );
     const browser = await launchBrowser();
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -28,6 +30,17 @@ describe.runIf(ready)('status page in headless Chromium', () => {
       timeout: 2 * 1000 + 500 + 2500,
     });
     expect(await row('a').locator('.badge').textContent()).toBe('down');
+    // The recent events name it, and each node has its 15-minute sparklines.
+    await page.waitForFunction(
+      () => document.querySelector('#events')?.textContent?.includes('down (probe)'),
+      undefined,
+      {
+        timeout: 8000,
+      },
+    );
+    await page.waitForSelector('#nodes tbody tr[data-node="b"] svg.spark[data-series="rps"]', {
+      timeout: 8000,
+    });
 
     // Drain b: the button asks for the token.
     page.once('dialog', (dialog) => void dialog.accept('test-admin-token-0123456789'));

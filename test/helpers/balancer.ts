@@ -48,7 +48,12 @@ export function testConfig(
 export async function startBalancer(
   nodes: readonly FakeNode[],
   extra: Record<string, unknown> = {},
-  options: { manualHealth?: boolean; persistent?: boolean; resolver?: Resolver } = {},
+  options: {
+    manualHealth?: boolean;
+    persistent?: boolean;
+    resolver?: Resolver;
+    historySampleMs?: number;
+  } = {},
 ): Promise<TestBalancer> {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -62,6 +67,7 @@ export async function startBalancer(
   const logger = createLogger('debug', sink);
   const app = await startSingle(config, logger, {
     probing: !(options.manualHealth ?? false),
+    ...(options.historySampleMs ? { historySampleMs: options.historySampleMs } : {}),
     ...(options.resolver ? { resolver: options.resolver } : {}),
   });
   if (options.manualHealth) await app.checker.checkOnce();
