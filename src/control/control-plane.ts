@@ -274,6 +274,9 @@ export class ControlPlane {
     const previous = this.#current;
     const next = current(resolved, tls);
     warnAboutRestartOnly(previous.settings, next.settings, this.#log);
+    if (previous.config.sharedState?.url !== resolved.sharedState?.url) {
+      this.#log.warn({}, 'sharedState changes need a restart; keeping the current store');
+    }
     this.#current = next;
     this.pool.reconcile(next.settings.nodes, next.settings.pool);
     this.checker.reconfigure(checkerOptions(resolved));

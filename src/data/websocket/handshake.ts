@@ -1,0 +1,298 @@
+/**
+ * One client's WebSocket handshake and its attempts on nodes, over a fresh node:http connection per
+ * attempt (undici's `upgrade()` cannot relay a non-101 answer), under the attempt policy shared with
+ * HTTP (attempt-policy.ts). It is bounded on every side:
+ * - the client's socket is read while the node has not answered, so its FIN or reset is seen at once
+ *   and the node's side torn down (bytes a client sends early are kept, within a small cap);
+ * - connecting has `timeouts.connect`, answering the handshake `timeouts.websocketHandshake`;
+ * - a node lost (down, maintenance, removed) aborts its pending handshakes, which are redispatched
+ *   to another node and re-pin the client, as nothing was sent to the client yet.
+ */
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { Pool } from '../../pool/pool.js';
+import type { UpstreamNode } from '../../pool/upstream-node.js';
+import type { AnswerCode, Answers } from '../answers.js';
+import { type AttemptFailure, isConnectFailure, nextStep } from '../attempt-policy.js';
+import type { ForwardedRequest } from '../forwarded-headers.js';
+import { isResponseHopByHop } from '../hop-by-hop.js';
+import type { Route } from '../router.js';
+import type { Runtime } from '../runtime.js';
+import { classifyUpstreamError } from '../upstream-failure.js';
+
+/** What every handshake uses, whatever the runtime settings. */
+export interface HandshakeContext {
+  readonly pool: Pool;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly answers: Answers;
+}
+
+/** The registries a handshake reports to (the WebSocket proxy). */
+export interface HandshakeHost {
+  /** A handshake starts (`waiting`) or stops waiting on `node`. */
+  track(node: UpstreamNode, handshake: Handshake, waiting: boolean): void;
+  /** Turns a completed handshake into a tunnel. */
+  openTunnel(client: Duplex, upstream: Duplex, node: UpstreamNode, idleTimeoutMs: number): void;
+}
+
+/** Bytes a client may send before the 101 (it should send none); more closes the connection. */
+const EARLY_BYTES_LIMIT = 64 * 1024;
+
+/** One client's handshake and its attempts on nodes. */
+export class Handshake {
+  readonly #proxy: HandshakeHost;
+  readonly #ctx: HandshakeContext;
+  readonly #runtime: Runtime;
+  readonly #req: IncomingMessage;
+  readonly #socket: Duplex;
+  readonly #fwd: ForwardedRequest;
+  readonly #route: Route;
+  #early: Buffer[];
+  #earlyBytes = 0;
+  #upReq: ClientRequest | undefined;
+  #node!: UpstreamNode;
+  #timer: NodeJS.Timeout | undefined;
+  /** Why this side ended the attempt (its own timers, a lost node), when it did. */
+  #cause: AttemptFailure | undefined;
+  #connected = false;
+  #done = false;
+  #redispatches = 0;
+  #retried = false;
+  #tried: Set<UpstreamNode> | undefined;
+
+  constructor(
+    proxy: HandshakeHost,
+    ctx: HandshakeContext,
+    runtime: Runtime,
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    fwd: ForwardedRequest,
+    route: Route,
+  ) {
+    this.#proxy = proxy;
+    this.#ctx = ctx;
+    this.#runtime = runtime;
+    this.#req = req;
+    this.#socket = socket;
+    this.#fwd = fwd;
+    this.#route = route;
+    this.#early = head.length > 0 ? [head] : [];
+    this.#earlyBytes = head.length;
+  }
+
+  start(): void {
+    // Reading the client's socket is how its FIN or reset is noticed while the node thinks.
+    this.#socket.on('data', this.#onEarlyData);
+    this.#socket.on('end', this.#onClientGone);
+    this.#socket.on('close', this.#onClientGone);
+    this.#attempt(this.#route.node);
+  }
+
+  /** The node was lost while this handshake waited on it. */
+  nodeLost(): void {
+    this.#abortAttempt('node-lost');
+  }
+
+  /** Ends the handshake and both sockets (shutdown). */
+  destroy(): void {
+    this.#settle();
+    this.#done = true;
+    this.#upReq?.destroy();
+    this.#socket.destroy();
+  }
+
+  #attempt(node: UpstreamNode): void {
+    this.#node = node;
+    this.#connected = false;
+    this.#cause = undefined;
+    const options = {
+      host: node.host,
+      port: node.port,
+      method: this.#req.method ?? 'GET',
+      path: this.#fwd.path,
+      headers: this.#fwd.headers,
+      setHost: false,
+      agent: false as const,
+      ...node.tlsOptions,
+    };
+    const upReq = node.tls ? httpsRequest(options) : httpRequest(options);
+    this.#upReq = upReq;
+    // A handshake in progress counts as in-flight work for node selection.
+    node.inFlight++;
+    this.#proxy.track(node, this, true);
+    const ws = this.#runtime.settings.websocket;
+    this.#arm(ws.connectTimeoutMs, 'connect-timeout');
+    upReq.once('socket', (s: Socket) => {
+      s.once('connect', () => {
+        if (this.#upReq !== upReq) return;
+        this.#connected = true;
+        this.#arm(ws.handshakeTimeoutMs, 'response-timeout');
+        this.#ctx.pool.reportConnected(node);
+      });
+    });
+    upReq.once('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) =>
+      this.#onUpgrade(res, upstream, upstreamHead),
+    );
+    upReq.once('response', (res: IncomingMessage) => this.#onRefusal(res));
+    upReq.once('error', (err: Error) => {
+      if (this.#upReq === upReq) this.#onError(err);
+    });
+    upReq.end();
+  }
+
+  #arm(ms: number, cause: AttemptFailure): void {
+    clearTimeout(this.#timer);
+    this.#timer = ms > 0 ? setTimeout(() => this.#abortAttempt(cause), ms) : undefined;
+  }
+
+  #abortAttempt(cause: AttemptFailure): void {
+    if (this.#upReq === undefined || this.#done) return;
+    this.#cause = cause;
+    this.#upReq.destroy(new Error(`websocket handshake: ${cause}`));
+  }
+
+  /** The attempt on the current node is over (answered or failed). */
+  #settle(): void {
+    if (this.#upReq === undefined) return;
+    clearTimeout(this.#timer);
+    this.#node.inFlight--;
+    this.#proxy.track(this.#node, this, false);
+    this.#upReq = undefined;
+  }
+
+  #stopReading(): void {
+    this.#socket.off('data', this.#onEarlyData);
+    this.#socket.off('end', this.#onClientGone);
+    this.#socket.off('close', this.#onClientGone);
+  }
+
+  readonly #onEarlyData = (chunk: Buffer): void => {
+    this.#earlyBytes += chunk.length;
+    if (this.#earlyBytes > EARLY_BYTES_LIMIT) {
+      this.#onClientGone();
+      return;
+    }
+    this.#early.push(chunk);
+  };
+
+  /** The client closed (FIN or reset) before the node answered: tear down the node's side too. */
+  readonly #onClientGone = (): void => {
+    if (this.#done) return;
+    this.#done = true;
+    const node = this.#node;
+    this.#stopReading();
+    this.#upReq?.destroy();
+    this.#settle();
+    this.#socket.destroy();
+    this.#ctx.metrics.countResponse(node, 499, 0);
+  };
+
+  #onUpgrade(res: IncomingMessage, upstream: Socket, upstreamHead: Buffer): void {
+    const node = this.#node;
+    this.#settle();
+    this.#stopReading();
+    upstream.on('error', ignore);
+    if (this.#done || this.#socket.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    this.#done = true;
+    const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
+    const raw = res.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i]!.toLowerCase() !== 'x-request-id') lines.push(`${raw[i]}: ${raw[i + 1]}`);
+    }
+    this.#pushCookie(lines);
+    this.#socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (upstreamHead.length > 0) this.#socket.write(upstreamHead);
+    for (const chunk of this.#early) upstream.write(chunk);
+    this.#early = [];
+    this.#proxy.openTunnel(this.#socket, upstream, node, this.#runtime.settings.websocket.idleTimeoutMs);
+    node.stats.upgrades++;
+    this.#ctx.metrics.countResponse(node, 101, 0);
+  }
+
+  /** The node refused the upgrade (401, 404, ...): relay its answer and close. */
+  #onRefusal(res: IncomingMessage): void {
+    const node = this.#node;
+    this.#settle();
+    this.#stopReading();
+    if (this.#done) {
+      res.resume();
+      return;
+    }
+    this.#done = true;
+    const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
+    const raw = res.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!isResponseHopByHop(raw[i]!) && raw[i]!.toLowerCase() !== 'x-request-id')
+        lines.push(`${raw[i]}: ${raw[i + 1]}`);
+    }
+    this.#pushCookie(lines);
+    lines.push('Connection: close');
+    this.#socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    res.on('error', () => this.#socket.destroy());
+    res.pipe(this.#socket);
+    this.#ctx.metrics.countResponse(node, res.statusCode ?? 502, 0);
+  }
+
+  #onError(err: Error): void {
+    const node = this.#node;
+    const failure = this.#cause ?? classifyUpstreamError(err);
+    this.#settle();
+    if (this.#done) return;
+    const state = {
+      sent: this.#connected,
+      responded: false,
+      // A handshake is a GET without a body.
+      idempotent: true,
+      redispatches: this.#redispatches,
+      redispatchAttempts: this.#runtime.settings.routing.redispatchAttempts,
+      retried: this.#retried,
+    };
+    if (isConnectFailure(state, failure)) {
+      node.stats.connectErrors++;
+      this.#ctx.pool.reportConnectFailure(node);
+    }
+    const step = nextStep(state, failure);
+    if (step.kind === 'redispatch' || step.kind === 'retry') {
+      this.#tried ??= new Set();
+      const next = this.#runtime.router.reroute(this.#route, step.kind, node, this.#tried);
+      if (next !== undefined) {
+        if (step.kind === 'redispatch') this.#redispatches++;
+        else this.#retried = true;
+        node.stats.retries++;
+        this.#attempt(next);
+        return;
+      }
+      this.#fail(err, failure, step.otherwise);
+    } else if (step.kind === 'answer') {
+      this.#fail(err, failure, step.code);
+    }
+  }
+
+  #fail(err: Error, failure: AttemptFailure, code: AnswerCode): void {
+    this.#done = true;
+    this.#stopReading();
+    this.#ctx.logger.warn({ err, upstream: this.#node.name, failure }, 'websocket handshake failed');
+    const retryAfter = this.#runtime.settings.routing.retryAfterSeconds;
+    this.#ctx.answers.socket(this.#req, this.#socket, code, retryAfter, this.#node, this.#fwd);
+  }
+
+  /** The answer's Set-Cookie when the handshake (re)pinned the client, and its request id. */
+  #pushCookie(lines: string[]): void {
+    lines.push(`X-Request-Id: ${this.#fwd.requestId}`);
+    const cookieFor = this.#route.cookieFor;
+    if (cookieFor !== undefined) {
+      lines.push(`Set-Cookie: ${this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain}`);
+    }
+  }
+}
+
+function ignore(): void {}
