@@ -57,6 +57,8 @@ export interface DataSettings {
     readonly port: number;
     readonly redirectPort: number;
     readonly proxyProtocol: boolean;
+    /** With TLS: HTTP/2 by ALPN beside HTTP/1.1. */
+    readonly http2: boolean;
   };
   /** Certificate and key of the TLS listener (rotated on reload), undefined for plain HTTP. */
   readonly tls: ServerTls | undefined;
@@ -117,6 +119,7 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
       port: config.listen.port,
       redirectPort: config.listen.redirectPort,
       proxyProtocol: config.listen.proxyProtocol,
+      http2: config.listen.http2,
     },
     tls: tls.server,
     server: {

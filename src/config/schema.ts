@@ -147,6 +147,11 @@ export const configSchema = z
         /** With tls: a plain-HTTP port on the same host that redirects to HTTPS (default 0: none). */
         redirectPort: port.default(0),
         /**
+         * With tls: offer HTTP/2 by ALPN beside HTTP/1.1 on the same port (default true). WebSockets
+         * keep using HTTP/1.1 connections (extended CONNECT is not advertised).
+         */
+        http2: bool.default(true),
+        /**
          * Every connection starts with a PROXY protocol header (v1 or v2) from an L4 balancer, whose
          * client address is used (default false). Enable only when nothing else can reach the port.
          */

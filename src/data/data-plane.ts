@@ -106,6 +106,8 @@ export class DataPlane {
     this.#runtime = { ...this.#runtime, draining: true };
     // net.Server's close: http.Server's would also close idle keep-alive connections right now.
     netClose.call(proxy);
+    // HTTP/2 sessions get a GOAWAY: their streams finish, no new one starts.
+    (proxy as Server & { closeSessions?: () => void }).closeSessions?.();
     this.#redirect?.close();
     this.#redirect?.closeAllConnections();
     this.#websockets.cutAll();

@@ -6,6 +6,7 @@
  * whose `X-Forwarded-For` is extended.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { takeCookie } from '../affinity/cookie-header.js';
@@ -93,9 +94,16 @@ export function forwardRequestHeaders(
   let requestId: string | undefined;
   let traceparent: string | undefined;
 
+  let authority: string | undefined;
+  let cookies: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
+    // HTTP/2 pseudo-headers (RFC 9113 8.3): none goes upstream; `:authority` stands for Host.
+    if (name.charCodeAt(0) === 58) {
+      if (name === ':authority') authority = value;
+      continue;
+    }
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'transfer-encoding') chunked = true;
@@ -110,11 +118,15 @@ export function forwardRequestHeaders(
         host = value;
         break;
       case 'cookie': {
-        if (!value.includes(ctx.cookieName)) break;
+        // One Cookie field upstream (RFC 9113 8.2.3: an HTTP/2 client may split it into several).
+        if (!value.includes(ctx.cookieName)) {
+          cookies = cookies === undefined ? value : `${cookies}; ${value}`;
+          continue;
+        }
         const { values, rest } = takeCookie(value, ctx.cookieName);
         if (values.length > 0)
           affinityValues = affinityValues.length === 0 ? values : affinityValues.concat(values);
-        if (rest !== undefined) headers.push(name, rest);
+        if (rest !== undefined) cookies = cookies === undefined ? rest : `${cookies}; ${rest}`;
         continue;
       }
       case 'content-length':
@@ -144,6 +156,11 @@ export function forwardRequestHeaders(
     headers.push(name, value);
   }
 
+  if (cookies !== undefined) headers.push('Cookie', cookies);
+  if (host === undefined && authority !== undefined) {
+    host = authority;
+    headers.push('Host', authority);
+  }
   // Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1); rare beyond keep-alive/close.
   const named = connection === undefined ? undefined : connectionTokens(connection);
   if (named !== undefined) removeHeaders(headers, named);
@@ -183,7 +200,11 @@ export function forwardRequestHeaders(
     headers,
     affinityValues,
     secure: proto === 'https',
-    hasBody: chunked || contentLength > 0,
+    // An HTTP/2 request has a body unless its headers ended the stream (a length is optional there).
+    hasBody:
+      chunked ||
+      contentLength > 0 ||
+      (req.httpVersionMajor === 2 && (req as unknown as Http2ServerRequest).stream.endAfterHeaders === false),
     contentLength,
     upgrade,
     path,

@@ -232,7 +232,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     this.#resume = resume;
     try {
-      this.#res.writeHead(statusCode, statusText, headers);
+      // HTTP/2 has no reason phrase (node:http2 warns when given one).
+      if (this.#req.httpVersionMajor === 2) this.#res.writeHead(statusCode, headers);
+      else this.#res.writeHead(statusCode, statusText, headers);
     } catch (err) {
       // The node sent a header node:http will not write (invalid characters): a bad gateway.
       this.#ctx.logger.warn({ err, upstream: node.name }, 'invalid response header from upstream');

@@ -28,7 +28,7 @@ export class HttpForwarder {
     const runtime = this.#runtime();
     if (runtime.draining) res.shouldKeepAlive = false;
     const retryAfter = runtime.settings.routing.retryAfterSeconds;
-    if (req.httpVersionMajor !== 1) {
+    if (req.httpVersionMajor !== 1 && req.httpVersionMajor !== 2) {
       // HTTP/0.9 (`GET /path` with no version): no headers, no Host; refused like HAProxy does.
       this.#answers.http(req, res, 'HTTP_VERSION_NOT_SUPPORTED', retryAfter, true);
       return;

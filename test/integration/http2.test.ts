@@ -1,0 +1,157 @@
+/**
+ * HTTP/2 at the TLS front door (issue 16): h2 and HTTP/1.1 by ALPN on one port, every stream routed
+ * on its own by the same affinity rules, bodies streamed, WebSockets on HTTP/1.1 connections.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from 'node:http2';
+import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import { affinityToken } from '../../src/affinity/token.js';
+import { startBalancer } from '../helpers/balancer.js';
+import { makeCert, type TestCert } from '../helpers/certs.js';
+import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
+
+const run = promisify(execFile);
+const SECRET = 'test-secret-0123456789abcdef';
+const pin = (name: string) => `stickylb=${affinityToken(SECRET, name)}`;
+
+async function tlsBalancer(nodes: FakeNode[], cert: TestCert) {
+  return startBalancer(nodes, {
+    listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } },
+  });
+}
+
+function session(url: string, cert: TestCert): ClientHttp2Session {
+  // The client buffers what it sends too: room for the 32 MB upload (node's default is 10 MB).
+  const s = connect(url, { ca: cert.cert, maxSessionMemory: 100 });
+  onTestFinished(() => {
+    s.destroy();
+  });
+  return s;
+}
+
+/** One HTTP/2 request; resolves with its response headers and body. */
+function h2(s: ClientHttp2Session, headers: Record<string, string | string[]>, body?: Buffer) {
+  return new Promise<{ headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    const stream = s.request({ accept: 'application/json', ...headers }, { endStream: body === undefined });
+    const chunks: Buffer[] = [];
+    let head: IncomingHttpHeaders = {};
+    stream.on('response', (h) => {
+      head = h;
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve({ headers: head, body: Buffer.concat(chunks) }));
+    stream.on('error', reject);
+    if (body !== undefined) stream.end(body);
+  });
+}
+
+describe('HTTP/2 over TLS', () => {
+  it('negotiates h2; the first answer pins, later streams stick; streams of one connection route on their own', async () => {
+    const cert = makeCert();
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await tlsBalancer([a, b], cert);
+    const s = session(lb.url, cert);
+    const first = await h2(s, { ':path': '/echo' });
+    expect(s.alpnProtocol).toBe('h2');
+    expect(first.headers[':status']).toBe(200);
+    expect(String(first.headers['set-cookie'])).toMatch(
+      /^stickylb=[\w-]{22}; Path=\/; HttpOnly; Secure; SameSite=Lax$/,
+    );
+    expect(first.headers['x-request-id']).toEqual(expect.any(String));
+    const seen = JSON.parse(first.body.toString()) as { node: string; headers: Record<string, string> };
+    expect(seen.headers.host).toBe(new URL(lb.url).host);
+    expect(seen.headers['x-forwarded-proto']).toBe('https');
+    // Concurrent streams on the one connection, each with its own pin.
+    const answers = await Promise.all(
+      ['a', 'b', 'a', 'b', 'a', 'b'].map((n) => h2(s, { ':path': '/echo', cookie: pin(n) })),
+    );
+    expect(answers.map((r) => JSON.parse(r.body.toString()).node)).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+    expect(answers.every((r) => r.headers['set-cookie'] === undefined)).toBe(true);
+  });
+
+  it('sees every cookie field (RFC 9113 8.2.3) and sends the node one Cookie without the pin', async () => {
+    const cert = makeCert();
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await tlsBalancer([a, b], cert);
+    const s = session(lb.url, cert);
+    for (const n of ['a', 'b']) {
+      const res = await h2(s, { ':path': '/echo', cookie: ['app=1', pin(n), 'other=2'] });
+      const seen = JSON.parse(res.body.toString()) as { node: string; headers: Record<string, string> };
+      expect(seen.node).toBe(n);
+      expect(seen.headers.cookie).toBe('app=1; other=2');
+    }
+  });
+
+  it('streams a 32 MB upload on one stream while other streams progress, body intact', async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await tlsBalancer([a], cert);
+    const s = session(lb.url, cert);
+    const body = randomBytes(32 * 1024 * 1024);
+    const upload = h2(
+      s,
+      { ':path': '/upload', ':method': 'POST', 'content-type': 'application/octet-stream' },
+      body,
+    );
+    const others = await Promise.all(Array.from({ length: 5 }, () => h2(s, { ':path': '/echo' })));
+    expect(others.map((r) => r.headers[':status'])).toEqual([200, 200, 200, 200, 200]);
+    const done = JSON.parse((await upload).body.toString()) as { bytes: number; sha256: string };
+    expect(done.bytes).toBe(body.length);
+    expect(done.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+  });
+
+  it('HTTP/1.1 clients and WebSockets share the TLS port', async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await tlsBalancer([a], cert);
+    const agent = new Agent({ connect: { ca: cert.cert } });
+    onTestFinished(() => agent.destroy());
+    const res = await request(`${lb.url}/echo`, {
+      dispatcher: agent,
+      headers: { accept: 'application/json' },
+    });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    const hello = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(`${lb.url.replace('https', 'wss')}/ws`, { ca: cert.cert });
+      onTestFinished(() => ws.terminate());
+      ws.once('message', (d) => resolve(String(d)));
+      ws.once('error', reject);
+    });
+    expect(JSON.parse(hello).hello).toBe('a');
+  });
+
+  it('curl --http2 gets HTTP/2 200 with the affinity cookie', async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await tlsBalancer([a], cert);
+    // Asynchronously: the balancer runs in this process and must keep serving meanwhile.
+    const { stdout: out } = await run(
+      'curl',
+      ['--http2', '--max-time', '10', '-sS', '-i', '--cacert', cert.certFile, `${lb.url}/`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(out).toMatch(/^HTTP\/2 200/);
+    expect(out).toMatch(/\r\nset-cookie: stickylb=/i);
+  });
+
+  it('listen.http2: false keeps the TLS port HTTP/1.1 only', async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a], {
+      listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile }, http2: false },
+    });
+    const s = session(lb.url, cert);
+    const failed = await new Promise<boolean>((resolve) => {
+      s.on('error', () => resolve(true));
+      s.on('connect', () => resolve(false));
+    });
+    expect(failed).toBe(true);
+  });
+});
