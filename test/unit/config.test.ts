@@ -19,7 +19,13 @@ function problems(tree: unknown, env: NodeJS.ProcessEnv = {}): string[] {
 describe('config defaults', () => {
   it('fills every default', () => {
     const c = parseConfig(minimal, {});
-    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080, redirectPort: 0, proxyProtocol: false });
+    expect(c.listen).toEqual({
+      host: '0.0.0.0',
+      port: 8080,
+      redirectPort: 0,
+      proxyProtocol: false,
+      http2: true,
+    });
     expect(c.admin).toEqual({ host: '127.0.0.1', port: 9090, allowedHosts: [] });
     expect(c.upstreams[0]).toEqual({
       name: 'a',
