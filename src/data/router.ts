@@ -16,7 +16,12 @@ export interface Route {
   /** Node whose Set-Cookie the response carries, or undefined for none. */
   cookieFor: UpstreamNode | undefined;
   /** The client's credential hash when its node was chosen by rendezvous (rule 8). */
-  readonly key?: HashWords | undefined;
+  readonly key: HashWords | undefined;
+  /** Attempts so far, kept by `reroute` (the attempt policy reads them). */
+  redispatches: number;
+  retried: boolean;
+  /** Nodes this request already tried (created on the first failure). */
+  tried: Set<UpstreamNode> | undefined;
 }
 
 /** Routes requests for one listener. */
@@ -46,45 +51,40 @@ export class Router {
     const decision = decide(affinityValues, this.#pool, rawHeaders, this.#hashHeaders);
     if (decision.node !== undefined) {
       if (decision.repin !== undefined) this.#record(decision.pinned, decision.node, decision.repin);
-      return {
-        node: decision.node,
-        cookieFor: decision.setCookie ? decision.node : undefined,
-        key: decision.key,
-      };
+      return newRoute(decision.node, decision.setCookie ? decision.node : undefined, decision.key);
     }
     if (this.#whenAllDown === 'tryPinned') {
       if (decision.pinned !== undefined && decision.pinned.state !== 'maintenance') {
-        return { node: decision.pinned, cookieFor: undefined };
+        return newRoute(decision.pinned, undefined, undefined);
       }
       const any = this.#pool.nodes.filter((n) => n.state === 'active');
       const node = any[Math.floor(Math.random() * any.length)];
-      if (node !== undefined) return { node, cookieFor: node };
+      if (node !== undefined) return newRoute(node, node, undefined);
     }
     return undefined;
   }
 
   /**
-   * Moves `route` off `failed` (never to a node in `tried`, which gains `failed`) for a `redispatch`
-   * or `retry` step; returns the new node, or undefined when no other node can take it.
+   * Moves `route` off `failed` (never to a node it tried) for a `redispatch` or `retry` step and
+   * counts the attempt; returns the new node, or undefined when no other node can take it.
    * A redispatch re-pins the client to the new node, like HAProxy's `option redispatch` with an
    * inserted cookie. A retry keeps the pin (a timeout or a reset is no proof the node lost its
    * sessions), but a client that was being given a cookie gets the cookie of the node that serves it.
    */
-  reroute(
-    route: Route,
-    kind: 'redispatch' | 'retry',
-    failed: UpstreamNode,
-    tried: Set<UpstreamNode>,
-  ): UpstreamNode | undefined {
-    tried.add(failed);
-    const next = this.#pool.choose(tried, route.key);
+  reroute(route: Route, kind: 'redispatch' | 'retry', failed: UpstreamNode): UpstreamNode | undefined {
+    route.tried ??= new Set();
+    route.tried.add(failed);
+    const next = this.#pool.choose(route.tried, route.key);
     if (next === undefined) return undefined;
+    failed.stats.retries++;
     route.node = next;
     if (kind === 'redispatch') {
+      route.redispatches++;
       route.cookieFor = next;
       this.#record(failed, next, 'redispatch');
-    } else if (route.cookieFor !== undefined) {
-      route.cookieFor = next;
+    } else {
+      route.retried = true;
+      if (route.cookieFor !== undefined) route.cookieFor = next;
     }
     return next;
   }
@@ -92,12 +92,13 @@ export class Router {
   /**
    * The next node to ask for a deploy task `current` answered 404 for (rule 9): an up node that
    * serves pinned clients (draining ones too: a deploy may have landed there before the drain),
-   * never one in `tried`, which gains `current`.
+   * never one the route tried, which gains `current`.
    */
-  taskCandidate(current: UpstreamNode, tried: Set<UpstreamNode>): UpstreamNode | undefined {
-    tried.add(current);
+  taskCandidate(route: Route, current: UpstreamNode): UpstreamNode | undefined {
+    route.tried ??= new Set();
+    route.tried.add(current);
     for (const node of this.#pool.nodes) {
-      if (!tried.has(node) && node.health === 'up' && node.servesPinned()) return node;
+      if (!route.tried.has(node) && node.health === 'up' && node.servesPinned()) return node;
     }
     return undefined;
   }
@@ -112,4 +113,12 @@ export class Router {
   #record(from: UpstreamNode | undefined, to: UpstreamNode, reason: RepinReason): void {
     this.#repins.record(from?.name ?? 'unknown', to.name, reason);
   }
+}
+
+function newRoute(
+  node: UpstreamNode,
+  cookieFor: UpstreamNode | undefined,
+  key: HashWords | undefined,
+): Route {
+  return { node, cookieFor, key, redispatches: 0, retried: false, tried: undefined };
 }

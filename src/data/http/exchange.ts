@@ -51,9 +51,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #busy = false;
   #done = false;
   #clientGone = false;
-  #redispatches = 0;
-  #retried = false;
-  #tried: Set<UpstreamNode> | undefined;
   #resume: (() => void) | undefined;
   /** Set while the request waits for a free connection of a capped pool. */
   #queueTimer: NodeJS.Timeout | undefined;
@@ -285,9 +282,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       sent: this.#sent,
       responded: this.#res.headersSent,
       idempotent: this.#idempotent(),
-      redispatches: this.#redispatches,
+      redispatches: this.#route.redispatches,
       redispatchAttempts: this.#runtime.settings.routing.redispatchAttempts,
-      retried: this.#retried,
+      retried: this.#route.retried,
     };
     const step = nextStep(state, failure);
     if (this.#clientGone || step.kind === 'drop') {
@@ -306,12 +303,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
         return;
       case 'redispatch':
       case 'retry': {
-        this.#tried ??= new Set();
-        const next = this.#runtime.router.reroute(this.#route, step.kind, node, this.#tried);
+        const next = this.#runtime.router.reroute(this.#route, step.kind, node);
         if (next !== undefined) {
-          if (step.kind === 'redispatch') this.#redispatches++;
-          else this.#retried = true;
-          node.stats.retries++;
           ctx.logger.debug(
             { err, upstream: node.name, to: next.name, failure },
             'request sent to another node',
@@ -355,8 +348,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
    */
   #lookAfterTask(statusCode: number): boolean {
     if (statusCode === 404) {
-      this.#tried ??= new Set();
-      const next = this.#runtime.router.taskCandidate(this.#node, this.#tried);
+      const next = this.#runtime.router.taskCandidate(this.#route, this.#node);
       if (next !== undefined) {
         this.#taskFrom ??= this.#node;
         this.#askNext = next;

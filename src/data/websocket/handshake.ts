@@ -61,9 +61,6 @@ export class Handshake {
   #cause: AttemptFailure | undefined;
   #connected = false;
   #done = false;
-  #redispatches = 0;
-  #retried = false;
-  #tried: Set<UpstreamNode> | undefined;
 
   constructor(
     proxy: HandshakeHost,
@@ -252,9 +249,9 @@ export class Handshake {
       responded: false,
       // A handshake is a GET without a body.
       idempotent: true,
-      redispatches: this.#redispatches,
+      redispatches: this.#route.redispatches,
       redispatchAttempts: this.#runtime.settings.routing.redispatchAttempts,
-      retried: this.#retried,
+      retried: this.#route.retried,
     };
     if (isConnectFailure(state, failure)) {
       node.stats.connectErrors++;
@@ -262,12 +259,8 @@ export class Handshake {
     }
     const step = nextStep(state, failure);
     if (step.kind === 'redispatch' || step.kind === 'retry') {
-      this.#tried ??= new Set();
-      const next = this.#runtime.router.reroute(this.#route, step.kind, node, this.#tried);
+      const next = this.#runtime.router.reroute(this.#route, step.kind, node);
       if (next !== undefined) {
-        if (step.kind === 'redispatch') this.#redispatches++;
-        else this.#retried = true;
-        node.stats.retries++;
         this.#attempt(next);
         return;
       }
