@@ -6,6 +6,7 @@
  * answers with `writeAnswer` and counts them once, with their duration, when it finishes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from '../metrics/metrics.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
@@ -218,5 +219,35 @@ export class Answers {
     ];
     if (retryAfter) lines.push(`Retry-After: ${retryAfterSeconds}`);
     socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  }
+
+  /** Answers `code` on an HTTP/2 stream (an extended CONNECT), ends the stream, and counts it. */
+  stream(
+    req: IncomingMessage,
+    stream: ServerHttp2Stream,
+    code: AnswerCode,
+    retryAfterSeconds: number,
+    node?: UpstreamNode,
+    ids?: AnswerIds,
+  ): void {
+    this.#metrics.countResponse(node, ANSWERS[code].status, 0);
+    if (stream.destroyed || stream.closed || stream.headersSent) {
+      stream.destroy();
+      return;
+    }
+    const { status, retryAfter } = ANSWERS[code];
+    const known = idsOr(ids);
+    const { type, body } = answerBody(req, code, known);
+    const headers: OutgoingHttpHeaders = {
+      ':status': status,
+      'x-request-id': known.requestId,
+      'content-type': type,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-stickylb-error': code,
+    };
+    if (retryAfter) headers['retry-after'] = String(retryAfterSeconds);
+    stream.respond(headers);
+    stream.end(body);
   }
 }

@@ -3,7 +3,6 @@
  * CONNECT, parser-error and PROXY-protocol handling) and the HTTP-to-HTTPS redirect listener.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createSecureServer as createSecureHttp2Server, type Http2Session } from 'node:http2';
 import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -12,6 +11,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { answerClientError, CLIENT_ERROR_REASONS } from './client-errors.js';
 import type { HttpForwarder } from './http/http-forwarder.js';
+import { createHttp2Server } from './http2-server.js';
 import { acceptProxyProtocol } from './proxy-protocol.js';
 import type { WebSocketProxy } from './websocket/websocket-proxy.js';
 
@@ -42,7 +42,12 @@ export function createProxyServer(settings: DataSettings, parts: ProxyServerPart
   const { forwarder, websockets, metrics, logger } = parts;
   const server: Server = settings.tls
     ? settings.listen.http2
-      ? createHttp2Server(settings, forwarder.handle)
+      ? createHttp2Server(settings, {
+          handle: forwarder.handle,
+          handleConnectStream: websockets.handleStream,
+          metrics,
+          logger,
+        })
       : createTlsServer({ ...options, ...settings.tls }, forwarder.handle)
     : createServer(options, forwarder.handle);
   server.on('upgrade', websockets.handle);
@@ -73,54 +78,6 @@ export function createProxyServer(settings: DataSettings, parts: ProxyServerPart
   }
   applyServerSettings(server, settings);
   return server;
-}
-
-/**
- * HTTP/2 and HTTP/1.1 by ALPN on one TLS port (node:http2 with `allowHTTP1`): HTTP/2 requests reach
- * the same request listener through node's compatibility API; HTTP/1.1 connections, their
- * WebSocket upgrades and parser errors behave as on an https server. Extended CONNECT (RFC 8441) is
- * not advertised, so browsers open WebSockets on HTTP/1.1 connections. Limits: 100 concurrent streams
- * and the header limit per session; node's own defences against rapid reset and invalid-frame
- * floods (CVE-2023-44487) apply; an idle session is closed after `timeouts.clientIdle`.
- * node:http2's server has no `closeAllConnections`: sessions and HTTP/1.1 sockets are tracked here
- * to give it one, and `closeIdleSessions` sends GOAWAY at shutdown.
- */
-function createHttp2Server(
-  settings: DataSettings,
-  handle: (req: IncomingMessage, res: ServerResponse) => void,
-): Server {
-  const server = createSecureHttp2Server(
-    {
-      ...settings.tls!,
-      allowHTTP1: true,
-      maxSessionInvalidFrames: 1000,
-      maxSessionRejectedStreams: 100,
-      settings: { maxConcurrentStreams: 100, maxHeaderListSize: settings.server.maxHeaderSize },
-    },
-    // The compatibility API gives HTTP/2 requests the shape of node:http's (what the forwarder uses).
-    handle as unknown as Parameters<typeof createSecureHttp2Server>[1],
-  );
-  const sessions = new Set<Http2Session>();
-  const sockets = new Set<Duplex>();
-  server.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.on('close', () => sessions.delete(session));
-    session.on('error', () => {});
-  });
-  server.on('secureConnection', (socket: Duplex) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.setTimeout(settings.server.clientIdleMs);
-  const adapted = server as unknown as Server & { closeSessions?: () => void };
-  adapted.closeAllConnections = () => {
-    for (const s of sessions) s.destroy();
-    for (const s of sockets) s.destroy();
-  };
-  adapted.closeSessions = () => {
-    for (const s of sessions) s.close();
-  };
-  return adapted;
 }
 
 /** Applies the reloadable parts of `settings` to a running proxy server (timeouts, limits, certificate). */

@@ -10,6 +10,15 @@ import type { UpstreamNode } from '../pool/upstream-node.js';
 import { VERSION } from '../version.js';
 import { HEALTH_STATES, OPERATOR_STATES, registerNodeMetrics } from './node-metrics.js';
 
+/** Why stickylb closed an HTTP/2 session (`stickylb_http2_sessions_closed_total`). */
+export const HTTP2_CLOSE_REASONS = [
+  'idle',
+  'rapid_reset',
+  'ping_flood',
+  'settings_flood',
+  'protocol_error',
+] as const;
+
 /** Every metric stickylb exports. */
 export class Metrics {
   readonly registry = new Registry();
@@ -73,6 +82,27 @@ export class Metrics {
     labelNames: ['upstream', 'to'] as const,
     registers: this.#registers,
   });
+  readonly http2Sessions = new client.Gauge({
+    name: 'stickylb_http2_sessions',
+    help: 'HTTP/2 sessions open at the TLS listener.',
+    registers: this.#registers,
+  });
+  readonly http2SessionsClosed = new client.Counter({
+    name: 'stickylb_http2_sessions_closed_total',
+    help: 'HTTP/2 sessions stickylb closed, by reason: idle (no stream for timeouts.clientIdle), rapid_reset, ping_flood, settings_flood (a budget of the README passed), protocol_error (refused-stream or invalid-frame floods, malformed frames: closed by node:http2).',
+    labelNames: ['reason'] as const,
+    registers: this.#registers,
+  });
+  readonly http2StreamResets = new client.Counter({
+    name: 'stickylb_http2_client_resets_total',
+    help: 'HTTP/2 streams the client reset (RST_STREAM) before they were answered.',
+    registers: this.#registers,
+  });
+  readonly websocketsOverHttp2 = new client.Counter({
+    name: 'stickylb_http2_websockets_total',
+    help: 'WebSocket handshakes received as HTTP/2 extended CONNECT (RFC 8441).',
+    registers: this.#registers,
+  });
   /** Responses the balancer answered itself with no node (503 and friends), by status. */
   readonly #unrouted = new Map<number, number>();
   #pool: Pool | undefined;
@@ -90,6 +120,7 @@ export class Metrics {
     registerNodeMetrics(this.registry, () => this.#pool?.nodes ?? [], this.#unrouted);
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
     for (const result of ['found', 'not_found']) this.taskLookups.inc({ result }, 0);
+    for (const reason of HTTP2_CLOSE_REASONS) this.http2SessionsClosed.inc({ reason }, 0);
   }
 
   /**

@@ -19,10 +19,10 @@ import type { UpstreamNode } from '../../pool/upstream-node.js';
 import type { AnswerCode, Answers } from '../answers.js';
 import { type AttemptFailure, isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import { isResponseHopByHop } from '../hop-by-hop.js';
 import type { Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
+import type { HandshakeClient } from './handshake-client.js';
 
 /** What every handshake uses, whatever the runtime settings. */
 export interface HandshakeContext {
@@ -48,7 +48,7 @@ export class Handshake {
   readonly #proxy: HandshakeHost;
   readonly #ctx: HandshakeContext;
   readonly #runtime: Runtime;
-  readonly #req: IncomingMessage;
+  readonly #client: HandshakeClient;
   readonly #socket: Duplex;
   readonly #fwd: ForwardedRequest;
   readonly #route: Route;
@@ -66,8 +66,7 @@ export class Handshake {
     proxy: HandshakeHost,
     ctx: HandshakeContext,
     runtime: Runtime,
-    req: IncomingMessage,
-    socket: Duplex,
+    client: HandshakeClient,
     head: Buffer,
     fwd: ForwardedRequest,
     route: Route,
@@ -75,8 +74,8 @@ export class Handshake {
     this.#proxy = proxy;
     this.#ctx = ctx;
     this.#runtime = runtime;
-    this.#req = req;
-    this.#socket = socket;
+    this.#client = client;
+    this.#socket = client.duplex;
     this.#fwd = fwd;
     this.#route = route;
     this.#early = head.length > 0 ? [head] : [];
@@ -111,9 +110,12 @@ export class Handshake {
     const options = {
       host: node.host,
       port: node.port,
-      method: this.#req.method ?? 'GET',
+      method: this.#client.method,
       path: this.#fwd.path,
-      headers: this.#fwd.headers,
+      headers:
+        this.#client.upgradeHeaders.length === 0
+          ? this.#fwd.headers
+          : [...this.#fwd.headers, ...this.#client.upgradeHeaders],
       setHost: false,
       agent: false as const,
       ...node.tlsOptions,
@@ -200,19 +202,13 @@ export class Handshake {
       return;
     }
     this.#done = true;
-    const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
-    const raw = res.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i]!.toLowerCase() !== 'x-request-id') lines.push(`${raw[i]}: ${raw[i + 1]}`);
-    }
-    this.#pushCookie(lines);
-    this.#socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    this.#client.accept(res, this.#extraHeaders());
     if (upstreamHead.length > 0) this.#socket.write(upstreamHead);
     for (const chunk of this.#early) upstream.write(chunk);
     this.#early = [];
     this.#proxy.openTunnel(this.#socket, upstream, node, this.#runtime.settings.websocket.idleTimeoutMs);
     node.stats.upgrades++;
-    this.#ctx.metrics.countResponse(node, 101, 0);
+    this.#ctx.metrics.countResponse(node, this.#client.acceptStatus, 0);
   }
 
   /** The node refused the upgrade (401, 404, ...): relay its answer and close. */
@@ -225,17 +221,7 @@ export class Handshake {
       return;
     }
     this.#done = true;
-    const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
-    const raw = res.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      if (!isResponseHopByHop(raw[i]!) && raw[i]!.toLowerCase() !== 'x-request-id')
-        lines.push(`${raw[i]}: ${raw[i + 1]}`);
-    }
-    this.#pushCookie(lines);
-    lines.push('Connection: close');
-    this.#socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-    res.on('error', () => this.#socket.destroy());
-    res.pipe(this.#socket);
+    this.#client.refuse(res, this.#extraHeaders());
     this.#ctx.metrics.countResponse(node, res.statusCode ?? 502, 0);
   }
 
@@ -275,16 +261,17 @@ export class Handshake {
     this.#stopReading();
     this.#ctx.logger.warn({ err, upstream: this.#node.name, failure }, 'websocket handshake failed');
     const retryAfter = this.#runtime.settings.routing.retryAfterSeconds;
-    this.#ctx.answers.socket(this.#req, this.#socket, code, retryAfter, this.#node, this.#fwd);
+    this.#client.answer(this.#ctx.answers, code, retryAfter, this.#node, this.#fwd);
   }
 
-  /** The answer's Set-Cookie when the handshake (re)pinned the client, and its request id. */
-  #pushCookie(lines: string[]): void {
-    lines.push(`X-Request-Id: ${this.#fwd.requestId}`);
+  /** The answer's request id, and its Set-Cookie when the handshake (re)pinned the client. */
+  #extraHeaders(): string[] {
+    const extra = ['X-Request-Id', this.#fwd.requestId];
     const cookieFor = this.#route.cookieFor;
     if (cookieFor !== undefined) {
-      lines.push(`Set-Cookie: ${this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain}`);
+      extra.push('Set-Cookie', this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain);
     }
+    return extra;
   }
 }
 

@@ -10,6 +10,7 @@
  *   on and both sockets are destroyed `HALF_CLOSE_GRACE_MS` later if they are still open, so a client
  *   that half-closes never leaves a socket (and a Shiny session) open on the node.
  */
+import { constants, type Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
@@ -100,8 +101,21 @@ function relay(from: Duplex, to: Duplex, tunnel: Tunnel): void {
   });
 }
 
-/** Destroys both sides: the client sees the TCP connection end with no WebSocket close frame. */
+/**
+ * Destroys both sides: the client sees its TCP connection end, or its HTTP/2 stream reset
+ * (RST_STREAM CANCEL), with no WebSocket close frame.
+ */
 function cut(tunnel: Tunnel): void {
   tunnel.upstream.destroy();
-  tunnel.client.destroy();
+  const client = tunnel.client;
+  if (isHttp2Stream(client)) {
+    if (!client.closed) client.close(constants.NGHTTP2_CANCEL);
+  } else {
+    client.destroy();
+  }
+}
+
+/** node:http2 does not export its stream class: its streams are told by their reset code. */
+function isHttp2Stream(d: Duplex): d is Http2Stream {
+  return 'rstCode' in d;
 }

@@ -12,12 +12,19 @@
  *   to another node and re-pin the client, as nothing was sent to the client yet.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
 import type { Runtime } from '../runtime.js';
 import { isWebSocketUpgrade, serveAsPlainHttp } from '../upgrade-fallback.js';
 import { Handshake, type HandshakeContext, type HandshakeHost } from './handshake.js';
+import {
+  extendedConnectRequest,
+  type HandshakeClient,
+  Http1HandshakeClient,
+  Http2HandshakeClient,
+} from './handshake-client.js';
 import { Tunnels } from './tunnels.js';
 
 /** What the proxy and its handshakes use, whatever the runtime settings. */
@@ -64,21 +71,46 @@ export class WebSocketProxy implements HandshakeHost {
       });
       return;
     }
+    this.#begin(new Http1HandshakeClient(req, socket), head, runtime);
+  };
+
+  /**
+   * The listener for an HTTP/2 extended CONNECT stream (RFC 8441). `:protocol websocket` is a
+   * WebSocket handshake like an HTTP/1.1 upgrade; any other CONNECT is refused (501).
+   */
+  readonly handleStream = (
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    rawHeaders: string[],
+  ): void => {
+    stream.on('error', ignore);
+    const req = extendedConnectRequest(stream, headers, rawHeaders);
+    const protocol = headers[':protocol'];
+    if (typeof protocol !== 'string' || protocol.toLowerCase() !== 'websocket') {
+      this.#ctx.answers.stream(req, stream, 'METHOD_NOT_SUPPORTED', 0);
+      return;
+    }
+    this.#begin(new Http2HandshakeClient(req, stream), EMPTY, this.#runtime());
+  };
+
+  /** Routes a handshake and starts its first attempt (or answers why it cannot). */
+  #begin(client: HandshakeClient, head: Buffer, runtime: Runtime): void {
     const retryAfter = runtime.settings.routing.retryAfterSeconds;
     let fwd: ForwardedRequest;
     try {
-      fwd = forwardRequestHeaders(req, runtime, true);
+      fwd = forwardRequestHeaders(client.req, runtime, true);
     } catch (err) {
-      this.#ctx.answers.socket(req, socket, err instanceof BadRequestError ? err.code : 'BAD_REQUEST', 0);
+      const code = err instanceof BadRequestError ? err.code : 'BAD_REQUEST';
+      client.answer(this.#ctx.answers, code, 0);
       return;
     }
-    const route = runtime.router.route(fwd.affinityValues, req.rawHeaders);
+    const route = runtime.router.route(fwd.affinityValues, client.req.rawHeaders);
     if (route === undefined) {
-      this.#ctx.answers.socket(req, socket, 'NO_AVAILABLE_NODE', retryAfter, undefined, fwd);
+      client.answer(this.#ctx.answers, 'NO_AVAILABLE_NODE', retryAfter, undefined, fwd);
       return;
     }
-    new Handshake(this, this.#ctx, runtime, req, socket, head, fwd, route).start();
-  };
+    new Handshake(this, this.#ctx, runtime, client, head, fwd, route).start();
+  }
 
   /** Cuts `node`'s tunnels without a close frame and aborts its pending handshakes; returns the tunnels cut. */
   cutNode(node: UpstreamNode): number {
@@ -113,5 +145,7 @@ export class WebSocketProxy implements HandshakeHost {
     this.#tunnels.open(client, upstream, node, idleTimeoutMs);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function ignore(): void {}

@@ -1,0 +1,158 @@
+/**
+ * HTTP/2 and HTTP/1.1 by ALPN on one TLS port (node:http2 with `allowHTTP1`).
+ *
+ * - Requests reach the same request listener as HTTP/1.1 ones through node's compatibility API;
+ *   HTTP/1.1 connections, their WebSocket upgrades and parser errors behave as on an https server.
+ * - WebSockets over HTTP/2 (RFC 8441): SETTINGS_ENABLE_CONNECT_PROTOCOL is advertised, and an
+ *   extended CONNECT stream goes to the WebSocket proxy as the raw stream, before the compatibility
+ *   layer (which would buffer the stream's data into a request nobody reads).
+ * - Hostile clients meet the limits of http2-budget.ts: concurrent streams, refused-stream and
+ *   invalid-frame floods (node:http2's own), header list size (`limits.maxHeaderSize`), and the
+ *   per-session budgets of resets, PINGs and SETTINGS counted here (node:http2 hands over a stream
+ *   before it reads the RST_STREAM that follows its HEADERS, so a reset stream has been routed and
+ *   is then cancelled: the budget bounds that work to `resets` streams per session and window).
+ * - A session with no open stream for `timeouts.clientIdle` is closed with GOAWAY; one with open
+ *   streams (a quiet WebSocket, a long poll) is left to the streams' own timeouts.
+ * - node:http2's server has no `closeAllConnections`: sessions and HTTP/1.1 sockets are tracked
+ *   here to give it one, and `closeSessions` sends GOAWAY at shutdown.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import {
+  constants,
+  createSecureServer,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { DataSettings } from '../config/data-settings.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { type BudgetedFrame, HTTP2_LIMITS, SessionBudget } from './http2-budget.js';
+
+/** What the HTTP/2 server is built from. */
+export interface Http2ServerParts {
+  /** The request listener (node:http's shape, through the compatibility API). */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Takes an extended CONNECT stream (RFC 8441). */
+  readonly handleConnectStream: (
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    rawHeaders: string[],
+  ) => void;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+type StreamListener = (
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  flags: number,
+  rawHeaders: string[],
+) => void;
+
+/** A session's bookkeeping. */
+interface SessionState {
+  readonly budget: SessionBudget;
+  streams: number;
+}
+
+/** Creates (does not start) the HTTP/2 + HTTP/1.1 TLS server for `settings`. */
+export function createHttp2Server(settings: DataSettings, parts: Http2ServerParts): Server {
+  const { metrics, logger } = parts;
+  const server = createSecureServer(
+    {
+      ...settings.tls!,
+      allowHTTP1: true,
+      maxSessionInvalidFrames: HTTP2_LIMITS.maxInvalidFrames,
+      maxSessionRejectedStreams: HTTP2_LIMITS.maxRejectedStreams,
+      settings: {
+        maxConcurrentStreams: HTTP2_LIMITS.maxConcurrentStreams,
+        maxHeaderListSize: settings.server.maxHeaderSize,
+        enableConnectProtocol: true,
+      },
+    },
+    parts.handle as unknown as Parameters<typeof createSecureServer>[1],
+  );
+  const sessions = new Map<Http2Session, SessionState>();
+  const sockets = new Set<Duplex>();
+  const idleMs = settings.server.clientIdleMs;
+  const closedByBudget = new WeakSet<Http2Session>();
+
+  const close = (session: Http2Session, reason: 'idle' | ReturnType<SessionBudget['count']>) => {
+    if (session.destroyed || session.closed || reason === undefined) return;
+    metrics.http2SessionsClosed.inc({ reason });
+    if (reason === 'idle') {
+      session.close();
+      return;
+    }
+    logger.warn({ peer: session.socket?.remoteAddress, reason }, 'HTTP/2 session closed: budget passed');
+    // The number form: `destroy(undefined, code)` would send NO_ERROR (its error defaults to 0).
+    closedByBudget.add(session);
+    session.destroy(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  };
+  const spend = (session: Http2Session, state: SessionState, frame: BudgetedFrame) =>
+    close(session, state.budget.count(frame, Date.now()));
+
+  server.on('session', (session: Http2Session) => {
+    const state: SessionState = { budget: new SessionBudget(Date.now()), streams: 0 };
+    sessions.set(session, state);
+    metrics.http2Sessions.inc();
+    session.on('close', () => {
+      sessions.delete(session);
+      metrics.http2Sessions.dec();
+    });
+    session.on('error', (err: Error) => {
+      if (closedByBudget.has(session)) return;
+      metrics.http2SessionsClosed.inc({ reason: 'protocol_error' });
+      logger.debug({ err, peer: session.socket?.remoteAddress }, 'HTTP/2 session error');
+    });
+    session.on('ping', () => spend(session, state, 'pings'));
+    // The first SETTINGS is the preface's; every later one counts.
+    session.on('remoteSettings', () => spend(session, state, 'settings'));
+    if (idleMs > 0) session.setTimeout(idleMs, () => state.streams === 0 && close(session, 'idle'));
+  });
+
+  // The compatibility layer's stream listener, called for every stream but extended CONNECT.
+  const [compat] = server.listeners('stream') as StreamListener[];
+  server.removeAllListeners('stream');
+  server.on('stream', ((stream, headers, flags, rawHeaders) => {
+    const session = stream.session;
+    const state = session === undefined ? undefined : sessions.get(session);
+    if (state === undefined || session === undefined) {
+      stream.destroy();
+      return;
+    }
+    state.streams++;
+    // A stream cut before its answer began: by the client (stickylb's own resets, a tunnel cut or
+    // a failed body, come after the response headers, or with the whole session).
+    stream.on('aborted', () => {
+      if (stream.headersSent || session.destroyed) return;
+      metrics.http2StreamResets.inc();
+      spend(session, state, 'resets');
+    });
+    stream.on('close', () => {
+      state.streams--;
+    });
+    if (headers[':method'] === 'CONNECT') {
+      metrics.websocketsOverHttp2.inc();
+      parts.handleConnectStream(stream, headers, rawHeaders);
+    } else {
+      compat!.call(server, stream, headers, flags, rawHeaders);
+    }
+  }) as StreamListener);
+
+  server.on('secureConnection', (socket: Duplex) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const adapted = server as unknown as Server & { closeSessions?: () => void };
+  adapted.closeAllConnections = () => {
+    for (const s of sessions.keys()) s.destroy();
+    for (const s of sockets) s.destroy();
+  };
+  adapted.closeSessions = () => {
+    for (const s of sessions.keys()) s.close();
+  };
+  return adapted;
+}

@@ -1,0 +1,174 @@
+/**
+ * The client's side of a WebSocket handshake, over HTTP/1.1 (an `Upgrade: websocket` request, a raw
+ * socket after node:http lets go of it) or over HTTP/2 (RFC 8441: an extended CONNECT stream with
+ * `:protocol websocket`). Either way the node sees an ordinary HTTP/1.1 upgrade; what differs is
+ * how the client is answered:
+ * - HTTP/1.1: the node's `101` (or its refusal) is written to the socket as it came, hop-by-hop
+ *   headers aside, and the socket becomes the client side of the tunnel;
+ * - HTTP/2: a `200` on the stream carries the node's end-to-end headers (no `Upgrade`, `Connection`
+ *   or `Sec-WebSocket-Accept`, which belong to the HTTP/1.1 handshake), and the stream becomes the
+ *   client side of the tunnel: DATA frames carry the WebSocket frames unchanged both ways.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { UpstreamNode } from '../../pool/upstream-node.js';
+import type { AnswerCode, AnswerIds, Answers } from '../answers.js';
+import { isResponseHopByHop } from '../hop-by-hop.js';
+
+/** How a handshake answers its client; see the file comment. */
+export interface HandshakeClient {
+  /** The request as received (for answers and the forwarded headers). */
+  readonly req: IncomingMessage;
+  /** What the tunnel relays on the client's side: the socket or the HTTP/2 stream. */
+  readonly duplex: Duplex;
+  /** The method of the node's handshake. */
+  readonly method: string;
+  /** Headers the node's handshake needs beyond the forwarded ones (name, value, ...). */
+  readonly upgradeHeaders: readonly string[];
+  /** The status the client sees when the node accepts. */
+  readonly acceptStatus: number;
+  /** Relays the node's acceptance with `extra` headers (name, value, ...). */
+  accept(res: IncomingMessage, extra: readonly string[]): void;
+  /** Relays the node's refusal (status, headers, body) with `extra` headers, then closes. */
+  refuse(res: IncomingMessage, extra: readonly string[]): void;
+  /** Answers `code` itself, counts it, and closes. */
+  answer(answers: Answers, code: AnswerCode, retryAfter: number, node?: UpstreamNode, ids?: AnswerIds): void;
+}
+
+/** A handshake on an HTTP/1.1 connection: node:http has handed over the socket. */
+export class Http1HandshakeClient implements HandshakeClient {
+  readonly req: IncomingMessage;
+  readonly duplex: Duplex;
+  readonly method: string;
+  readonly upgradeHeaders: readonly string[] = [];
+  readonly acceptStatus = 101;
+
+  constructor(req: IncomingMessage, socket: Duplex) {
+    this.req = req;
+    this.duplex = socket;
+    this.method = req.method ?? 'GET';
+  }
+
+  accept(res: IncomingMessage, extra: readonly string[]): void {
+    const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
+    pushNodeHeaders(lines, res.rawHeaders, false);
+    pushLines(lines, extra);
+    this.duplex.write(`${lines.join('\r\n')}\r\n\r\n`);
+  }
+
+  refuse(res: IncomingMessage, extra: readonly string[]): void {
+    const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
+    pushNodeHeaders(lines, res.rawHeaders, true);
+    pushLines(lines, extra);
+    lines.push('Connection: close');
+    this.duplex.write(`${lines.join('\r\n')}\r\n\r\n`);
+    res.on('error', () => this.duplex.destroy());
+    res.pipe(this.duplex);
+  }
+
+  answer(answers: Answers, code: AnswerCode, retryAfter: number, node?: UpstreamNode, ids?: AnswerIds): void {
+    answers.socket(this.req, this.duplex, code, retryAfter, node, ids);
+  }
+}
+
+/** A handshake on an HTTP/2 stream (RFC 8441 extended CONNECT). */
+export class Http2HandshakeClient implements HandshakeClient {
+  readonly req: IncomingMessage;
+  readonly duplex: ServerHttp2Stream;
+  readonly method = 'GET';
+  readonly upgradeHeaders: readonly string[];
+  readonly acceptStatus = 200;
+
+  constructor(req: IncomingMessage, stream: ServerHttp2Stream) {
+    this.req = req;
+    this.duplex = stream;
+    // The HTTP/1.1 handshake the node expects (RFC 6455 4.1); the key is ours, the accept not relayed.
+    this.upgradeHeaders = [
+      'Connection',
+      'Upgrade',
+      'Upgrade',
+      'websocket',
+      'Sec-WebSocket-Key',
+      randomBytes(16).toString('base64'),
+    ];
+  }
+
+  accept(res: IncomingMessage, extra: readonly string[]): void {
+    this.#respond(200, res.rawHeaders, extra);
+  }
+
+  refuse(res: IncomingMessage, extra: readonly string[]): void {
+    const stream = this.duplex;
+    if (!this.#respond(res.statusCode ?? 502, res.rawHeaders, extra)) {
+      res.resume();
+      return;
+    }
+    res.on('error', () => stream.destroy());
+    res.pipe(stream);
+  }
+
+  answer(answers: Answers, code: AnswerCode, retryAfter: number, node?: UpstreamNode, ids?: AnswerIds): void {
+    answers.stream(this.req, this.duplex, code, retryAfter, node, ids);
+  }
+
+  /** Sends the response head; false when the stream is gone. */
+  #respond(status: number, raw: readonly string[], extra: readonly string[]): boolean {
+    const stream = this.duplex;
+    if (stream.destroyed || stream.closed || stream.headersSent) return false;
+    const headers: OutgoingHttpHeaders = { ':status': status };
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (isResponseHopByHop(name) || name === 'sec-websocket-accept' || name === 'x-request-id') continue;
+      addHeader(headers, name, raw[i + 1]!);
+    }
+    for (let i = 0; i < extra.length; i += 2) addHeader(headers, extra[i]!.toLowerCase(), extra[i + 1]!);
+    stream.respond(headers);
+    return true;
+  }
+}
+
+/**
+ * The request head of an extended CONNECT stream, in the shape node:http gives an upgrade request
+ * (what the forwarded headers, the router and the answers read): a WebSocket handshake, GET in
+ * HTTP/1.1 terms, for `:path` at `:authority`.
+ */
+export function extendedConnectRequest(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  rawHeaders: string[],
+): IncomingMessage {
+  const head = {
+    method: 'GET',
+    url: headers[':path'] ?? '/',
+    headers,
+    rawHeaders,
+    httpVersion: '2.0',
+    httpVersionMajor: 2,
+    httpVersionMinor: 0,
+    socket: stream.session?.socket,
+    stream,
+  };
+  return head as unknown as IncomingMessage;
+}
+
+function addHeader(headers: OutgoingHttpHeaders, name: string, value: string): void {
+  const had = headers[name];
+  if (had === undefined) headers[name] = value;
+  else headers[name] = Array.isArray(had) ? [...had, value] : [String(had), value];
+}
+
+/** The node's response headers as lines; `dropHopByHop` for refusals (a 101 keeps Upgrade/Connection). */
+function pushNodeHeaders(lines: string[], raw: readonly string[], dropHopByHop: boolean): void {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.toLowerCase() === 'x-request-id') continue;
+    if (dropHopByHop && isResponseHopByHop(name)) continue;
+    lines.push(`${name}: ${raw[i + 1]}`);
+  }
+}
+
+function pushLines(lines: string[], extra: readonly string[]): void {
+  for (let i = 0; i < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`);
+}
