@@ -87,9 +87,10 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
       return;
     }
     logger.warn({ peer: session.socket?.remoteAddress, reason }, 'HTTP/2 session closed: budget passed');
-    // The number form: `destroy(undefined, code)` would send NO_ERROR (its error defaults to 0).
+    // With an error: `destroy(undefined, code)` would send NO_ERROR (its error defaults to 0). The
+    // session's 'error' listener knows this one.
     closedByBudget.add(session);
-    session.destroy(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    session.destroy(new Error(`HTTP/2 budget passed: ${reason}`), constants.NGHTTP2_ENHANCE_YOUR_CALM);
   };
   const spend = (session: Http2Session, state: SessionState, frame: BudgetedFrame) =>
     close(session, state.budget.count(frame, Date.now()));
