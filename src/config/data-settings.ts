@@ -99,9 +99,18 @@ export interface DataSettings {
     readonly idleTimeoutMs: number;
   };
   readonly upstream: UpstreamClientOptions;
+  /** OTLP span export, undefined when off. */
+  readonly tracing: TracingSettings | undefined;
   readonly shutdownTimeoutMs: number;
   /** pino level of the processes that run the data plane alone (cluster workers). */
   readonly logLevel: Config['logging']['level'];
+}
+
+/** Where and how spans are exported. */
+export interface TracingSettings {
+  readonly endpoint: string;
+  readonly sampleRatio: number;
+  readonly serviceName: string;
 }
 
 /** The data-plane settings for `config` (every upstream resolved to a url) and its files. */
@@ -155,6 +164,14 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
       headersTimeoutMs: timeouts.response,
       bodyTimeoutMs: timeouts.upstreamIdle,
     },
+    tracing:
+      config.tracing.otlp === undefined
+        ? undefined
+        : {
+            endpoint: config.tracing.otlp.endpoint,
+            sampleRatio: config.tracing.sampleRatio,
+            serviceName: config.tracing.serviceName,
+          },
     shutdownTimeoutMs: config.shutdownTimeout,
     logLevel: config.logging.level,
   };

@@ -307,6 +307,24 @@ export const configSchema = z
       })
       .prefault({}),
     /**
+     * OpenTelemetry traces (default off): one span per request and per WebSocket session, with the
+     * ids of the `traceparent` sent to the node, exported in batches over OTLP/HTTP.
+     */
+    tracing: z
+      .strictObject({
+        otlp: z
+          .strictObject({
+            /** The collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces. */
+            endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+          })
+          .optional(),
+        /** Share of new traces recorded, 0 to 1 (default 1); a client's sampled flag is followed. */
+        sampleRatio: z.number().min(0).max(1).default(1),
+        /** `service.name` of the spans (default stickylb). */
+        serviceName: z.string().min(1).default('stickylb'),
+      })
+      .prefault({}),
+    /**
      * Operator states shared by every replica through PostgreSQL (default none: each replica keeps
      * its own). `url` is a libpq connection URL (`postgres://user:pass@host/db?sslmode=require`).
      */

@@ -19,6 +19,7 @@ import { HttpForwarder } from './http/http-forwarder.js';
 import { UpstreamClients } from './http/upstream-clients.js';
 import { applyServerSettings, createProxyServer, createRedirectServer } from './listeners.js';
 import { buildRuntime, type Runtime } from './runtime.js';
+import { Tracing } from './tracing/spans.js';
 import { WebSocketProxy } from './websocket/websocket-proxy.js';
 
 /** Where a started data plane listens. */
@@ -38,6 +39,7 @@ export class DataPlane {
   readonly #websockets: WebSocketProxy;
   readonly #proxy: Server;
   readonly #redirect: Server | undefined;
+  readonly #tracing: Tracing;
   #runtime: Runtime;
 
   constructor(settings: DataSettings, pool: Pool, metrics: Metrics, logger: Logger) {
@@ -48,9 +50,11 @@ export class DataPlane {
     this.#clients = new UpstreamClients(settings.upstream);
     const runtime = () => this.#runtime;
     const answers = new Answers(metrics);
-    const ctx = { pool, clients: this.#clients, metrics, logger: this.#logger };
+    this.#tracing = new Tracing(this.#logger);
+    const tracing = this.#tracing;
+    const ctx = { pool, clients: this.#clients, metrics, logger: this.#logger, tracing };
     const forwarder = new HttpForwarder(ctx, answers, runtime);
-    this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers }, runtime);
+    this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers, tracing }, runtime);
     this.#proxy = createProxyServer(settings, {
       forwarder,
       websockets: this.#websockets,
@@ -66,7 +70,8 @@ export class DataPlane {
 
   /** Starts the listeners. */
   async listen(): Promise<DataPlaneUrls> {
-    const { listen: where, tls } = this.#runtime.settings;
+    const { listen: where, tls, tracing } = this.#runtime.settings;
+    await this.#tracing.configure(tracing);
     await listen(this.#proxy, where.port, where.host);
     if (this.#redirect) await listen(this.#redirect, where.redirectPort, where.host);
     return {
@@ -92,6 +97,7 @@ export class DataPlane {
     this.#clients.reconfigure(next.upstream, tlsChanged);
     const certChanged = next.tls?.cert !== previous.tls?.cert || next.tls?.key !== previous.tls?.key;
     applyServerSettings(this.#proxy, certChanged ? next : { ...next, tls: undefined });
+    void this.#tracing.configure(next.tracing);
   }
 
   /**
@@ -120,6 +126,7 @@ export class DataPlane {
     this.#pool.off('transition', this.#onTransition);
     this.#pool.off('membership', this.#onMembership);
     await this.#clients.destroy();
+    await this.#tracing.close();
   }
 
   readonly #onTransition = (t: Transition): void => {

@@ -35,6 +35,8 @@ export interface ForwardedRequest {
   readonly requestId: string;
   /** `traceparent` sent upstream (the client's trace continued, or a new one). */
   readonly traceparent: string;
+  /** The client's `traceparent`, as received (undefined for none or several). */
+  readonly parentTraceparent: string | undefined;
 }
 
 /** Static per-listener context. */
@@ -210,6 +212,7 @@ export function forwardRequestHeaders(
     path,
     requestId,
     traceparent: nextTrace,
+    parentTraceparent: traceparent === '' ? undefined : traceparent,
   };
 }
 

@@ -22,6 +22,8 @@ export interface Route {
   retried: boolean;
   /** Nodes this request already tried (created on the first failure). */
   tried: Set<UpstreamNode> | undefined;
+  /** Why the client was last moved to another node, if it was. */
+  repin: RepinReason | undefined;
 }
 
 /** Routes requests for one listener. */
@@ -50,8 +52,12 @@ export class Router {
   route(affinityValues: readonly string[], rawHeaders: readonly string[]): Route | undefined {
     const decision = decide(affinityValues, this.#pool, rawHeaders, this.#hashHeaders);
     if (decision.node !== undefined) {
-      if (decision.repin !== undefined) this.#record(decision.pinned, decision.node, decision.repin);
-      return newRoute(decision.node, decision.setCookie ? decision.node : undefined, decision.key);
+      const route = newRoute(decision.node, decision.setCookie ? decision.node : undefined, decision.key);
+      if (decision.repin !== undefined) {
+        this.#record(decision.pinned, decision.node, decision.repin);
+        route.repin = decision.repin;
+      }
+      return route;
     }
     if (this.#whenAllDown === 'tryPinned') {
       if (decision.pinned !== undefined && decision.pinned.state !== 'maintenance') {
@@ -81,6 +87,7 @@ export class Router {
     if (kind === 'redispatch') {
       route.redispatches++;
       route.cookieFor = next;
+      route.repin = 'redispatch';
       this.#record(failed, next, 'redispatch');
     } else {
       route.retried = true;
@@ -107,6 +114,7 @@ export class Router {
   taskFound(route: Route, found: UpstreamNode, askedFirst: UpstreamNode): void {
     route.node = found;
     route.cookieFor = found;
+    route.repin = 'task';
     this.#record(askedFirst, found, 'task');
   }
 
@@ -120,5 +128,5 @@ function newRoute(
   cookieFor: UpstreamNode | undefined,
   key: HashWords | undefined,
 ): Route {
-  return { node, cookieFor, key, redispatches: 0, retried: false, tried: undefined };
+  return { node, cookieFor, key, redispatches: 0, retried: false, tried: undefined, repin: undefined };
 }

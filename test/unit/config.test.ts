@@ -79,6 +79,22 @@ describe('config defaults', () => {
     ).toBe(ms);
   });
 
+  it('tracing is off by default; an endpoint turns it on with its ratio and service name', () => {
+    expect(parseConfig(minimal, {}).tracing).toEqual({ sampleRatio: 1, serviceName: 'stickylb' });
+    const on = parseConfig(
+      {
+        ...minimal,
+        tracing: { otlp: { endpoint: 'https://otel.example:4318/v1/traces' }, sampleRatio: 0.25 },
+      },
+      {},
+    ).tracing;
+    expect(on).toEqual({
+      otlp: { endpoint: 'https://otel.example:4318/v1/traces' },
+      sampleRatio: 0.25,
+      serviceName: 'stickylb',
+    });
+  });
+
   it('reads ${VAR} and ${VAR:-default} from the environment', () => {
     const c = parseConfig(
       {
@@ -101,6 +117,17 @@ describe('config problems are reported with their path', () => {
     ['missing upstreams', {}, 'upstreams:'],
     ['unknown top-level key', { ...minimal, lisen: {} }, 'lisen: unknown key'],
     ['unknown nested key', { ...minimal, affinity: { cokie: 'x' } }, 'affinity.cokie: unknown key'],
+    [
+      'a tracing endpoint that is not a URL',
+      { ...minimal, tracing: { otlp: { endpoint: 'collector:4318' } } },
+      'tracing.otlp.endpoint: must be an http:// or https:// URL',
+    ],
+    [
+      'a sample ratio above 1',
+      { ...minimal, tracing: { otlp: { endpoint: 'http://c:4318/v1/traces' }, sampleRatio: 2 } },
+      'tracing.sampleRatio',
+    ],
+    ['an unknown tracing key', { ...minimal, tracing: { exporter: 'jaeger' } }, 'tracing'],
     [
       'a header size past 1MiB',
       { ...minimal, limits: { maxHeaderSize: '1GiB' } },

@@ -60,6 +60,20 @@ describe('import graph of src/', () => {
     for (const targets of edges.values()) for (const t of targets) expect(edges.has(t), t).toBe(true);
   });
 
+  it('loads the OpenTelemetry packages only through the lazy import of otlp-sink.ts', () => {
+    const users = files(SRC)
+      .filter((f) => /from '@opentelemetry\//.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(SRC, f));
+    expect(users).toEqual(['data/tracing/otlp-sink.ts']);
+    const staticImporters = files(SRC).filter((f) =>
+      /^import[^;]*from '\.\/otlp-sink\.js'/m.test(readFileSync(f, 'utf8')),
+    );
+    expect(staticImporters).toEqual([]);
+    expect(readFileSync(join(SRC, 'data/tracing/spans.ts'), 'utf8')).toContain(
+      "await import('./otlp-sink.js')",
+    );
+  });
+
   it('has no circle', () => {
     const state = new Map<string, 'open' | 'done'>();
     const circles: string[] = [];

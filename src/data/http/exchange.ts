@@ -24,6 +24,7 @@ import { connectionTokens, isResponseHopByHop, removeHeaders } from '../hop-by-h
 import type { Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { traceIdOf } from '../trace-context.js';
+import { recordSpan, type Tracing } from '../tracing/spans.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
@@ -33,6 +34,7 @@ export interface ExchangeContext {
   readonly clients: UpstreamClients;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly tracing: Tracing;
 }
 
 /** One client request and its attempts upstream; the undici handler. */
@@ -383,8 +385,25 @@ export class Exchange implements Dispatcher.DispatchHandler {
       clearTimeout(this.#bodyTimer);
       this.#bodyTimer = undefined;
     }
-    const seconds = (performance.now() - this.#started) / 1000;
+    const now = performance.now();
+    const seconds = (now - this.#started) / 1000;
     this.#ctx.metrics.countResponse(this.#node, status, seconds);
+    const spans = this.#ctx.tracing.current;
+    if (spans !== undefined) {
+      const req = this.#req;
+      recordSpan(spans, {
+        kind: 'http',
+        method: req.method,
+        target: req.url,
+        fwd: this.#fwd,
+        route: this.#route,
+        status,
+        bytesOut: this.#bytes,
+        bytesIn: 0,
+        started: this.#started,
+        ended: now,
+      });
+    }
     if (this.#runtime.settings.http.accessLog) {
       this.#ctx.logger.info(
         {

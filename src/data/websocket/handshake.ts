@@ -16,11 +16,12 @@ import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Pool } from '../../pool/pool.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
-import type { AnswerCode, Answers } from '../answers.js';
+import { type AnswerCode, type Answers, statusOf } from '../answers.js';
 import { type AttemptFailure, isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import type { Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
+import { recordSpan, type SpanSink, type Tracing } from '../tracing/spans.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
 import type { HandshakeClient } from './handshake-client.js';
 
@@ -30,14 +31,21 @@ export interface HandshakeContext {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly answers: Answers;
+  readonly tracing: Tracing;
 }
 
 /** The registries a handshake reports to (the WebSocket proxy). */
 export interface HandshakeHost {
   /** A handshake starts (`waiting`) or stops waiting on `node`. */
   track(node: UpstreamNode, handshake: Handshake, waiting: boolean): void;
-  /** Turns a completed handshake into a tunnel. */
-  openTunnel(client: Duplex, upstream: Duplex, node: UpstreamNode, idleTimeoutMs: number): void;
+  /** Turns a completed handshake into a tunnel; `onClosed` hears its end. */
+  openTunnel(
+    client: Duplex,
+    upstream: Duplex,
+    node: UpstreamNode,
+    idleTimeoutMs: number,
+    onClosed: (() => void) | undefined,
+  ): void;
 }
 
 /** Bytes a client may send before the 101 (it should send none); more closes the connection. */
@@ -61,6 +69,7 @@ export class Handshake {
   #cause: AttemptFailure | undefined;
   #connected = false;
   #done = false;
+  readonly #started = performance.now();
 
   constructor(
     proxy: HandshakeHost,
@@ -206,7 +215,18 @@ export class Handshake {
     if (upstreamHead.length > 0) this.#socket.write(upstreamHead);
     for (const chunk of this.#early) upstream.write(chunk);
     this.#early = [];
-    this.#proxy.openTunnel(this.#socket, upstream, node, this.#runtime.settings.websocket.idleTimeoutMs);
+    const spans = this.#ctx.tracing.current;
+    const onClosed =
+      spans === undefined
+        ? undefined
+        : () => this.#recordSpan(spans, this.#client.acceptStatus, upstream.bytesWritten, upstream.bytesRead);
+    this.#proxy.openTunnel(
+      this.#socket,
+      upstream,
+      node,
+      this.#runtime.settings.websocket.idleTimeoutMs,
+      onClosed,
+    );
     node.stats.upgrades++;
     this.#ctx.metrics.countResponse(node, this.#client.acceptStatus, 0);
   }
@@ -222,6 +242,8 @@ export class Handshake {
     }
     this.#done = true;
     this.#client.refuse(res, this.#extraHeaders());
+    const spans = this.#ctx.tracing.current;
+    if (spans !== undefined) this.#recordSpan(spans, res.statusCode ?? 502, 0, 0);
     this.#ctx.metrics.countResponse(node, res.statusCode ?? 502, 0);
   }
 
@@ -262,6 +284,24 @@ export class Handshake {
     this.#ctx.logger.warn({ err, upstream: this.#node.name, failure }, 'websocket handshake failed');
     const retryAfter = this.#runtime.settings.routing.retryAfterSeconds;
     this.#client.answer(this.#ctx.answers, code, retryAfter, this.#node, this.#fwd);
+    const spans = this.#ctx.tracing.current;
+    if (spans !== undefined) this.#recordSpan(spans, statusOf(code), 0, 0);
+  }
+
+  /** The span of this handshake (refused or failed) or WebSocket session (when its tunnel closes). */
+  #recordSpan(spans: SpanSink, status: number, bytesIn: number, bytesOut: number): void {
+    recordSpan(spans, {
+      kind: 'websocket',
+      method: this.#client.method,
+      target: this.#client.req.url,
+      fwd: this.#fwd,
+      route: this.#route,
+      status,
+      bytesOut,
+      bytesIn,
+      started: this.#started,
+      ended: performance.now(),
+    });
   }
 
   /** The answer's request id, and its Set-Cookie when the handshake (re)pinned the client. */

@@ -28,8 +28,17 @@ interface Tunnel {
 export class Tunnels {
   readonly #byNode = new Map<UpstreamNode, Set<Tunnel>>();
 
-  /** Relays `client` and `upstream` both ways and counts the tunnel on `node` until it closes. */
-  open(client: Duplex, upstream: Duplex, node: UpstreamNode, idleTimeoutMs: number): void {
+  /**
+   * Relays `client` and `upstream` both ways and counts the tunnel on `node` until it closes;
+   * `onClosed` (the session's span, when tracing) hears the end.
+   */
+  open(
+    client: Duplex,
+    upstream: Duplex,
+    node: UpstreamNode,
+    idleTimeoutMs: number,
+    onClosed?: () => void,
+  ): void {
     const tunnel: Tunnel = { client, upstream, node };
     let set = this.#byNode.get(node);
     if (set === undefined) {
@@ -58,6 +67,7 @@ export class Tunnels {
       current?.delete(tunnel);
       if (current?.size === 0) this.#byNode.delete(node);
       cut(tunnel);
+      onClosed?.();
     };
     client.on('close', onClose);
     upstream.on('close', onClose);

@@ -140,9 +140,15 @@ export class WebSocketProxy implements HandshakeHost {
     }
   }
 
-  /** Turns a completed handshake into a tunnel. */
-  openTunnel(client: Duplex, upstream: Duplex, node: UpstreamNode, idleTimeoutMs: number): void {
-    this.#tunnels.open(client, upstream, node, idleTimeoutMs);
+  /** Turns a completed handshake into a tunnel; `onClosed` hears its end. */
+  openTunnel(
+    client: Duplex,
+    upstream: Duplex,
+    node: UpstreamNode,
+    idleTimeoutMs: number,
+    onClosed: (() => void) | undefined,
+  ): void {
+    this.#tunnels.open(client, upstream, node, idleTimeoutMs, onClosed);
   }
 }
 

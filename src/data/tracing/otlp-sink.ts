@@ -1,0 +1,114 @@
+/**
+ * Spans to an OTLP/HTTP collector through the OpenTelemetry SDK: a batch processor (a bounded
+ * queue; spans beyond it are dropped, never the request), parent-based sampling with
+ * `tracing.sampleRatio` for new traces, and the ids stickylb already chose. The SDK makes its own
+ * ids; `GivenIds` hands it the ones of the `traceparent` sent to the node (a span is started
+ * synchronously right after they are set, so no other span can take them).
+ * Imported only when tracing is on (spans.ts).
+ */
+import {
+  type Attributes,
+  DiagLogLevel,
+  diag,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type TraceFlags,
+  trace,
+} from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  type IdGenerator,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
+import type { TracingSettings } from '../../config/data-settings.js';
+import type { Logger } from '../../logger.js';
+import { VERSION } from '../../version.js';
+import type { FinishedSpan, SpanSink } from './span-sink.js';
+
+class GivenIds implements IdGenerator {
+  traceId = '';
+  spanId = '';
+  generateTraceId(): string {
+    return this.traceId;
+  }
+  generateSpanId(): string {
+    return this.spanId;
+  }
+}
+
+/** A sink exporting to `settings.endpoint`. */
+export function createOtlpSink(settings: TracingSettings, logger: Logger): SpanSink {
+  const ids = new GivenIds();
+  const exporter = new OTLPTraceExporter({ url: settings.endpoint, timeoutMillis: 10_000 });
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': settings.serviceName, 'service.version': VERSION }),
+    idGenerator: ids,
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }),
+    spanProcessors: [
+      new BatchSpanProcessor(exporter, {
+        maxQueueSize: 8192,
+        maxExportBatchSize: 512,
+        scheduledDelayMillis: 1000,
+      }),
+    ],
+  });
+  const tracer = provider.getTracer('stickylb', VERSION);
+  // The SDK reports failed exports (collector down, refused) through its diagnostic logger.
+  const warn = (message: string, ...args: unknown[]) =>
+    logger.warn({ detail: args }, `span export: ${message}`);
+  const quiet = () => {};
+  diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
+  return {
+    record(s: FinishedSpan): void {
+      const traceId = s.traceparent.slice(3, 35);
+      ids.traceId = traceId;
+      ids.spanId = s.traceparent.slice(36, 52);
+      // A continued trace (same trace id as the client's): the client's span is the parent.
+      const parent =
+        s.parent !== undefined && s.parent.slice(3, 35) === traceId
+          ? trace.setSpanContext(ROOT_CONTEXT, {
+              traceId,
+              spanId: s.parent.slice(36, 52),
+              traceFlags: Number.parseInt(s.parent.slice(53, 55), 16) as TraceFlags,
+              isRemote: true,
+            })
+          : ROOT_CONTEXT;
+      const span = tracer.startSpan(
+        s.kind === 'websocket' ? 'WebSocket' : s.method,
+        { kind: SpanKind.SERVER, startTime: s.startMs, attributes: attributesOf(s) },
+        parent,
+      );
+      if (s.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end(s.endMs);
+    },
+    async shutdown(): Promise<void> {
+      await provider.shutdown();
+    },
+  };
+}
+
+function attributesOf(s: FinishedSpan): Attributes {
+  const q = s.target.indexOf('?');
+  const attrs: Attributes = {
+    'http.request.method': s.method,
+    'url.path': q < 0 ? s.target : s.target.slice(0, q),
+    'http.response.status_code': s.status,
+    'stickylb.request_id': s.requestId,
+    'stickylb.retries': s.retries,
+  };
+  if (s.node !== undefined) attrs['stickylb.upstream'] = s.node;
+  if (s.repin !== undefined) attrs['stickylb.repin_reason'] = s.repin;
+  if (s.kind === 'websocket') {
+    attrs['network.protocol.name'] = 'websocket';
+    attrs['stickylb.websocket.bytes_from_node'] = s.bytesOut;
+    attrs['stickylb.websocket.bytes_to_node'] = s.bytesIn;
+  } else {
+    attrs['http.response.body.size'] = s.bytesOut;
+  }
+  return attrs;
+}
