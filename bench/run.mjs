@@ -9,19 +9,37 @@ import { httpBench, median } from './http.mjs';
 import { latencyBench } from './latency.mjs';
 import { canPin } from './lib/cpu.mjs';
 import { ensureDebian, stopAll } from './lib/servers.mjs';
+import { shinyLoadBench } from './shiny-load.mjs';
+import { tlsBench } from './tls.mjs';
 import { websocketBench } from './websocket.mjs';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
-ensureDebian({ wrk: 'wrk', haproxy: 'haproxy', nginx: 'nginx-light', taskset: 'util-linux' });
+ensureDebian({
+  wrk: 'wrk',
+  haproxy: 'haproxy',
+  nginx: 'nginx-light',
+  taskset: 'util-linux',
+  h2load: 'nghttp2-client',
+  caddy: 'caddy',
+  openssl: 'openssl',
+});
 
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 console.error(`bench on ${machine}, ${rounds} rounds of ${seconds}s per contender`);
 
-const only = new Set((process.env.BENCH_ONLY ?? 'http,latency,websocket,failover,hardening').split(','));
+const only = new Set(
+  (process.env.BENCH_ONLY ?? 'http,tls,shiny,latency,websocket,failover,hardening').split(','),
+);
 const http = only.has('http')
   ? await httpBench({ seconds, rounds, sizes: (process.env.BENCH_SIZES ?? '1k,64k').split(',') })
   : [];
+stopAll();
+const tls = only.has('tls') ? await tlsBench({ seconds, rounds }) : [];
+stopAll();
+const shiny = only.has('shiny')
+  ? await shinyLoadBench({ loads: Number(process.env.BENCH_SHINY_LOADS ?? 15) })
+  : undefined;
 stopAll();
 const latency = only.has('latency') ? await latencyBench({ seconds: seconds * 2 }) : [];
 stopAll();
@@ -92,6 +110,47 @@ if (http.length > 0 && !process.env.BENCH_FILTER && http.some((r) => r.size === 
   const two = row('stickylb, 2 workers');
   if (two) lines.push(`- 2 workers over 1 worker: ${rpsRatio(two, row('stickylb')).toFixed(2)}x req/s`);
   lines.push('');
+}
+if (tls.length > 0) {
+  lines.push(
+    'TLS at the front door (1 KiB, every request carrying its pin; h2load: HTTP/1.1 on 50 connections, HTTP/2 on 10 connections x 5 streams; each contender on one core)',
+    '',
+    '| contender | protocol | req/s | mean ms | errors | CPU µs per request | stickylb is, per core |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  );
+  const lbOf = (protocol) => tls.find((r) => r.contender === 'stickylb' && r.protocol === protocol);
+  for (const r of tls) {
+    const lb = lbOf(r.protocol);
+    const perCore = !lb || r === lb ? '' : `${coreRatio(lb, r).toFixed(2)}x`;
+    lines.push(
+      `| ${r.contender} | ${r.protocol} | ${r.rps} | ${r.meanMs.toFixed(2)} | ${r.errors} | ${r.cpuUsPerRequest} | ${perCore} |`,
+    );
+  }
+  const h1 = lbOf('HTTP/1.1');
+  const h2 = lbOf('HTTP/2');
+  if (h1 && h2) {
+    const x = coreRatio(h2, h1);
+    lines.push(
+      '',
+      `- stickylb's HTTP/2 per core at least its HTTP/1.1-over-TLS per core (issue 16): ${x.toFixed(2)}x, ${x >= 1 ? 'met' : 'NOT met'}`,
+      '',
+    );
+  }
+}
+if (shiny !== undefined) {
+  lines.push(
+    `Shiny page load through stickylb over TLS, cold (a new browser context each time: new connections, no cache), Debian Chromium, ${shiny.loads} loads each, alternating; the page and its ${shiny.assets} assets until the app's output is shown; "added RTT" is a relay delaying each direction by half of it`,
+    '',
+    '| protocol | added RTT ms | median ms | p90 ms |',
+    '|---|---:|---:|---:|',
+    ...shiny.rows.map((r) => `| ${r.protocol} | ${r.rttMs} | ${r.medianMs} | ${r.p90Ms} |`),
+    '',
+    ...shiny.rtts.map(
+      (rtt) =>
+        `- a Shiny page load faster over h2 than over HTTP/1.1 (issue 16), ${rtt} ms added RTT: ${shiny.ratios[rtt].toFixed(2)}x the HTTP/1.1 time, ${shiny.ratios[rtt] < 1 ? 'met' : 'NOT met'}`,
+    ),
+    '',
+  );
 }
 if (latency.length > 0) {
   lines.push(
@@ -169,7 +228,7 @@ const out = process.env.BENCH_ONLY ? `${tmpdir()}/stickylb-bench-` : dir;
 writeFileSync(
   `${out}${stamp}.json`,
   JSON.stringify(
-    { machine, seconds, rounds, pinning, http, latency, websocket, failover, hardening },
+    { machine, seconds, rounds, pinning, http, tls, shiny, latency, websocket, failover, hardening },
     null,
     2,
   ),

@@ -135,13 +135,20 @@ export async function startPeer(script, env) {
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
-/** stickylb from dist/, with every default feature on (affinity, forwarded headers, metrics, logs). */
-export async function startStickylb(cli, nodes, secret, extra = {}) {
+/**
+ * stickylb from dist/, with every default feature on (affinity, forwarded headers, metrics, logs).
+ * `tls` ({ cert, key, http2 }) serves HTTPS (HTTP/2, unless `http2` is false, and HTTP/1.1 by ALPN)
+ * instead of plain HTTP.
+ */
+export async function startStickylb(cli, nodes, secret, extra = {}, tls = undefined) {
   const port = await freePort();
   const admin = await freePort();
   const file = join(workdir, `stickylb-${port}.yaml`);
+  const listen = tls
+    ? `listen: { host: 127.0.0.1, port: ${port}, http2: ${tls.http2 ?? true}, tls: { cert: "${tls.cert}", key: "${tls.key}" } }`
+    : `listen: { host: 127.0.0.1, port: ${port} }`;
   const yaml = [
-    `listen: { host: 127.0.0.1, port: ${port} }`,
+    listen,
     `admin: { host: 127.0.0.1, port: ${admin} }`,
     `affinity: { secret: ${secret} }`,
     'upstreams:',
@@ -159,7 +166,27 @@ export async function startStickylb(cli, nodes, secret, extra = {}) {
     if (res.status === 200) break;
     await new Promise((r) => setTimeout(r, 50));
   }
+  const scheme = tls ? 'https' : 'http';
   // With workers the primary may answer before every worker listens.
-  await waitHttp(`http://127.0.0.1:${port}/__ping__`);
-  return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${admin}`, child };
+  if (tls) await waitTls(port);
+  else await waitHttp(`http://127.0.0.1:${port}/__ping__`);
+  return { url: `${scheme}://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${admin}`, child };
+}
+
+/** Waits until a TLS listener on `port` completes a handshake. */
+export async function waitTls(port, timeoutMs = 10_000) {
+  const { connect } = await import('node:tls');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise((resolve) => {
+      const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`TLS on ${port} did not answer`);
 }
