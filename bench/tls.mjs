@@ -96,7 +96,6 @@ async function startCaddy(nodes, tls) {
   admin off
   auto_https off
   default_sni localhost
-  persist_config off
   servers {
     protocols h1 h2
   }
@@ -157,13 +156,10 @@ function h2load(url, { h1, seconds, headers, cpus }) {
     child.once('exit', () => {
       const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
       const req =
-        /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(
-          out,
-        );
-      const codes = /status codes: (\d+) 2xx/.exec(out);
-      const errors = req
-        ? Number(req[4]) + Number(req[5]) + (Number(req[3]) - Number(codes?.[1] ?? req[3]))
-        : 1;
+        /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored/.exec(out);
+      const codes = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+      const sum = (m) => (m ? m.slice(1).reduce((a, b) => a + Number(b), 0) : 1);
+      const errors = sum(req) + sum(codes);
       const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? '';
       const m = /^([\d.]+)(us|ms|s)$/.exec(mean);
       const meanMs = m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : Number.NaN;

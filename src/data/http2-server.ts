@@ -125,15 +125,15 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
       return;
     }
     state.streams++;
-    // A stream cut before its answer began: by the client (stickylb's own resets, a tunnel cut or
-    // a failed body, come after the response headers, or with the whole session).
-    stream.on('aborted', () => {
-      if (stream.headersSent || session.destroyed) return;
-      metrics.http2StreamResets.inc();
-      spend(session, state, 'resets');
-    });
+    // One listener per stream (each costs on every request). A stream cut before its answer began
+    // was reset by the client: stickylb's own resets (a tunnel cut, a failed body) come after the
+    // response headers, or with the whole session.
     stream.on('close', () => {
       state.streams--;
+      if (stream.aborted && !stream.headersSent && !session.destroyed) {
+        metrics.http2StreamResets.inc();
+        spend(session, state, 'resets');
+      }
     });
     if (headers[':method'] === 'CONNECT') {
       metrics.websocketsOverHttp2.inc();

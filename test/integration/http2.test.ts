@@ -86,6 +86,29 @@ describe('HTTP/2 over TLS', () => {
     }
   });
 
+  it('HEAD, 204 and 304 answers end their streams with no body; headers a node repeats stay separate', async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await tlsBalancer([a], cert);
+    const s = session(lb.url, cert);
+    const head = await h2(s, { ':path': '/fixed?size=1000', ':method': 'HEAD' });
+    expect(head.headers[':status']).toBe(200);
+    expect(head.headers['content-length']).toBe('1000');
+    expect(head.body.length).toBe(0);
+    for (const code of [204, 304]) {
+      const r = await h2(s, { ':path': `/status?code=${code}` });
+      expect(r.headers[':status']).toBe(code);
+      expect(r.body.length).toBe(0);
+    }
+    const first = await h2(s, { ':path': '/echo' });
+    const pinned = await h2(s, {
+      ':path': '/fixed?size=10',
+      cookie: String(first.headers['set-cookie']).split(';')[0]!,
+    });
+    expect(pinned.body.toString()).toBe('x'.repeat(10));
+    expect(pinned.headers['x-node']).toBe('a');
+  });
+
   it('streams a 32 MB upload on one stream while other streams progress, body intact', async () => {
     const cert = makeCert();
     const a = await startFakeNode('a');

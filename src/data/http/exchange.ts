@@ -21,6 +21,7 @@ import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
 import { isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { connectionTokens, isResponseHopByHop, removeHeaders } from '../hop-by-hop.js';
+import { respondHttp2 } from '../http2-response.js';
 import type { Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { traceIdOf } from '../trace-context.js';
@@ -232,7 +233,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#resume = resume;
     try {
       // HTTP/2 has no reason phrase (node:http2 warns when given one).
-      if (this.#req.httpVersionMajor === 2) this.#res.writeHead(statusCode, headers);
+      if (this.#req.httpVersionMajor === 2) respondHttp2(this.#res, statusCode, headers);
       else this.#res.writeHead(statusCode, statusText, headers);
     } catch (err) {
       // The node sent a header node:http will not write (invalid characters): a bad gateway.
