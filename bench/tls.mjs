@@ -5,14 +5,23 @@
 // flight on each; HTTP/2 with 10 connections and 5 streams in flight on each (50 requests in flight
 // both ways, fewer connections as browsers do). Contenders take turns in rounds like bench/http.mjs;
 // CPU per request is read from /proc around each run, ratios are medians of per-round ratios.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './http.mjs';
 import { canPin, cpuMs, pin } from './lib/cpu.mjs';
-import { freePort, start, startNginxBackends, startStickylb, waitTls, workdir } from './lib/servers.mjs';
+import {
+  freePort,
+  start,
+  startHaproxy,
+  startNginxBackends,
+  startStickylb,
+  waitTls,
+  workdir,
+} from './lib/servers.mjs';
+import { runLoad } from './lib/wrk.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const LOAD_CPU = '0';
@@ -55,35 +64,8 @@ export function makeCert() {
 
 /** HAProxy terminating TLS with ALPN h2 and http/1.1, cookie insert, one thread. */
 async function startHaproxyTls(nodes, tls) {
-  const port = await freePort();
-  const cfg = `global
-  nbthread 1
-  maxconn 9900
-  tune.ssl.default-dh-param 2048
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 75s
-  timeout server 300s
-  option http-keep-alive
-  option forwardfor
-  option redispatch
-  retries 2
-frontend fe
-  bind 127.0.0.1:${port} ssl crt ${tls.combined} alpn h2,http/1.1
-  default_backend be
-backend be
-  balance leastconn
-  cookie SERVERID insert indirect nocache httponly secure
-  http-reuse always
-  option httpchk GET /__ping__
-${nodes.map((n) => `  server ${n.name} ${new URL(n.url).host} cookie ${n.name} check inter 2s`).join('\n')}
-`;
-  const file = join(workdir, 'haproxy-tls.cfg');
-  writeFileSync(file, cfg);
-  const child = start('haproxy', ['-f', file, '-db']);
-  await waitTls(port);
-  return { url: `https://127.0.0.1:${port}`, child, headers: { cookie: 'SERVERID=a' } };
+  const server = await startHaproxy(nodes, 1, [], tls);
+  return { ...server, headers: { cookie: server.cookie } };
 }
 
 /** Caddy terminating TLS (h1 and h2), cookie load balancing; the pin is read from its first answer. */
@@ -146,26 +128,19 @@ function h2load(url, { h1, seconds, headers, cpus }) {
   else args.push('-c10', '-m5');
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   args.push(url);
-  const [cmd, argv] = cpus === undefined ? ['h2load', args] : ['taskset', ['-c', cpus, 'h2load', ...args]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (out += c));
-    child.once('error', reject);
-    child.once('exit', () => {
-      const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
-      const req =
-        /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored/.exec(out);
-      const codes = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
-      const sum = (m) => (m ? m.slice(1).reduce((a, b) => a + Number(b), 0) : 1);
-      const errors = sum(req) + sum(codes);
-      const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? '';
-      const m = /^([\d.]+)(us|ms|s)$/.exec(mean);
-      const meanMs = m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : Number.NaN;
-      if (!Number.isFinite(rps)) console.error(out);
-      resolve({ rps, meanMs, errors });
-    });
+  return runLoad('h2load', args, cpus).then((out) => {
+    const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
+    const req = /requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored/.exec(
+      out,
+    );
+    const codes = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+    const sum = (m) => (m ? m.slice(1).reduce((a, b) => a + Number(b), 0) : 1);
+    const errors = sum(req) + sum(codes);
+    const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? '';
+    const m = /^([\d.]+)(us|ms|s)$/.exec(mean);
+    const meanMs = m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : Number.NaN;
+    if (!Number.isFinite(rps)) console.error(out);
+    return { rps, meanMs, errors };
   });
 }
 

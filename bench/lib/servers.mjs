@@ -94,8 +94,11 @@ ${servers} }`;
   return nodes;
 }
 
-/** HAProxy with cookie insert and option redispatch, `threads` threads. */
-export async function startHaproxy(nodes, threads = 1, defaultsExtra = []) {
+/**
+ * HAProxy with cookie insert and option redispatch, `threads` threads; with `tls` ({ combined }:
+ * certificate and key in one PEM) it terminates TLS with ALPN h2 and http/1.1.
+ */
+export async function startHaproxy(nodes, threads = 1, defaultsExtra = [], tls = undefined) {
   const port = await freePort();
   const cfg = `global
   nbthread ${threads}
@@ -111,11 +114,11 @@ defaults
   retries 2
 ${defaultsExtra.map((l) => `  ${l}`).join('\n')}
 frontend fe
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${tls ? ` ssl crt ${tls.combined} alpn h2,http/1.1` : ''}
   default_backend be
 backend be
   balance leastconn
-  cookie SERVERID insert indirect nocache httponly
+  cookie SERVERID insert indirect nocache httponly${tls ? ' secure' : ''}
   http-reuse always
   option httpchk GET /__ping__
 ${nodes.map((n) => `  server ${n.name} ${new URL(n.url).host} cookie ${n.name} check inter 2s`).join('\n')}
@@ -123,8 +126,9 @@ ${nodes.map((n) => `  server ${n.name} ${new URL(n.url).host} cookie ${n.name} c
   const file = join(workdir, 'haproxy.cfg');
   writeFileSync(file, cfg);
   const child = start('haproxy', ['-f', file, '-db']);
-  await waitHttp(`http://127.0.0.1:${port}/__ping__`);
-  return { url: `http://127.0.0.1:${port}`, cookie: 'SERVERID=a', child };
+  if (tls) await waitTls(port);
+  else await waitHttp(`http://127.0.0.1:${port}/__ping__`);
+  return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, cookie: 'SERVERID=a', child };
 }
 
 /** A Node peer from bench/peers, given its env. */

@@ -14,21 +14,26 @@ export function wrk(url, { connections = 50, seconds = 10, threads = 1, headers 
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   args.push(url);
+  return runLoad('wrk', args, cpus).then((out) => {
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+    const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+    const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+    const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+    const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+    return { rps, p50, p99, errors, raw: out, rate };
+  });
+}
+
+/** Runs a load tool (on the CPUs in `cpus`, a taskset list, when given); resolves with its output. */
+export function runLoad(tool, args, cpus) {
+  const [cmd, argv] = cpus === undefined ? [tool, args] : ['taskset', ['-c', cpus, tool, ...args]];
   return new Promise((resolve, reject) => {
-    const [cmd, argv] = cpus === undefined ? ['wrk', args] : ['taskset', ['-c', cpus, 'wrk', ...args]];
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
     child.once('error', reject);
-    child.once('exit', () => {
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
-      const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
-      const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
-      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-      resolve({ rps, p50, p99, errors, raw: out, rate });
-    });
+    child.once('exit', () => resolve(out));
   });
 }

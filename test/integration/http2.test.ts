@@ -109,19 +109,40 @@ describe('HTTP/2 over TLS', () => {
     expect(pinned.headers['x-node']).toBe('a');
   });
 
-  it('streams a 32 MB upload on one stream while other streams progress, body intact', async () => {
+  it('streams a 64 MB upload and a 64 MB download on one connection; a stalled stream stalls no other', async () => {
     const cert = makeCert();
     const a = await startFakeNode('a');
     const lb = await tlsBalancer([a], cert);
     const s = session(lb.url, cert);
-    const body = randomBytes(32 * 1024 * 1024);
+    // A browser-sized connection window, so one unread stream cannot hold the whole connection's.
+    s.setLocalWindowSize(16 * 1024 * 1024);
+    const body = randomBytes(64 * 1024 * 1024);
     const upload = h2(
       s,
       { ':path': '/upload', ':method': 'POST', 'content-type': 'application/octet-stream' },
       body,
     );
+    const download = s.request({ ':path': '/download?mb=64' });
+    const hash = createHash('sha256');
+    let bytes = 0;
+    download.on('data', (c: Buffer) => {
+      bytes += c.length;
+      hash.update(c);
+    });
+    const downloaded = new Promise<void>((resolve) => download.on('end', resolve));
+    // The download stops being read: its flow-control window fills, the node is held back, and the
+    // other streams of the connection go on.
+    await new Promise<void>((resolve) => download.once('data', () => resolve()));
+    download.pause();
     const others = await Promise.all(Array.from({ length: 5 }, () => h2(s, { ':path': '/echo' })));
     expect(others.map((r) => r.headers[':status'])).toEqual([200, 200, 200, 200, 200]);
+    expect(bytes).toBeLessThan(64 * 1024 * 1024);
+    download.resume();
+    await downloaded;
+    const expected = createHash('sha256');
+    for (let i = 0; i < 64 * 16; i++) expected.update(Buffer.alloc(65536, i % 251));
+    expect(bytes).toBe(64 * 1024 * 1024);
+    expect(hash.digest('hex')).toBe(expected.digest('hex'));
     const done = JSON.parse((await upload).body.toString()) as { bytes: number; sha256: string };
     expect(done.bytes).toBe(body.length);
     expect(done.sha256).toBe(createHash('sha256').update(body).digest('hex'));
