@@ -109,7 +109,7 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
       logger.debug({ err, peer: session.socket?.remoteAddress }, 'HTTP/2 session error');
     });
     session.on('ping', () => spend(session, state, 'pings'));
-    // The first SETTINGS is the preface's; every later one counts.
+    // The preface's SETTINGS counts too: the budget is far above what any client sends.
     session.on('remoteSettings', () => spend(session, state, 'settings'));
     if (idleMs > 0) session.setTimeout(idleMs, () => state.streams === 0 && close(session, 'idle'));
   });
@@ -136,7 +136,7 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
       }
     });
     if (headers[':method'] === 'CONNECT') {
-      metrics.websocketsOverHttp2.inc();
+      if (String(headers[':protocol']).toLowerCase() === 'websocket') metrics.websocketsOverHttp2.inc();
       parts.handleConnectStream(stream, headers, rawHeaders);
     } else {
       compat!.call(server, stream, headers, flags, rawHeaders);
