@@ -1,10 +1,13 @@
 import { execFileSync } from 'node:child_process';
+import { connect } from 'node:http2';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
 import { waitFor } from '../helpers/balancer.js';
+import { makeCert } from '../helpers/certs.js';
 import { startCliBalancer, writeConfig } from '../helpers/cli-process.js';
 import { startFakeNode } from '../helpers/fake-node.js';
+import { openH2Socket } from '../helpers/h2-websocket.js';
 import { Client } from '../helpers/http.js';
 import { rawExchange, rawJsonBody } from '../helpers/raw.js';
 import { closed, openSocket } from '../helpers/ws.js';
@@ -128,6 +131,42 @@ describe('workers: 2 (node:cluster)', () => {
     expect(await lb.exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
   }, 60_000);
+
+  it('with TLS every worker serves HTTP/2 and WebSockets over it; the HTTP/2 metrics are summed', async () => {
+    const cert = makeCert();
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startCliBalancer(
+      writeConfig({
+        listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } },
+        admin: { host: '127.0.0.1', port: 0, token: TOKEN },
+        affinity: { secret: 'cluster-secret-0123456789' },
+        healthCheck: { interval: '200ms', timeout: '150ms' },
+        workers: 2,
+        upstreams: [
+          { name: 'a', url: a.url },
+          { name: 'b', url: b.url },
+        ],
+      }),
+    );
+    await waitFor(() => workerPids(lb.child.pid!).length === 2, 5000, 'two workers');
+    await waitFor(() => (lb.output().match(/"node up"/g) ?? []).length >= 2, 5000, 'nodes up');
+    const pin = `stickylb=${affinityToken('cluster-secret-0123456789', 'b')}`;
+    // Fresh sessions, so that both workers get some.
+    for (let i = 0; i < 6; i++) {
+      const session = connect(lb.url, { ca: cert.cert });
+      session.on('error', () => {});
+      try {
+        const ws = await openH2Socket(session, '/ws', { cookie: pin });
+        expect(ws.headers[':status']).toBe(200);
+        expect(JSON.parse(await ws.next()).hello).toBe('b');
+        ws.stream.close();
+      } finally {
+        session.destroy();
+      }
+    }
+    const metrics = await (await request(`${lb.adminUrl}/metrics`)).body.text();
+    expect(metrics).toMatch(/^stickylb_http2_websockets_total 6$/m);
+  });
 
   it('with listen.proxyProtocol every worker reads the PROXY header of its connections', async () => {
     const a = await startFakeNode('a');
