@@ -37,10 +37,6 @@ const http = only.has('http')
 stopAll();
 const tls = only.has('tls') ? await tlsBench({ seconds, rounds }) : [];
 stopAll();
-const shiny = only.has('shiny')
-  ? await shinyLoadBench({ loads: Number(process.env.BENCH_SHINY_LOADS ?? 15) })
-  : undefined;
-stopAll();
 const latency = only.has('latency') ? await latencyBench({ seconds: seconds * 2 }) : [];
 stopAll();
 const sockets = Number(process.env.BENCH_WS_SOCKETS ?? 9000);
@@ -49,6 +45,12 @@ stopAll();
 const failover = only.has('failover') ? await failoverBench() : [];
 stopAll();
 const hardening = only.has('hardening') ? await hardeningBench() : undefined;
+stopAll();
+// Last: Chromium and R take seconds to wind down, which showed as a 70 ms p99 in a latency run
+// that followed it.
+const shiny = only.has('shiny')
+  ? await shinyLoadBench({ loads: Number(process.env.BENCH_SHINY_LOADS ?? 15) })
+  : undefined;
 stopAll();
 
 /** stickylb's req/s over `other`'s: the median of the ratios within each round (paired). */

@@ -115,6 +115,7 @@ describe('HTTP/2 over TLS', () => {
     const lb = await tlsBalancer([a], cert);
     const s = session(lb.url, cert);
     // A browser-sized connection window, so one unread stream cannot hold the whole connection's.
+    await new Promise((resolve) => s.once('connect', resolve));
     s.setLocalWindowSize(16 * 1024 * 1024);
     const body = randomBytes(64 * 1024 * 1024);
     const upload = h2(

@@ -61,6 +61,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #bodyTimer: NodeJS.Timeout | undefined;
   #status = 0;
   #bytes = 0;
+  /** The response's Content-Length (-1: none): the chunk that completes it ends the response. */
+  #bodyLength = -1;
+  #ended = false;
   /** A deploy task poll (rule 9): a 404 from its node is asked of the other nodes. */
   readonly #taskPoll: boolean;
   /** The node the current 404 is being skipped for: asked next once this answer is read. */
@@ -220,7 +223,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       }
       // The balancer answers with the request's id itself (a node echoing it would double it).
       if (name.length === 12 && name.toLowerCase() === 'x-request-id') continue;
-      headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+      const value = rawHeaders[i + 1]!.toString('latin1');
+      if (name.length === 14 && name.toLowerCase() === 'content-length') this.#bodyLength = Number(value);
+      headers.push(name, value);
     }
     const named = connection === undefined ? undefined : connectionTokens(connection);
     if (named !== undefined) removeHeaders(headers, named);
@@ -256,6 +261,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // The body of a 404 being skipped for the next node (rule 9) is read and dropped.
     if (this.#askNext !== undefined) return true;
     this.#bytes += chunk.length;
+    if (this.#bytes === this.#bodyLength) {
+      // The last chunk: sent with the end (over HTTP/2, in the DATA frame that ends the stream,
+      // not in a frame of its own).
+      this.#ended = true;
+      this.#res.end(chunk);
+      return true;
+    }
     const ok = this.#res.write(chunk);
     // undici's resume is bound already: no closure per request unless backpressure happens.
     if (!ok && this.#resume !== undefined) this.#res.once('drain', this.#resume);
@@ -271,7 +283,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#dispatch(next);
       return;
     }
-    this.#res.end();
+    if (!this.#ended) this.#res.end();
     this.#finish(this.#status);
   }
 
@@ -373,7 +385,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   readonly #onClientClose = (): void => {
-    if (this.#done) return;
+    // Ended by the response's last chunk: the client has it all; undici completes right after.
+    if (this.#done || this.#ended) return;
     this.#clientGone = true;
     this.#abort?.();
   };
