@@ -135,8 +135,14 @@ if (tls.length > 0) {
     lines.push(
       '',
       `- stickylb's HTTP/2 per core at least its HTTP/1.1-over-TLS per core (issue 16): ${x.toFixed(2)}x, ${x >= 1 ? 'met' : 'NOT met'}`,
-      '',
     );
+    const bare = (protocol) => tls.find((r) => r.contender.startsWith('bare') && r.protocol === protocol);
+    if (bare('HTTP/1.1') && bare('HTTP/2')) {
+      lines.push(
+        `- the same for the bare forwarder behind the same node:http2 server (Node's own HTTP/2 over its HTTP/1.1): ${coreRatio(bare('HTTP/2'), bare('HTTP/1.1')).toFixed(2)}x`,
+      );
+    }
+    lines.push('');
   }
 }
 if (shiny !== undefined) {

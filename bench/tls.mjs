@@ -115,6 +115,19 @@ function firstCookie(url) {
   });
 }
 
+/** The bare forwarder behind node:http2's secure server (the Node ceiling at a TLS port). */
+async function startBareTls(nodes, tls) {
+  const port = await freePort();
+  const child = start(process.execPath, [here('peers/undici-bare-tls.mjs')], {
+    TARGET: nodes[0].url,
+    PORT: String(port),
+    TLS_CERT: tls.cert,
+    TLS_KEY: tls.key,
+  });
+  await waitTls(port);
+  return { url: `https://127.0.0.1:${port}`, child, headers: {} };
+}
+
 async function startStickylbTls(nodes, tls) {
   const { affinityToken } = await import(here('../dist/affinity/token.js'));
   const server = await startStickylb(here('../dist/cli.js'), nodes, SECRET, {}, tls);
@@ -169,6 +182,7 @@ export async function tlsBench({ seconds, rounds }) {
   const tls = makeCert();
   const contenders = [
     { name: 'stickylb', start: () => startStickylbTls(nodes, tls) },
+    { name: 'bare node:http2 + undici', start: () => startBareTls(nodes, tls) },
     { name: 'HAProxy 2.6, 1 thread', start: () => startHaproxyTls(nodes, tls) },
     { name: 'Caddy 2.6', start: () => startCaddy(nodes, tls) },
   ].filter((c) => new RegExp(process.env.BENCH_TLS_FILTER ?? '').test(c.name));
