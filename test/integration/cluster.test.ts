@@ -6,7 +6,7 @@ import { affinityToken } from '../../src/affinity/token.js';
 import { waitFor } from '../helpers/balancer.js';
 import { makeCert } from '../helpers/certs.js';
 import { startCliBalancer, writeConfig } from '../helpers/cli-process.js';
-import { startFakeNode } from '../helpers/fake-node.js';
+import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { openH2Socket } from '../helpers/h2-websocket.js';
 import { Client } from '../helpers/http.js';
 import { rawExchange, rawJsonBody } from '../helpers/raw.js';
@@ -34,22 +34,25 @@ function workerPids(primary: number): number[] {
   }
 }
 
+/** The YAML of two workers in front of `nodes`. */
+function twoWorkers(
+  nodes: FakeNode[],
+  listen: Record<string, unknown> = { host: '127.0.0.1', port: 0 },
+): string {
+  return writeConfig({
+    listen,
+    admin: { host: '127.0.0.1', port: 0, token: TOKEN },
+    affinity: { secret: 'cluster-secret-0123456789' },
+    healthCheck: { interval: '200ms', timeout: '150ms' },
+    workers: 2,
+    upstreams: nodes.map((n) => ({ name: n.name, url: n.url })),
+  });
+}
+
 describe('workers: 2 (node:cluster)', () => {
   it('every worker routes the same, drain reaches all of them, metrics and nodes are summed, a dead worker is replaced', async () => {
     const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
-    const lb = await startCliBalancer(
-      writeConfig({
-        listen: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0, token: TOKEN },
-        affinity: { secret: 'cluster-secret-0123456789' },
-        healthCheck: { interval: '200ms', timeout: '150ms' },
-        workers: 2,
-        upstreams: [
-          { name: 'a', url: a.url },
-          { name: 'b', url: b.url },
-        ],
-      }),
-    );
+    const lb = await startCliBalancer(twoWorkers([a, b]));
     await waitFor(() => workerPids(lb.child.pid!).length === 2, 5000, 'two workers');
     await waitFor(() => (lb.output().match(/"node up"/g) ?? []).length >= 2, 5000, 'nodes up');
 
@@ -136,17 +139,7 @@ describe('workers: 2 (node:cluster)', () => {
     const cert = makeCert();
     const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
     const lb = await startCliBalancer(
-      writeConfig({
-        listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } },
-        admin: { host: '127.0.0.1', port: 0, token: TOKEN },
-        affinity: { secret: 'cluster-secret-0123456789' },
-        healthCheck: { interval: '200ms', timeout: '150ms' },
-        workers: 2,
-        upstreams: [
-          { name: 'a', url: a.url },
-          { name: 'b', url: b.url },
-        ],
-      }),
+      twoWorkers([a, b], { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } }),
     );
     await waitFor(() => workerPids(lb.child.pid!).length === 2, 5000, 'two workers');
     await waitFor(() => (lb.output().match(/"node up"/g) ?? []).length >= 2, 5000, 'nodes up');
