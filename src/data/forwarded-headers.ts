@@ -43,6 +43,8 @@ export interface ForwardedRequest {
 export interface ForwardContext {
   readonly cookieName: string;
   readonly trusted: BlockList | undefined;
+  /** With tracing on: the share of new traces sampled (their `traceparent` flag). */
+  readonly sampleRatio?: number | undefined;
 }
 
 const HOST_SHAPE = /^[A-Za-z0-9._~!$&'()*+,;=:[\]%-]+$/;
@@ -181,7 +183,7 @@ export function forwardRequestHeaders(
   const publicHost = validHost(xfHost) ?? clientHost ?? hostForAddress(socket.localAddress, localPort);
   requestId ??= newRequestId();
   // Two traceparent headers are invalid (W3C trace context 3.2): a new trace, as for none.
-  const nextTrace = nextTraceparent(traceparent === '' ? undefined : traceparent);
+  const nextTrace = nextTraceparent(traceparent === '' ? undefined : traceparent, ctx.sampleRatio);
   headers.push(
     'X-Request-Id',
     requestId,

@@ -24,6 +24,7 @@ export function buildRuntime(settings: DataSettings, pool: Pool, repins: RepinRe
     settings,
     cookieName: settings.routing.cookieName,
     trusted: trustedProxyList(settings.routing.trustedProxies),
+    sampleRatio: settings.tracing?.sampleRatio,
     router: new Router(pool, repins, settings.routing.whenAllDown, settings.routing.hashHeaders),
     draining: false,
   };

@@ -45,9 +45,11 @@ const ZERO_SPAN = '0'.repeat(16);
 /**
  * The `traceparent` to send upstream for the client's `incoming` one: the same trace with a new
  * span id when valid (version 00 exactly; a later version by its first four fields), else a new
- * sampled trace.
+ * trace. A new trace is sampled unless `sampleRatio` (tracing.sampleRatio, with tracing on) says
+ * otherwise: stickylb is then the root that decides, and its flag tells the node (and the span
+ * exporter) whether the trace is recorded.
  */
-export function nextTraceparent(incoming: string | undefined): string {
+export function nextTraceparent(incoming: string | undefined, sampleRatio?: number): string {
   if (incoming !== undefined) {
     const m = TRACEPARENT.exec(incoming.trim());
     if (
@@ -60,7 +62,8 @@ export function nextTraceparent(incoming: string | undefined): string {
       return `00-${m[2]}-${randomHex(8)}-${m[4]}`;
     }
   }
-  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+  const sampled = sampleRatio === undefined || sampleRatio >= 1 || Math.random() < sampleRatio;
+  return `00-${randomHex(16)}-${randomHex(8)}-${sampled ? '01' : '00'}`;
 }
 
 /** The trace id of a `traceparent` this module made. */

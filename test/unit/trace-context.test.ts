@@ -24,6 +24,24 @@ describe('trace context', () => {
     else expect(traceIdOf(next)).not.toBe(TRACE);
   });
 
+  it.each<[string, number | undefined, string | undefined, string]>([
+    ['tracing off: a new trace is sampled', undefined, undefined, '01'],
+    ['ratio 1: sampled', 1, undefined, '01'],
+    ['ratio 0: a new trace is not sampled', 0, undefined, '00'],
+    ["ratio 0 still follows a client's sampled trace", 0, `00-${TRACE}-00f067aa0ba902b7-01`, '01'],
+    ["ratio 1 still follows a client's unsampled trace", 1, `00-${TRACE}-00f067aa0ba902b7-00`, '00'],
+  ])('%s', (_name, ratio, incoming, flags) => {
+    expect(nextTraceparent(incoming, ratio).slice(53)).toBe(flags);
+  });
+
+  it('a ratio samples about that share of new traces', () => {
+    const sampled = Array.from({ length: 4000 }, () => nextTraceparent(undefined, 0.25)).filter((t) =>
+      t.endsWith('-01'),
+    ).length;
+    expect(sampled).toBeGreaterThan(800);
+    expect(sampled).toBeLessThan(1200);
+  });
+
   it('new traces and request ids are unique', () => {
     const traces = new Set(Array.from({ length: 5000 }, () => traceIdOf(nextTraceparent(undefined))));
     const ids = new Set(Array.from({ length: 5000 }, () => newRequestId()));

@@ -1,7 +1,8 @@
 /**
  * Spans to an OTLP/HTTP collector through the OpenTelemetry SDK: a batch processor (a bounded
- * queue; spans beyond it are dropped, never the request), parent-based sampling with
- * `tracing.sampleRatio` for new traces, and the ids stickylb already chose. The SDK makes its own
+ * queue; spans beyond it are dropped, never the request), parent-based sampling (a client's flag),
+ * and the ids and, for new traces, the sampling decision stickylb already made for the
+ * `traceparent` sent to the node (trace-context.ts, `tracing.sampleRatio`). The SDK makes its own
  * ids; `GivenIds` hands it the ones of the `traceparent` sent to the node (a span is started
  * synchronously right after they are set, so no other span can take them).
  * Imported only when tracing is on (spans.ts).
@@ -19,11 +20,11 @@ import {
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
   type IdGenerator,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import type { TracingSettings } from '../../config/data-settings.js';
 import type { Logger } from '../../logger.js';
@@ -48,7 +49,7 @@ export function createOtlpSink(settings: TracingSettings, logger: Logger): SpanS
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': settings.serviceName, 'service.version': VERSION }),
     idGenerator: ids,
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }),
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: [
       new BatchSpanProcessor(exporter, {
         maxQueueSize: 8192,
@@ -78,6 +79,8 @@ export function createOtlpSink(settings: TracingSettings, logger: Logger): SpanS
               isRemote: true,
             })
           : ROOT_CONTEXT;
+      // A new trace is stickylb's to sample, decided when its traceparent was made (its flag).
+      if (parent === ROOT_CONTEXT && s.traceparent.endsWith('-00')) return;
       const span = tracer.startSpan(
         s.kind === 'websocket' ? 'WebSocket' : s.method,
         { kind: SpanKind.SERVER, startTime: s.startMs, attributes: attributesOf(s) },
