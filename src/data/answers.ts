@@ -9,8 +9,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from '../metrics/metrics.js';
-import type { UpstreamNode } from '../pool/upstream-node.js';
+import type { ForwardedRequest } from './forwarded-headers.js';
+import type { Route } from './router.js';
 import { newRequestId, traceIdOf } from './trace-context.js';
+import { type FinishedSpan, recordSpan, type Tracing } from './tracing/spans.js';
 
 interface AnswerSpec {
   readonly status: number;
@@ -172,42 +174,46 @@ export function writeAnswer(
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-/** Sends and counts the balancer's own answers (those that no Exchange finishes). */
+/**
+ * Sends the balancer's own answers (those that no Exchange finishes), and counts each once: its
+ * status against the route's node (none when unrouted) and, with tracing on and the request's ids
+ * made, its span.
+ */
 export class Answers {
   readonly #metrics: Metrics;
+  readonly #tracing: Tracing;
 
-  constructor(metrics: Metrics) {
+  constructor(metrics: Metrics, tracing: Tracing) {
     this.#metrics = metrics;
+    this.#tracing = tracing;
   }
 
-  /** Answers `code` on an HTTP response and counts it against `node` (undefined: no node). */
+  /** Answers `code` on an HTTP response. */
   http(
     req: IncomingMessage,
     res: ServerResponse,
     code: AnswerCode,
     retryAfterSeconds: number,
     close = false,
-    node?: UpstreamNode,
-    ids?: AnswerIds,
+    route?: Route,
+    fwd?: ForwardedRequest,
   ): void {
-    writeAnswer(req, res, code, retryAfterSeconds, close, ids);
-    this.#metrics.countResponse(node, ANSWERS[code].status, 0);
+    writeAnswer(req, res, code, retryAfterSeconds, close, fwd);
+    this.#count('http', req, code, route, fwd);
   }
 
-  /** Answers `code` on a raw socket (an upgrade or CONNECT request), closes it, and counts it. */
+  /** Answers `code` on a raw socket (an upgrade or CONNECT request) and closes it. */
   socket(
     req: IncomingMessage,
     socket: Duplex,
     code: AnswerCode,
     retryAfterSeconds: number,
-    node?: UpstreamNode,
-    ids?: AnswerIds,
+    route?: Route,
+    fwd?: ForwardedRequest,
   ): void {
-    this.#metrics.countResponse(node, ANSWERS[code].status, 0);
+    this.#count('websocket', req, code, route, fwd);
     if (socket.destroyed) return;
-    const { status, retryAfter } = ANSWERS[code];
-    const known = idsOr(ids);
-    const { type, body } = answerBody(req, code, known);
+    const { status, known, type, body } = answerParts(req, code, fwd);
     const lines = [
       `HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}`,
       `X-Request-Id: ${known.requestId}`,
@@ -217,27 +223,25 @@ export class Answers {
       `X-Stickylb-Error: ${code}`,
       'Connection: close',
     ];
-    if (retryAfter) lines.push(`Retry-After: ${retryAfterSeconds}`);
+    if (ANSWERS[code].retryAfter) lines.push(`Retry-After: ${retryAfterSeconds}`);
     socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
   }
 
-  /** Answers `code` on an HTTP/2 stream (an extended CONNECT), ends the stream, and counts it. */
+  /** Answers `code` on an HTTP/2 stream (an extended CONNECT) and ends the stream. */
   stream(
     req: IncomingMessage,
     stream: ServerHttp2Stream,
     code: AnswerCode,
     retryAfterSeconds: number,
-    node?: UpstreamNode,
-    ids?: AnswerIds,
+    route?: Route,
+    fwd?: ForwardedRequest,
   ): void {
-    this.#metrics.countResponse(node, ANSWERS[code].status, 0);
+    this.#count('websocket', req, code, route, fwd);
     if (stream.destroyed || stream.closed || stream.headersSent) {
       stream.destroy();
       return;
     }
-    const { status, retryAfter } = ANSWERS[code];
-    const known = idsOr(ids);
-    const { type, body } = answerBody(req, code, known);
+    const { status, known, type, body } = answerParts(req, code, fwd);
     const headers: OutgoingHttpHeaders = {
       ':status': status,
       'x-request-id': known.requestId,
@@ -246,8 +250,38 @@ export class Answers {
       'cache-control': 'no-store',
       'x-stickylb-error': code,
     };
-    if (retryAfter) headers['retry-after'] = String(retryAfterSeconds);
+    if (ANSWERS[code].retryAfter) headers['retry-after'] = String(retryAfterSeconds);
     stream.respond(headers);
     stream.end(body);
   }
+
+  #count(
+    kind: FinishedSpan['kind'],
+    req: IncomingMessage,
+    code: AnswerCode,
+    route: Route | undefined,
+    fwd: ForwardedRequest | undefined,
+  ): void {
+    const status = ANSWERS[code].status;
+    this.#metrics.countResponse(route?.node, status, 0);
+    const spans = this.#tracing.current;
+    if (spans === undefined || fwd === undefined) return;
+    recordSpan(spans, {
+      kind,
+      method: req.method,
+      target: req.url,
+      fwd,
+      route,
+      status,
+      bytesOut: 0,
+      bytesIn: 0,
+      ended: performance.now(),
+    });
+  }
+}
+
+/** What every raw answer is made of: its status, the request's ids, and its body. */
+function answerParts(req: IncomingMessage, code: AnswerCode, ids: AnswerIds | undefined) {
+  const known = idsOr(ids);
+  return { status: ANSWERS[code].status, known, ...answerBody(req, code, known) };
 }

@@ -49,9 +49,9 @@ export class DataPlane {
     this.#runtime = buildRuntime(settings, pool, this.#repins);
     this.#clients = new UpstreamClients(settings.upstream);
     const runtime = () => this.#runtime;
-    const answers = new Answers(metrics);
     this.#tracing = new Tracing(this.#logger);
     const tracing = this.#tracing;
+    const answers = new Answers(metrics, tracing);
     const ctx = { pool, clients: this.#clients, metrics, logger: this.#logger, tracing };
     const forwarder = new HttpForwarder(ctx, answers, runtime);
     this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers, tracing }, runtime);

@@ -37,6 +37,8 @@ export interface ForwardedRequest {
   readonly traceparent: string;
   /** The client's `traceparent`, as received (undefined for none or several). */
   readonly parentTraceparent: string | undefined;
+  /** `performance.now()` when the request's head was read: the start of its duration and span. */
+  readonly received: number;
 }
 
 /** Static per-listener context. */
@@ -215,6 +217,7 @@ export function forwardRequestHeaders(
     requestId,
     traceparent: nextTrace,
     parentTraceparent: traceparent === '' ? undefined : traceparent,
+    received: performance.now(),
   };
 }
 

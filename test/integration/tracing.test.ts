@@ -120,6 +120,16 @@ describe('OpenTelemetry export', () => {
       5000,
       '503 span',
     );
+    const failed = collector.spans.find((s) => attr(s, 'http.response.status_code') === 503)!;
+    expect(failed.name).toBe('GET');
+    expect(failed.status?.code).toBe(2);
+    expect(attr(failed, 'stickylb.upstream')).toBeUndefined();
+    // A WebSocket handshake with no node to go to is a span too, made where HTTP's is.
+    await expect(openSocket(`${lb.url}/ws`)).rejects.toThrow(/503/);
+    await waitFor(() => collector.spans.some((s) => s.name === 'WebSocket'), 5000, 'handshake span');
+    const refused = collector.spans.find((s) => s.name === 'WebSocket')!;
+    expect(attr(refused, 'http.response.status_code')).toBe(503);
+    expect(refused.status?.code).toBe(2);
   });
 
   it('a WebSocket session is one span, ended when the tunnel closes, with its bytes', async () => {

@@ -46,7 +46,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #fwd: ForwardedRequest;
   readonly #route: Route;
-  readonly #started = performance.now();
   #node!: UpstreamNode;
   #abort: ((err?: Error) => void) | undefined;
   /** undici called onConnect: the request is being written to a connected socket. */
@@ -400,7 +399,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#bodyTimer = undefined;
     }
     const now = performance.now();
-    const seconds = (now - this.#started) / 1000;
+    const seconds = (now - this.#fwd.received) / 1000;
     this.#ctx.metrics.countResponse(this.#node, status, seconds);
     const spans = this.#ctx.tracing.current;
     if (spans !== undefined) {
@@ -414,7 +413,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
         status,
         bytesOut: this.#bytes,
         bytesIn: 0,
-        started: this.#started,
         ended: now,
       });
     }

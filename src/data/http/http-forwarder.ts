@@ -5,10 +5,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type AnswerCode, type Answers, statusOf } from '../answers.js';
+import type { Answers } from '../answers.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
 import type { Runtime } from '../runtime.js';
-import { recordSpan } from '../tracing/spans.js';
 import { Exchange, type ExchangeContext } from './exchange.js';
 
 /** Forwards plain HTTP requests. */
@@ -51,36 +50,15 @@ export class HttpForwarder {
     const maxBody = runtime.settings.http.maxBodySize;
     if (maxBody > 0 && fwd.contentLength > maxBody) {
       this.#answers.http(req, res, 'BODY_TOO_LARGE', retryAfter, true, undefined, fwd);
-      this.#answerSpan(req, fwd, 'BODY_TOO_LARGE');
       return;
     }
     const route = runtime.router.route(fwd.affinityValues, req.rawHeaders);
     if (route === undefined) {
       this.#answers.http(req, res, 'NO_AVAILABLE_NODE', retryAfter, false, undefined, fwd);
-      this.#answerSpan(req, fwd, 'NO_AVAILABLE_NODE');
       return;
     }
     new Exchange(this.#ctx, runtime, req, res, fwd, route).start();
   };
-
-  /** The span of a request answered before it had a node (when tracing). */
-  #answerSpan(req: IncomingMessage, fwd: ForwardedRequest, code: AnswerCode): void {
-    const spans = this.#ctx.tracing.current;
-    if (spans === undefined) return;
-    const now = performance.now();
-    recordSpan(spans, {
-      kind: 'http',
-      method: req.method,
-      target: req.url,
-      fwd,
-      route: undefined,
-      status: statusOf(code),
-      bytesOut: 0,
-      bytesIn: 0,
-      started: now,
-      ended: now,
-    });
-  }
 
   /**
    * The `checkContinue` listener (`Expect: 100-continue`): a body the declared length already makes

@@ -24,8 +24,7 @@ export interface SpanParts {
   readonly status: number;
   readonly bytesOut: number;
   readonly bytesIn: number;
-  /** `performance.now()` readings. */
-  readonly started: number;
+  /** `performance.now()` when it ended (it started when `fwd` was received). */
   readonly ended: number;
 }
 
@@ -42,7 +41,7 @@ export function recordSpan(sink: SpanSink, parts: SpanParts): void {
     retries: route === undefined ? 0 : route.redispatches + (route.retried ? 1 : 0),
     bytesOut: parts.bytesOut,
     bytesIn: parts.bytesIn,
-    startMs: performance.timeOrigin + parts.started,
+    startMs: performance.timeOrigin + fwd.received,
     endMs: performance.timeOrigin + parts.ended,
     traceparent: fwd.traceparent,
     parent: fwd.parentTraceparent,

@@ -13,9 +13,10 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import type { UpstreamNode } from '../../pool/upstream-node.js';
-import type { AnswerCode, AnswerIds, Answers } from '../answers.js';
+import type { AnswerCode, Answers } from '../answers.js';
+import type { ForwardedRequest } from '../forwarded-headers.js';
 import { isResponseHopByHop } from '../hop-by-hop.js';
+import type { Route } from '../router.js';
 
 /** How a handshake answers its client; see the file comment. */
 export interface HandshakeClient {
@@ -33,8 +34,8 @@ export interface HandshakeClient {
   accept(res: IncomingMessage, extra: readonly string[]): void;
   /** Relays the node's refusal (status, headers, body) with `extra` headers, then closes. */
   refuse(res: IncomingMessage, extra: readonly string[]): void;
-  /** Answers `code` itself, counts it, and closes. */
-  answer(answers: Answers, code: AnswerCode, retryAfter: number, node?: UpstreamNode, ids?: AnswerIds): void;
+  /** Answers `code` itself (counted, and traced with `fwd`), and closes. */
+  answer(answers: Answers, code: AnswerCode, retryAfter: number, route?: Route, fwd?: ForwardedRequest): void;
 }
 
 /** A handshake on an HTTP/1.1 connection: node:http has handed over the socket. */
@@ -68,8 +69,14 @@ export class Http1HandshakeClient implements HandshakeClient {
     res.pipe(this.duplex);
   }
 
-  answer(answers: Answers, code: AnswerCode, retryAfter: number, node?: UpstreamNode, ids?: AnswerIds): void {
-    answers.socket(this.req, this.duplex, code, retryAfter, node, ids);
+  answer(
+    answers: Answers,
+    code: AnswerCode,
+    retryAfter: number,
+    route?: Route,
+    fwd?: ForwardedRequest,
+  ): void {
+    answers.socket(this.req, this.duplex, code, retryAfter, route, fwd);
   }
 }
 
@@ -109,8 +116,14 @@ export class Http2HandshakeClient implements HandshakeClient {
     res.pipe(stream);
   }
 
-  answer(answers: Answers, code: AnswerCode, retryAfter: number, node?: UpstreamNode, ids?: AnswerIds): void {
-    answers.stream(this.req, this.duplex, code, retryAfter, node, ids);
+  answer(
+    answers: Answers,
+    code: AnswerCode,
+    retryAfter: number,
+    route?: Route,
+    fwd?: ForwardedRequest,
+  ): void {
+    answers.stream(this.req, this.duplex, code, retryAfter, route, fwd);
   }
 
   /** Sends the response head; false when the stream is gone. */

@@ -16,7 +16,7 @@ import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Pool } from '../../pool/pool.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
-import { type AnswerCode, type Answers, statusOf } from '../answers.js';
+import type { AnswerCode, Answers } from '../answers.js';
 import { type AttemptFailure, isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import type { Route } from '../router.js';
@@ -69,7 +69,6 @@ export class Handshake {
   #cause: AttemptFailure | undefined;
   #connected = false;
   #done = false;
-  readonly #started = performance.now();
 
   constructor(
     proxy: HandshakeHost,
@@ -283,9 +282,7 @@ export class Handshake {
     this.#stopReading();
     this.#ctx.logger.warn({ err, upstream: this.#node.name, failure }, 'websocket handshake failed');
     const retryAfter = this.#runtime.settings.routing.retryAfterSeconds;
-    this.#client.answer(this.#ctx.answers, code, retryAfter, this.#node, this.#fwd);
-    const spans = this.#ctx.tracing.current;
-    if (spans !== undefined) this.#recordSpan(spans, statusOf(code), 0, 0);
+    this.#client.answer(this.#ctx.answers, code, retryAfter, this.#route, this.#fwd);
   }
 
   /** The span of this handshake (refused or failed) or WebSocket session (when its tunnel closes). */
@@ -299,7 +296,6 @@ export class Handshake {
       status,
       bytesOut,
       bytesIn,
-      started: this.#started,
       ended: performance.now(),
     });
   }
