@@ -25,3 +25,11 @@ export class ConfigError extends StickyError {
     this.problems = problems;
   }
 }
+
+/** The shared state store could not be written in time: the change was made nowhere. */
+export class StoreUnavailableError extends StickyError {
+  constructor(message: string, cause?: unknown) {
+    super('STATE_STORE_UNAVAILABLE', message, 503, cause);
+    this.name = 'StoreUnavailableError';
+  }
+}

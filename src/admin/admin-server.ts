@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { OperatorState } from '../config/schema.js';
+import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
@@ -157,10 +158,10 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
     try {
       await deps.changeState(node, state);
     } catch (err) {
-      if ((err as { code?: unknown }).code !== 'STATE_STORE_UNAVAILABLE') throw err;
+      if (!(err instanceof StoreUnavailableError)) throw err;
       return json(res, 503, {
         error: 'the shared state store is unreachable: nothing was changed on any replica',
-        code: 'STATE_STORE_UNAVAILABLE',
+        code: err.code,
       });
     }
     deps.logger.info({ upstream: node.name, state }, 'node state set through admin API');

@@ -8,9 +8,17 @@
  * the replica keeps the states it last knew, retries with backoff and catches up when it returns;
  * an API change made meanwhile is refused (the caller answers 503 STATE_STORE_UNAVAILABLE) rather
  * than applied on one replica only.
+ *
+ * Every operation has a deadline (`DEADLINE_MS`): a PostgreSQL that hangs (stopped, partitioned)
+ * rather than refusing is reported down as soon as one operation misses it. A write that missed
+ * its deadline must never take effect later, when the server resumes and reads the statement
+ * still buffered in its socket: the write carries its own deadline in the server's clock (read
+ * at the start of the operation) and inserts nothing once it has passed, so a caller told 503
+ * changed nothing anywhere.
  */
 import pg from 'pg';
 import type { OperatorState } from '../config/schema.js';
+import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
@@ -18,11 +26,15 @@ import type { UpstreamNode } from '../pool/upstream-node.js';
 
 const SCHEMA_VERSION = 1;
 const CHANNEL = 'stickylb_node_states';
-/** How often the whole table is read again, whatever the notifications said. */
-const REREAD_MS = 10_000;
+/** How often this replica's nodes are read again, whatever the notifications said (and the store's liveness). */
+const REREAD_MS = 2000;
+/** Longest time any one store operation may take, connecting included. */
+export const DEADLINE_MS = 3000;
 const BACKOFF_MAX_MS = 30_000;
 /** How long a starting replica waits for the first read before it reports ready anyway. */
 export const FIRST_READ_WAIT_MS = 10_000;
+/** PostgreSQL's undefined_table: the table was dropped under us; it is created again. */
+const UNDEFINED_TABLE = '42P01';
 
 const DDL = [
   `CREATE TABLE IF NOT EXISTS stickylb_meta (key text PRIMARY KEY, value text NOT NULL)`,
@@ -36,6 +48,22 @@ const DDL = [
   `INSERT INTO stickylb_meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING`,
 ];
 
+/**
+ * The write and its notification in one statement (one commit), guarded by a deadline in the
+ * server's own clock: a statement read late, after a hang, inserts and notifies nothing.
+ */
+export const GUARDED_WRITE = `WITH written AS (
+    INSERT INTO stickylb_node_states (node, state, config_state, set_at, set_by)
+    SELECT $1, $2, $3, now(), $4
+    WHERE clock_timestamp() < $5::timestamptz + make_interval(secs => $6)
+    ON CONFLICT (node) DO UPDATE SET state = $2, config_state = $3, set_at = now(), set_by = $4
+    RETURNING node
+  )
+  SELECT pg_notify('${CHANNEL}', node) FROM written`;
+
+const READ =
+  'SELECT node, state, config_state, set_at, set_by FROM stickylb_node_states WHERE node = ANY($1)';
+
 interface Row {
   node: string;
   state: OperatorState;
@@ -44,9 +72,17 @@ interface Row {
   set_by: string;
 }
 
-/** The store is unreachable: the change was not made anywhere. */
-export class StoreUnavailableError extends Error {
-  readonly code = 'STATE_STORE_UNAVAILABLE';
+/** An operation missed its deadline (the store hangs); whatever it sent was abandoned. */
+class DeadlineMissed extends Error {
+  constructor(ms: number) {
+    super(`the state store did not answer within ${ms} ms`);
+  }
+}
+
+/** Timing of the store's operations (tests shorten them). */
+export interface StoreTiming {
+  readonly deadlineMs?: number | undefined;
+  readonly rereadMs?: number | undefined;
 }
 
 /** One replica's connection to the shared operator states. */
@@ -57,20 +93,42 @@ export class SharedStateStore {
   readonly #metrics: Metrics;
   readonly #queries: pg.Pool;
   readonly #url: string;
+  readonly #deadlineMs: number;
+  readonly #rereadMs: number;
   #listener: pg.Client | undefined;
   #timer: NodeJS.Timeout | undefined;
   #backoffMs = 1000;
   #closed = false;
+  #up = false;
+  /** An outage was logged already (it is logged once, not once per failed operation). */
+  #seenDown = false;
   #firstRead: Promise<void>;
   #firstReadDone: () => void = () => {};
+  /** Nodes named by notifications since the last read (undefined: none pending). */
+  #notified: Set<string> | undefined;
+  /** The read under way, if any: notifications arriving meanwhile wait for it, then read once. */
+  #reading: Promise<void> | undefined;
 
-  constructor(url: string, pool: Pool, replica: string, logger: Logger, metrics: Metrics) {
+  constructor(
+    url: string,
+    pool: Pool,
+    replica: string,
+    logger: Logger,
+    metrics: Metrics,
+    timing: StoreTiming = {},
+  ) {
     this.#url = url;
     this.#pool = pool;
     this.#replica = replica;
     this.#log = logger.child({ component: 'shared-state' });
     this.#metrics = metrics;
-    this.#queries = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 3000 });
+    this.#deadlineMs = timing.deadlineMs ?? DEADLINE_MS;
+    this.#rereadMs = timing.rereadMs ?? REREAD_MS;
+    this.#queries = new pg.Pool({
+      connectionString: url,
+      max: 2,
+      connectionTimeoutMillis: this.#deadlineMs,
+    });
     // A dropped idle connection is routine (PostgreSQL restarted): the next query reconnects.
     this.#queries.on('error', (err) => this.#log.debug({ err }, 'idle connection to the state store lost'));
     this.#firstRead = new Promise((resolve) => {
@@ -89,21 +147,32 @@ export class SharedStateStore {
 
   /**
    * Records an API change for every replica, then applies it here. Throws StoreUnavailableError
-   * (nothing changed anywhere) when the store cannot be written.
+   * (nothing changed anywhere, now or later) when the store cannot be written within the deadline.
    */
   async set(node: UpstreamNode, state: OperatorState): Promise<void> {
+    const write = (client: pg.PoolClient, started: number, serverNow: string) =>
+      client.query(GUARDED_WRITE, [
+        node.name,
+        state,
+        node.configState,
+        this.#replica,
+        serverNow,
+        // What is left of the deadline, measured from when the server's clock was read.
+        Math.max(0, this.#deadlineMs - (performance.now() - started)) / 1000,
+      ]);
     try {
-      await this.#queries.query(
-        `INSERT INTO stickylb_node_states (node, state, config_state, set_at, set_by)
-         VALUES ($1, $2, $3, now(), $4)
-         ON CONFLICT (node) DO UPDATE SET state = $2, config_state = $3, set_at = now(), set_by = $4`,
-        [node.name, state, node.configState, this.#replica],
+      const written = await this.#withSchema(() =>
+        this.#op(async (client, started) => {
+          const now = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now');
+          return write(client, started, now.rows[0]!.now);
+        }),
       );
-      await this.#queries.query('SELECT pg_notify($1, $2)', [CHANNEL, node.name]);
+      if (written.rowCount !== 1) throw new DeadlineMissed(this.#deadlineMs);
     } catch (err) {
       this.#down(err);
-      throw new StoreUnavailableError('the shared state store is unreachable', { cause: err });
+      throw new StoreUnavailableError('the shared state store is unreachable', err);
     }
+    this.#markUp();
     this.#pool.setState(node, state, 'admin', { origin: 'api', at: Date.now(), by: this.#replica });
   }
 
@@ -114,20 +183,85 @@ export class SharedStateStore {
     await Promise.allSettled([this.#listener?.end(), this.#queries.end()]);
   }
 
+  /**
+   * Runs `work` on a pooled connection within the deadline. A missed deadline destroys the
+   * connection (never reused with a statement in flight) and rejects with DeadlineMissed.
+   */
+  async #op<T>(work: (client: pg.PoolClient, started: number) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let client: pg.PoolClient | undefined;
+    let expired = false;
+    let released = false;
+    // A checked-out client has no pool listener: its connection lost is a failed operation, not a crash.
+    const onError = (err: Error) => this.#log.debug({ err }, 'state store connection lost mid-operation');
+    const release = (destroy: boolean) => {
+      if (client === undefined || released) return;
+      released = true;
+      if (!destroy) client.removeListener('error', onError);
+      client.release(destroy);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        release(true);
+        reject(new DeadlineMissed(this.#deadlineMs));
+      }, this.#deadlineMs);
+    });
+    const run = (async () => {
+      const acquired = await this.#queries.connect();
+      acquired.on('error', onError);
+      if (expired) {
+        acquired.release(true);
+        throw new DeadlineMissed(this.#deadlineMs);
+      }
+      client = acquired;
+      return work(acquired, started);
+    })();
+    run.catch(() => {}); // the deadline may have answered already
+    try {
+      const result = await Promise.race([run, deadline]);
+      release(false);
+      return result;
+    } catch (err) {
+      release(true);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Runs `operation`; when the table was dropped meanwhile, creates it again and runs it once more. */
+  async #withSchema<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== UNDEFINED_TABLE) throw err;
+      this.#log.warn({}, 'the shared state table is missing; creating it again');
+      await this.#op(async (client) => {
+        for (const statement of DDL) await client.query(statement);
+      });
+      return operation();
+    }
+  }
+
   async #connect(): Promise<void> {
     if (this.#closed) return;
-    const listener = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 3000 });
+    const listener = new pg.Client({
+      connectionString: this.#url,
+      connectionTimeoutMillis: this.#deadlineMs,
+    });
     try {
       listener.on('error', (err) => this.#lost(listener, err));
       listener.on('end', () => this.#lost(listener, new Error('connection ended')));
-      await listener.connect();
-      for (const statement of DDL) await listener.query(statement);
-      await listener.query(`LISTEN ${CHANNEL}`);
-      listener.on('notification', () => void this.#read());
+      await withDeadline(listener.connect(), this.#deadlineMs);
+      for (const statement of DDL) await withDeadline(listener.query(statement), this.#deadlineMs);
+      await withDeadline(listener.query(`LISTEN ${CHANNEL}`), this.#deadlineMs);
+      listener.on('notification', (n) => this.#onNotify(n.payload));
       this.#listener = listener;
-      await this.#read();
+      await this.#read(undefined);
       this.#backoffMs = 1000;
-      this.#schedule(REREAD_MS);
+      this.#schedule(this.#rereadMs);
     } catch (err) {
       this.#lost(listener, err);
     }
@@ -150,26 +284,54 @@ export class SharedStateStore {
   #schedule(ms: number): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(async () => {
-      await this.#read();
-      if (this.#listener !== undefined) this.#schedule(REREAD_MS);
+      await this.#read(undefined);
+      if (this.#listener !== undefined) this.#schedule(this.#rereadMs);
     }, ms);
     this.#timer.unref();
   }
 
-  /** Reads every row and applies what differs; a failure marks the store down. */
-  async #read(): Promise<void> {
+  /**
+   * A notification names the node that changed: notifications are coalesced into one read of the
+   * nodes they named, started once the read under way (if any) has finished.
+   */
+  #onNotify(payload: string | undefined): void {
+    if (payload === undefined || this.#pool.get(payload) === undefined) return;
+    const first = this.#notified === undefined;
+    this.#notified ??= new Set();
+    this.#notified.add(payload);
+    if (!first) return;
+    const previous = this.#reading ?? Promise.resolve();
+    void previous.then(() => {
+      const names = this.#notified;
+      this.#notified = undefined;
+      return this.#read(names);
+    });
+  }
+
+  /**
+   * Reads the rows of `names` (every node of this replica when undefined; never rows of nodes it
+   * does not have) and applies what differs; a failure marks the store down.
+   */
+  #read(names: ReadonlySet<string> | undefined): Promise<void> {
+    const reading = this.#readNow(names).finally(() => {
+      if (this.#reading === reading) this.#reading = undefined;
+    });
+    this.#reading = reading;
+    return reading;
+  }
+
+  async #readNow(names: ReadonlySet<string> | undefined): Promise<void> {
+    const wanted = names === undefined ? this.#pool.nodes.map((n) => n.name) : [...names];
     let rows: Row[];
     try {
-      rows = (
-        await this.#queries.query<Row>(
-          'SELECT node, state, config_state, set_at, set_by FROM stickylb_node_states',
-        )
-      ).rows;
+      rows = await this.#withSchema(() =>
+        this.#op(async (client) => (await client.query<Row>(READ, [wanted])).rows),
+      );
     } catch (err) {
       this.#down(err);
       return;
     }
-    this.#metrics.stateStoreUp.set(1);
+    this.#markUp();
     for (const row of rows) this.#apply(row);
     this.#firstReadDone();
   }
@@ -192,8 +354,26 @@ export class SharedStateStore {
     }
   }
 
+  #markUp(): void {
+    if (this.#up) return;
+    this.#up = true;
+    this.#metrics.stateStoreUp.set(1);
+  }
+
   #down(err: unknown): void {
     this.#metrics.stateStoreUp.set(0);
+    if (!this.#up && this.#seenDown) return;
+    this.#up = false;
+    this.#seenDown = true;
     this.#log.warn({ err }, 'shared state store unreachable; keeping the last known states');
   }
+}
+
+/** `promise`, or a DeadlineMissed rejection after `ms`. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineMissed(ms)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

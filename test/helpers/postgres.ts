@@ -4,7 +4,7 @@
  * `postgres` user (`runuser -u postgres --`), as initdb refuses root.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
@@ -16,6 +16,12 @@ export interface TestPostgres {
   readonly url: string;
   stop(): void;
   start(): void;
+  /** Freezes the server and every backend (SIGSTOP): connections hang instead of being refused. */
+  pause(): void;
+  /** Thaws what `pause` froze. */
+  resume(): void;
+  /** Runs one SQL statement through psql and returns its unaligned output. */
+  sql(statement: string): string;
 }
 
 /** The directory of Debian's PostgreSQL server binaries, or undefined when not installed. */
@@ -61,8 +67,35 @@ export async function startPostgres(): Promise<TestPostgres> {
         : [join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']];
       spawnSync(cmd, argv, { stdio: 'ignore' });
     },
+    pause: () => signalServer(data, 'STOP'),
+    resume: () => signalServer(data, 'CONT'),
+    sql: (statement) =>
+      execFileSync(
+        'psql',
+        ['-X', '-At', '-d', `postgres://postgres@127.0.0.1:${port}/postgres`, '-c', statement],
+        {
+          encoding: 'utf8',
+        },
+      ).trim(),
   };
   pg.start();
-  onTestFinished(() => pg.stop());
+  onTestFinished(() => {
+    pg.resume();
+    pg.stop();
+  });
   return pg;
+}
+
+/** Sends `signal` to the postmaster of `data` and to all its children. */
+function signalServer(data: string, signal: 'STOP' | 'CONT'): void {
+  let pid: string;
+  try {
+    pid = readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
+  } catch {
+    return; // not running
+  }
+  const children = spawnSync('pgrep', ['-P', pid], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  // The postmaster first on STOP (no new backend is forked meanwhile), last on CONT.
+  const order = signal === 'STOP' ? [pid, ...children] : [...children, pid];
+  for (const p of order) spawnSync('kill', [`-${signal}`, p], { stdio: 'ignore' });
 }

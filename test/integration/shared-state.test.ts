@@ -3,9 +3,11 @@
  * (issue 14): a drain through any replica reaches every replica, survives restarts, and a store
  * that goes away stops no traffic and refuses changes rather than letting replicas diverge.
  */
+import pg from 'pg';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import { GUARDED_WRITE } from '../../src/control/shared-state.js';
 import { startBalancer, type TestBalancer, testConfig, waitFor } from '../helpers/balancer.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
@@ -133,5 +135,75 @@ describe.runIf(postgresBin() !== undefined || process.env.STICKYLB_REQUIRE_E2E =
       expect(served).toBeGreaterThan(50);
       expect(failures).toBe(0);
     }, 60_000);
+
+    it('PostgreSQL hung (SIGSTOP, issue 22.1): a change answers 503 and marks the store down; resumed, it was applied nowhere', async () => {
+      const pg = await startPostgres();
+      const nodes = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+      const shared = { sharedState: { url: pg.url } };
+      const [one, two] = [await startBalancer(nodes, shared), await startBalancer(nodes, shared)];
+      await expect.poll(() => storeUp(one)).toBe(true);
+
+      pg.pause();
+      const refused = await post(one, '/api/nodes/a/maintenance');
+      expect(refused.status).toBe(503);
+      expect(refused.body.code).toBe('STATE_STORE_UNAVAILABLE');
+      // The operation that missed its deadline reported the store down at once.
+      expect(await storeUp(one)).toBe(false);
+      // The other replica notices through its own deadlined re-read.
+      await expect.poll(() => storeUp(two), { timeout: 15_000 }).toBe(false);
+      expect(await newClients(two)).toEqual(['a', 'b']);
+
+      pg.resume();
+      await expect.poll(() => storeUp(one), { timeout: 15_000 }).toBe(true);
+      // A change after the store resumed flows to the other replica.
+      expect((await post(two, '/api/nodes/b/drain')).status).toBe(200);
+      await waitFor(() => one.app.pool.get('b')!.state === 'draining', 3000, 'drain after resume');
+      expect(pg.sql("SELECT count(*) FROM stickylb_node_states WHERE node = 'a'")).toBe('0');
+      for (const lb of [one, two]) expect(lb.app.pool.get('a')!.state).toBe('active');
+    }, 60_000);
+
+    it('a write the server reads after its deadline (a hang between its two steps) inserts and notifies nothing', async () => {
+      const pgServer = await startPostgres();
+      const nodes = await Promise.all([startFakeNode('a')]);
+      await startBalancer(nodes, { sharedState: { url: pgServer.url } }); // creates the table
+      const client = new pg.Client({ connectionString: pgServer.url });
+      await client.connect();
+      try {
+        const late = await client.query(GUARDED_WRITE, [
+          'a',
+          'maintenance',
+          'active',
+          'r',
+          '2000-01-01 00:00:00+00',
+          3,
+        ]);
+        expect(late.rowCount).toBe(0);
+        expect(pgServer.sql("SELECT count(*) FROM stickylb_node_states WHERE node = 'a'")).toBe('0');
+        const now = await client.query<{ now: string }>('SELECT clock_timestamp()::text AS now');
+        const inTime = await client.query(GUARDED_WRITE, [
+          'a',
+          'draining',
+          'active',
+          'r',
+          now.rows[0]!.now,
+          3,
+        ]);
+        expect(inTime.rowCount).toBe(1);
+        expect(pgServer.sql("SELECT state FROM stickylb_node_states WHERE node = 'a'")).toBe('draining');
+      } finally {
+        await client.end();
+      }
+    });
+
+    it('a dropped state table is created again by the next change (issue 22.6)', async () => {
+      const pg = await startPostgres();
+      const nodes = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+      const lb = await startBalancer(nodes, { sharedState: { url: pg.url } });
+      await expect.poll(() => storeUp(lb)).toBe(true);
+      pg.sql('DROP TABLE stickylb_node_states');
+      expect((await post(lb, '/api/nodes/a/drain')).status).toBe(200);
+      expect(pg.sql("SELECT state FROM stickylb_node_states WHERE node = 'a'")).toBe('draining');
+      expect(await storeUp(lb)).toBe(true);
+    });
   },
 );
