@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
+import { MAX_ATTRIBUTE_CHARS } from '../../src/data/tracing/otlp-sink.js';
 import { startBalancer, waitFor } from '../helpers/balancer.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
@@ -189,5 +190,36 @@ describe('OpenTelemetry export', () => {
     );
     await client.get('/echo');
     await waitFor(() => collector.spans.length >= 1, 5000, 'span after the switch');
+  });
+
+  it('a long request path is cut to MAX_ATTRIBUTE_CHARS in its span, so the queue stays small (issue 22.2)', async () => {
+    const collector = await otlpReceiver();
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a], { tracing: { otlp: { endpoint: collector.endpoint } } });
+    const path = `/echo/${'x'.repeat(8_000)}`;
+    expect((await new Client(lb.url).get(`${path}?q=1`)).status).toBe(200);
+    await waitFor(() => collector.spans.length >= 1, 5000, 'span exported');
+    const kept = attr(collector.spans[0]!, 'url.path') as string;
+    expect(kept).toBe(path.slice(0, MAX_ATTRIBUTE_CHARS));
+  });
+
+  it("a collector's 1 MB error body reaches the log cut to a short field (issue 22.10)", async () => {
+    const huge = 'e'.repeat(1 << 20);
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(400, { 'content-type': 'text/plain' }).end(huge));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    onTestFinished(() => {
+      server.close();
+    });
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a], { tracing: { otlp: { endpoint } } });
+    expect((await new Client(lb.url).get('/')).status).toBe(200);
+    await waitFor(() => lb.logs.some((l) => Array.isArray(l.detail)), 10_000, 'export failure logged');
+    for (const line of lb.logs.filter((l) => Array.isArray(l.detail))) {
+      expect(JSON.stringify(line).length).toBeLessThan(4096);
+    }
   });
 });

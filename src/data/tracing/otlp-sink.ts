@@ -42,18 +42,38 @@ class GivenIds implements IdGenerator {
   }
 }
 
+/**
+ * Longest attribute value kept (a request path can be as long as the header limit allows). With a
+ * bounded count of attributes this bounds each queued span, and so the queue's memory:
+ * `MAX_QUEUED_SPANS` spans plus `MAX_EXPORTS_IN_FLIGHT` batches, a few MB whatever the collector
+ * does. A collector that does not answer costs spans, never memory (issue 22.2).
+ */
+export const MAX_ATTRIBUTE_CHARS = 1024;
+const MAX_QUEUED_SPANS = 4096;
+const MAX_BATCH = 512;
+const MAX_EXPORTS_IN_FLIGHT = 2;
+/** Longest part of a diagnostic (a collector's error body) written to the log. */
+const MAX_DIAGNOSTIC_CHARS = 512;
+
 /** A sink exporting to `settings.endpoint`. */
 export function createOtlpSink(settings: TracingSettings, logger: Logger): SpanSink {
   const ids = new GivenIds();
-  const exporter = new OTLPTraceExporter({ url: settings.endpoint, timeoutMillis: 10_000 });
+  const exporter = new OTLPTraceExporter({
+    url: settings.endpoint,
+    timeoutMillis: 10_000,
+    concurrencyLimit: MAX_EXPORTS_IN_FLIGHT,
+  });
+  const limits = { attributeValueLengthLimit: MAX_ATTRIBUTE_CHARS, attributeCountLimit: 32 };
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': settings.serviceName, 'service.version': VERSION }),
     idGenerator: ids,
+    generalLimits: limits,
+    spanLimits: { ...limits, eventCountLimit: 0, linkCountLimit: 0 },
     sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: [
       new BatchSpanProcessor(exporter, {
-        maxQueueSize: 8192,
-        maxExportBatchSize: 512,
+        maxQueueSize: MAX_QUEUED_SPANS,
+        maxExportBatchSize: MAX_BATCH,
         scheduledDelayMillis: 1000,
       }),
     ],
@@ -61,7 +81,7 @@ export function createOtlpSink(settings: TracingSettings, logger: Logger): SpanS
   const tracer = provider.getTracer('stickylb', VERSION);
   // The SDK reports failed exports (collector down, refused) through its diagnostic logger.
   const warn = (message: string, ...args: unknown[]) =>
-    logger.warn({ detail: args }, `span export: ${message}`);
+    logger.warn({ detail: args.map(diagnostic) }, `span export: ${cut(String(message))}`);
   const quiet = () => {};
   diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
   return {
@@ -99,7 +119,7 @@ function attributesOf(s: FinishedSpan): Attributes {
   const q = s.target.indexOf('?');
   const attrs: Attributes = {
     'http.request.method': s.method,
-    'url.path': q < 0 ? s.target : s.target.slice(0, q),
+    'url.path': s.target.slice(0, Math.min(q < 0 ? s.target.length : q, MAX_ATTRIBUTE_CHARS)),
     'http.response.status_code': s.status,
     'stickylb.request_id': s.requestId,
     'stickylb.retries': s.retries,
@@ -114,4 +134,21 @@ function attributesOf(s: FinishedSpan): Attributes {
     attrs['http.response.body.size'] = s.bytesOut;
   }
   return attrs;
+}
+
+/** A diagnostic argument as a short string (an exporter error can carry the collector's whole body). */
+function diagnostic(arg: unknown): string {
+  if (arg instanceof Error) return cut(`${arg.name}: ${arg.message}`);
+  if (typeof arg === 'string') return cut(arg);
+  try {
+    return cut(JSON.stringify(arg) ?? String(arg));
+  } catch {
+    return cut(String(arg));
+  }
+}
+
+function cut(text: string): string {
+  return text.length <= MAX_DIAGNOSTIC_CHARS
+    ? text
+    : `${text.slice(0, MAX_DIAGNOSTIC_CHARS)}... (${text.length} chars)`;
 }
