@@ -89,6 +89,8 @@ export interface DataSettings {
     readonly queueTimeoutMs: number;
     /** Longest silence inside a request body before a 408 (0: none). */
     readonly clientBodyTimeoutMs: number;
+    /** Longest time a response may wait for the client to take any of it (0: none). */
+    readonly clientSendTimeoutMs: number;
     readonly accessLog: boolean;
   };
   readonly websocket: {
@@ -151,6 +153,7 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
       upstreamConnections: limits.upstreamConnections,
       queueTimeoutMs: timeouts.queue,
       clientBodyTimeoutMs: timeouts.clientBody,
+      clientSendTimeoutMs: timeouts.clientSend,
       accessLog: config.logging.access,
     },
     websocket: {

@@ -262,6 +262,13 @@ export const configSchema = z
          */
         clientBody: duration('60s'),
         /**
+         * Longest time a client may take none of a response while stickylb holds more for it
+         * (a full socket or HTTP/2 window) before the response is cut and its node's connection
+         * released (default 60s, like nginx's send_timeout; 0: none). Never applies to an open
+         * WebSocket tunnel.
+         */
+        clientSend: duration('60s'),
+        /**
          * With `limits.upstreamConnections` set: how long a request may wait for a free connection
          * to its node before it gets 503 (default 30s; 0: no limit).
          */

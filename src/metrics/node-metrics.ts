@@ -38,6 +38,11 @@ const NODE_COUNTERS: ReadonlyArray<readonly [keyof RequestStats & string, string
     'stickylb_client_body_timeouts_total',
     'Requests whose body stopped arriving for timeouts.clientBody: answered 408, the node connection released.',
   ],
+  [
+    'sendTimeouts',
+    'stickylb_client_send_timeouts_total',
+    'Responses cut because the client read none of them for timeouts.clientSend: the node connection released.',
+  ],
 ];
 
 /**

@@ -25,6 +25,8 @@ export class RequestStats {
   queueTimeouts = 0;
   /** Requests whose body stopped arriving for `timeouts.clientBody` (answered 408). */
   bodyTimeouts = 0;
+  /** Responses cut because the client took none of them for `timeouts.clientSend`. */
+  sendTimeouts = 0;
   /** WebSocket upgrades completed. */
   upgrades = 0;
 

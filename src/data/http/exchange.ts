@@ -58,6 +58,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #queueTimer: NodeJS.Timeout | undefined;
   /** Set while a request body streams to the node: refreshed by every chunk (timeouts.clientBody). */
   #bodyTimer: NodeJS.Timeout | undefined;
+  /** Set once the client has failed to take the response (timeouts.clientSend); refreshed on each stall. */
+  #sendTimer: NodeJS.Timeout | undefined;
+  /** The response waits for 'drain': the client has not taken what was written. */
+  #blocked = false;
+  /** The 'drain' listener, made on the first stall only. */
+  #drain: (() => void) | undefined;
   #status = 0;
   #bytes = 0;
   /** The response's Content-Length (-1: none): the chunk that completes it ends the response. */
@@ -268,9 +274,36 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return true;
     }
     const ok = this.#res.write(chunk);
-    // undici's resume is bound already: no closure per request unless backpressure happens.
-    if (!ok && this.#resume !== undefined) this.#res.once('drain', this.#resume);
+    if (!ok) this.#stalled();
     return ok;
+  }
+
+  /**
+   * The client has not taken what was written: undici pauses until 'drain'. A client that takes
+   * nothing for timeouts.clientSend would hold the node's connection for good (issue 22.3).
+   */
+  #stalled(): void {
+    this.#blocked = true;
+    // No closure per request unless backpressure happens.
+    this.#drain ??= () => {
+      this.#blocked = false;
+      this.#resume?.();
+    };
+    this.#res.once('drain', this.#drain);
+    const ms = this.#runtime.settings.http.clientSendTimeoutMs;
+    if (ms === 0) return;
+    if (this.#sendTimer === undefined) this.#sendTimer = setTimeout(Exchange.#sendExpired, ms, this);
+    else this.#sendTimer.refresh();
+  }
+
+  static #sendExpired(ex: Exchange): void {
+    ex.#sendTimer = undefined;
+    if (ex.#done || !ex.#blocked) return;
+    ex.#node.stats.sendTimeouts++;
+    ex.#ctx.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'client send timeout');
+    ex.#finish(ex.#status);
+    ex.#abort?.(new Error('client send timeout'));
+    ex.#res.destroy();
   }
 
   onComplete(): void {
@@ -397,6 +430,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#bodyTimer !== undefined) {
       clearTimeout(this.#bodyTimer);
       this.#bodyTimer = undefined;
+    }
+    if (this.#sendTimer !== undefined) {
+      clearTimeout(this.#sendTimer);
+      this.#sendTimer = undefined;
     }
     const now = performance.now();
     const seconds = (now - this.#fwd.received) / 1000;
