@@ -57,6 +57,7 @@ describe('config defaults', () => {
       clientIdle: 75_000,
       clientHeaders: 30_000,
       clientBody: 60_000,
+      clientSend: 60_000,
       queue: 30_000,
       websocketHandshake: 10_000,
       websocketIdle: 0,
