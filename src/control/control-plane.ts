@@ -277,6 +277,13 @@ export class ControlPlane {
     if (previous.config.sharedState?.url !== resolved.sharedState?.url) {
       this.#log.warn({}, 'sharedState changes need a restart; keeping the current store');
     }
+    const kept = new Set(next.settings.nodes.map((n) => n.name));
+    const removed = previous.settings.nodes.filter((n) => !kept.has(n.name)).map((n) => n.name);
+    if (removed.length > 0) {
+      // Loud on purpose: a removed node's sockets are cut and its clients re-pinned.
+      this.#log.warn({ removed }, 'nodes removed by the configuration change; their clients move');
+      for (const name of removed) this.history.event('removed from the configuration', name);
+    }
     this.#current = next;
     this.pool.reconcile(next.settings.nodes, next.settings.pool);
     this.checker.reconfigure(checkerOptions(resolved));

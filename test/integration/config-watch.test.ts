@@ -2,15 +2,17 @@
  * `watchConfig`: the configuration follows its file with no signal, the way editors and Kubernetes
  * change it (issue 14).
  */
-import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { affinityToken } from '../../src/affinity/token.js';
 import { type BalancerProcess, loopbackConfig, startCliBalancer } from '../helpers/cli-process.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
+import { openSocket, roundTrip } from '../helpers/ws.js';
 
 const tree = (nodes: FakeNode[]) =>
   stringify(
@@ -76,5 +78,31 @@ describe('watchConfig', () => {
     renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
     await servedBy(lb, 'b');
     expect(await reloads(lb, 'success')).toBe(1);
+  });
+
+  it('a file written in place in two parts 700 ms apart is applied once, whole: the nodes of its second half never leave (issue 22.4)', async () => {
+    const [a, b, c] = await Promise.all([startFakeNode('a'), startFakeNode('b'), startFakeNode('c')]);
+    const dir = mkdtempSync(join(tmpdir(), 'stickylb-watch-'));
+    const file = join(dir, 'stickylb.yaml');
+    // upstreams last, so that the first part alone is a valid file listing only a.
+    const { upstreams: _, ...rest } = loopbackConfig([], {
+      affinity: { secret: 'watch-secret-0123456789' },
+      healthCheck: { interval: '200ms', timeout: '150ms' },
+    });
+    const entry = (n: FakeNode) => `  - name: ${n.name}\n    url: ${n.url}\n`;
+    const head = `${stringify(rest)}upstreams:\n${entry(a)}`;
+    writeFileSync(file, head + entry(b));
+    const lb = await startCliBalancer(file);
+    await servedBy(lb, 'b');
+    const onB = await openSocket(`${lb.url}/ws`, `stickylb=${affinityToken('watch-secret-0123456789', 'b')}`);
+    expect(onB.hello.hello).toBe('b');
+
+    // An editor or script writing in place: the first part, a pause, then the rest.
+    writeFileSync(file, head);
+    await new Promise((r) => setTimeout(r, 700));
+    appendFileSync(file, entry(b) + entry(c));
+    await servedBy(lb, 'c');
+    expect(await reloads(lb, 'success')).toBe(1);
+    expect((await roundTrip(onB.ws, 'still on b')).data.toString()).toContain('still on b');
   });
 });
