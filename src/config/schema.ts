@@ -3,6 +3,7 @@
  * beside its field; `config/stickylb.example.yaml` mirrors this file key by key.
  */
 import { BlockList, isIP } from 'node:net';
+import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
@@ -337,7 +338,10 @@ export const configSchema = z
      */
     sharedState: z
       .strictObject({
-        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+          .refine(isUsablePostgresUrl, 'must be a postgres:// URL with a host (it does not parse)'),
       })
       .optional(),
     /**
@@ -436,4 +440,17 @@ export function trustedProxyList(cidrs: readonly string[]): BlockList | undefine
     else list.addSubnet(addr, Number(bits), type);
   }
   return list;
+}
+
+/**
+ * Whether the PostgreSQL client can use `url` (issue 22.9: one it cannot parse passed --check and
+ * failed only at start, never retried). The URL itself is never echoed: it may hold a password.
+ */
+function isUsablePostgresUrl(url: string): boolean {
+  try {
+    const parsed = parsePostgresUrl(url);
+    return typeof parsed.host === 'string' && parsed.host.length > 0;
+  } catch {
+    return false;
+  }
 }

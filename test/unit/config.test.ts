@@ -234,6 +234,16 @@ describe('config problems are reported with their path', () => {
       'affinity.secret: environment variable NOPE is not set',
     ],
     [
+      'a sharedState.url PostgreSQL cannot parse (issue 22.9)',
+      { ...minimal, sharedState: { url: 'postgres://u:secret@db.example:99999/x' } },
+      'sharedState.url: must be a postgres:// URL with a host',
+    ],
+    [
+      'a sharedState.url with no host',
+      { ...minimal, sharedState: { url: 'postgres://' } },
+      'sharedState.url: must be a postgres:// URL with a host',
+    ],
+    [
       'bad size',
       { ...minimal, limits: { maxBodySize: '10 parsecs' } },
       'limits.maxBodySize: "10 parsecs" is not a size',
@@ -244,6 +254,11 @@ describe('config problems are reported with their path', () => {
       found.some((p) => p.startsWith(expected)),
       `${JSON.stringify(found)} has ${expected}`,
     ).toBe(true);
+  });
+
+  it('a sharedState.url problem never echoes the password', () => {
+    const found = problems({ ...minimal, sharedState: { url: 'postgres://u:hunter2-secret@h:99999/x' } });
+    expect(found.join('\n')).not.toContain('hunter2');
   });
 
   it('reports every problem at once', () => {
