@@ -120,6 +120,9 @@ export function forwardRequestHeaders(
     }
     switch (lower) {
       case 'host':
+        // RFC 9113 8.3.1: over HTTP/2 the node's Host comes from `:authority` (sent before any
+        // header), never from a `host` field the client added beside it (issue 22.8).
+        if (authority !== undefined) continue;
         if (host !== undefined) throw new BadRequestError('INVALID_HOST', 'more than one Host header');
         host = value;
         break;

@@ -86,6 +86,26 @@ describe('HTTP/2 over TLS', () => {
     }
   });
 
+  it('the node sees Host and X-RSC-Request from :authority, not from a host field sent beside it (issue 22.8)', async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await tlsBalancer([a], cert);
+    const s = session(lb.url, cert);
+    const port = new URL(lb.url).port;
+    const answer = await h2(s, {
+      ':path': '/echo',
+      ':authority': `good.example:${port}`,
+      host: 'evil.example',
+    });
+    const seen = JSON.parse(answer.body.toString()) as {
+      headers: Record<string, string>;
+      rawHeaders: string[];
+    };
+    expect(seen.headers.host).toBe(`good.example:${port}`);
+    expect(seen.headers['x-rsc-request']).toBe(`https://good.example:${port}/echo`);
+    expect(seen.rawHeaders.filter((h) => h.toLowerCase() === 'host')).toHaveLength(1);
+  });
+
   it('HEAD, 204 and 304 answers end their streams with no body; headers a node repeats stay separate', async () => {
     const cert = makeCert();
     const a = await startFakeNode('a');
