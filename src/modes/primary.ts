@@ -70,7 +70,7 @@ export async function startPrimary(
       ];
       return AggregatorRegistry.aggregate(all as never).metrics();
     },
-    serving: () => (relay?.size ?? 0) > 0,
+    serving: () => (relay?.listening ?? 0) > 0,
   });
   const workers = new WorkerRelay(control, logger.child({ component: 'cluster' }));
   relay = workers;

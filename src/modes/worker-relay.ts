@@ -50,6 +50,11 @@ export class WorkerRelay {
     return [...this.#workers].filter((w) => w.isConnected()).length;
   }
 
+  /** Connected workers whose proxy listens: ready means one of these (issue 22.7). */
+  get listening(): number {
+    return [...this.#workers].filter((w) => w.isConnected() && this.#ready.has(w)).length;
+  }
+
   /** Starts one worker. Its environment carries nothing of the configuration. */
   fork(): void {
     const worker = cluster.fork();

@@ -1,14 +1,17 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';
+import { connect as tcpConnect } from 'node:net';
 import { request } from 'undici';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
 import { waitFor } from '../helpers/balancer.js';
 import { makeCert } from '../helpers/certs.js';
-import { startCliBalancer, writeConfig } from '../helpers/cli-process.js';
+import { CLI, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { openH2Socket } from '../helpers/h2-websocket.js';
 import { Client } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 import { rawExchange, rawJsonBody } from '../helpers/raw.js';
 import { closed, openSocket } from '../helpers/ws.js';
 
@@ -229,5 +232,41 @@ describe('workers: 2 (node:cluster)', () => {
     const metrics = await (await request(`${lb.adminUrl}/metrics`)).body.text();
     expect(metrics).toContain('stickylb_upstream_connect_errors_total{upstream="a"} 1');
     expect(metrics).toMatch(/stickylb_affinity_repins_total\{from="a",reason="down"\} 8/);
+  });
+
+  it('/readyz says 200 only once a worker accepts on the proxy port (issue 22.7)', async () => {
+    const a = await startFakeNode('a');
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const file = twoWorkers([a], { host: '127.0.0.1', port });
+    const text = readFileSync(file, 'utf8').replace(
+      /admin:\n(\s+)host: 127\.0\.0\.1\n\s+port: 0/,
+      `admin:\n$1host: 127.0.0.1\n$1port: ${adminPort}`,
+    );
+    writeFileSync(file, text);
+    const child = spawn(process.execPath, [CLI, '--config', file], { stdio: 'ignore' });
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    // The first 200 from /readyz, polled as fast as a load balancer's checker would.
+    await expect
+      .poll(
+        async () => {
+          try {
+            return (await request(`http://127.0.0.1:${adminPort}/readyz`)).statusCode;
+          } catch {
+            return 0;
+          }
+        },
+        { timeout: 15_000, interval: 20 },
+      )
+      .toBe(200);
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = tcpConnect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    expect(accepted).toBe(true);
   });
 });
