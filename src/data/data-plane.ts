@@ -5,6 +5,7 @@
  * tunnels, pending handshakes and upstream connections are cut without a clean close, so clients
  * reconnect and are re-pinned. New settings arrive whole (`apply`) and are swapped in one assignment.
  */
+
 import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { RepinRecorder } from '../affinity/repin-recorder.js';
@@ -16,6 +17,7 @@ import { isLost, type Pool, type Transition } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { Answers } from './answers.js';
 import { HttpForwarder } from './http/http-forwarder.js';
+import { TaskLookupBudget } from './http/task-lookup.js';
 import { UpstreamClients } from './http/upstream-clients.js';
 import { applyServerSettings, createProxyServer, createRedirectServer } from './listeners.js';
 import { buildRuntime, type Runtime } from './runtime.js';
@@ -52,7 +54,8 @@ export class DataPlane {
     this.#tracing = new Tracing(this.#logger);
     const tracing = this.#tracing;
     const answers = new Answers(metrics, tracing);
-    const ctx = { pool, clients: this.#clients, metrics, logger: this.#logger, tracing };
+    const taskLookups = new TaskLookupBudget();
+    const ctx = { pool, clients: this.#clients, metrics, logger: this.#logger, tracing, taskLookups };
     const forwarder = new HttpForwarder(ctx, answers, runtime);
     this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers, tracing }, runtime);
     this.#proxy = createProxyServer(settings, {

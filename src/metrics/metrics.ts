@@ -55,7 +55,7 @@ export class Metrics {
   });
   readonly taskLookups = new client.Counter({
     name: 'stickylb_task_lookups_total',
-    help: 'Deploy task polls its node answered 404 for, asked of the other nodes: found elsewhere (the client re-pinned) or not_found anywhere.',
+    help: 'Deploy task polls its node answered 404 for, asked of the other nodes: found elsewhere (the client re-pinned), not_found anywhere, or refused (the lookup budget was spent; the 404 relayed).',
     labelNames: ['result'] as const,
     registers: this.#registers,
   });
@@ -119,7 +119,7 @@ export class Metrics {
     }).set({ version: VERSION, node_version: process.version }, 1);
     registerNodeMetrics(this.registry, () => this.#pool?.nodes ?? [], this.#unrouted);
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
-    for (const result of ['found', 'not_found']) this.taskLookups.inc({ result }, 0);
+    for (const result of ['found', 'not_found', 'refused']) this.taskLookups.inc({ result }, 0);
     for (const reason of HTTP2_CLOSE_REASONS) this.http2SessionsClosed.inc({ reason }, 0);
   }
 

@@ -21,7 +21,7 @@ export interface FakeNode {
    * What the node is doing: `active` /slow and /hang requests (a /hang one once its whole body
    * arrived), and open `upgrades` (connections that asked for one, answered or not).
    */
-  state(): Promise<{ active: number; upgrades: number }>;
+  state(): Promise<{ active: number; upgrades: number; taskPolls: number }>;
   /** Resolves once `active` requests are being served. */
   serving(active: number): Promise<void>;
 }
@@ -82,14 +82,19 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
 }
 
 /** The node's /__control__/state, over a connection of its own (no pooled one is counted). */
-function nodeState(host: string, port: number): Promise<{ active: number; upgrades: number }> {
+function nodeState(
+  host: string,
+  port: number,
+): Promise<{ active: number; upgrades: number; taskPolls: number }> {
   return new Promise((resolve, reject) => {
     get({ host, port, path: '/__control__/state', agent: false }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => {
         body += c.toString();
       });
-      res.on('end', () => resolve(JSON.parse(body) as { active: number; upgrades: number }));
+      res.on('end', () =>
+        resolve(JSON.parse(body) as { active: number; upgrades: number; taskPolls: number }),
+      );
     }).on('error', reject);
   });
 }

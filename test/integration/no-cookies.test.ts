@@ -79,7 +79,7 @@ describe('clients without cookies', () => {
 
   it('a task that exists nowhere gets a prompt 404 after one try per node', async () => {
     const { replicas } = await fleet();
-    const res = await call(replicas[0]!, 'GET', '/__api__/v1/tasks/no-such-task?first=0&wait=0');
+    const res = await call(replicas[0]!, 'GET', '/__api__/v1/tasks/NoSuchTask0000000?first=0&wait=0');
     expect(res.status).toBe(404);
     expect(res.json.code).toBe(4);
     expect(await found(replicas[0]!, 'not_found')).toBe(1);
@@ -89,12 +89,30 @@ describe('clients without cookies', () => {
     const { nodes, replicas } = await fleet({ healthCheck: { interval: '10s', timeout: '1s' } });
     const started = await call(replicas[0]!, 'POST', '/__api__/v1/content/c/deploy', 'the-key', '{}');
     const task = started.json.task_id as string;
-    const holder = nodes.find((n: FakeNode) => task.startsWith(`task-${n.name}-`))!;
+    const holder = nodes.find((n: FakeNode) => task.startsWith(`T${n.name}x`))!;
     await holder.kill();
     for (const lb of replicas) {
       const poll = await call(lb, 'GET', `/__api__/v1/tasks/${task}`, 'the-key');
       expect(poll.status).toBe(404);
       expect(poll.json.node).not.toBe(holder.name);
     }
+  });
+
+  it('polls of random task ids cost the nodes a bounded number of lookups, the rest refused and counted (issue 22.5)', async () => {
+    const nodes = await Promise.all(['a', 'b', 'c', 'd'].map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes);
+    const polls = 400;
+    for (let i = 0; i < polls; i++) {
+      const id = `Rnd${String(i).padStart(13, '0')}`;
+      expect((await call(lb, 'GET', `/__api__/v1/tasks/${id}`)).status).toBe(404);
+    }
+    const asked = (await Promise.all(nodes.map((n) => n.state()))).reduce((sum, s) => sum + s.taskPolls, 0);
+    const metrics = await lb.app.metrics.text();
+    const count = (result: string) =>
+      Number(new RegExp(`stickylb_task_lookups_total\\{result="${result}"\\} (\\d+)`).exec(metrics)?.[1]);
+    // Each poll asked its node; only the lookups the budget allowed asked the 3 others.
+    expect(count('not_found') + count('refused')).toBe(polls);
+    expect(count('not_found')).toBeLessThan(polls / 2);
+    expect(asked).toBe(polls + 3 * count('not_found'));
   });
 });

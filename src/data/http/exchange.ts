@@ -27,6 +27,7 @@ import type { Runtime } from '../runtime.js';
 import { traceIdOf } from '../trace-context.js';
 import { recordSpan, type Tracing } from '../tracing/spans.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
+import { isTaskPoll, type TaskLookupBudget } from './task-lookup.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
 /** What every exchange uses, whatever the runtime settings: built once per data plane. */
@@ -36,6 +37,8 @@ export interface ExchangeContext {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly tracing: Tracing;
+  /** Rule 9's lookups left to this replica (task-lookup.ts). */
+  readonly taskLookups: TaskLookupBudget;
 }
 
 /** One client request and its attempts upstream; the undici handler. */
@@ -93,7 +96,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#fwd = fwd;
     this.#route = route;
     this.#taskPoll =
-      runtime.settings.routing.taskLookup && req.method === 'GET' && !fwd.hasBody && isTaskPath(fwd.path);
+      runtime.settings.routing.taskLookup && req.method === 'GET' && !fwd.hasBody && isTaskPoll(fwd.path);
   }
 
   start(): void {
@@ -396,6 +399,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #lookAfterTask(statusCode: number): boolean {
     if (statusCode === 404) {
       const next = this.#runtime.router.taskCandidate(this.#route, this.#node);
+      // One lookup (every other node asked) is charged once, at its first 404.
+      if (next !== undefined && this.#taskFrom === undefined && !this.#ctx.taskLookups.take()) {
+        this.#ctx.metrics.taskLookups.inc({ result: 'refused' });
+        return true;
+      }
       if (next !== undefined) {
         this.#taskFrom ??= this.#node;
         this.#askNext = next;
@@ -470,9 +478,4 @@ export class Exchange implements Dispatcher.DispatchHandler {
       );
     }
   }
-}
-
-/** `/__api__/v1/tasks/{id}` or `/__api__/tasks/{id}`, any query: Connect's deploy task polls. */
-function isTaskPath(path: string): boolean {
-  return path.startsWith('/__api__/') && /^\/__api__\/(?:v1\/)?tasks\/[^/?]+(?:\?|$)/.test(path);
 }
