@@ -33,7 +33,8 @@ Options:
   -h, --help          this help
   -v, --version       print the version
 
-Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT shut down gracefully (twice: at once).
+Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT shut down gracefully, after
+shutdownDelay (a second signal skips the delay; one more exits at once).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -219,6 +220,8 @@ async function runCluster(
 interface Controllable {
   close(): Promise<void>;
   reload(): Promise<unknown>;
+  /** Ends a shutdownDelay under way; false when none is. */
+  skipDelay(): boolean;
 }
 
 function waitForSignals(app: Controllable, logger: Logger, after: () => Promise<void>): Promise<number> {
@@ -226,6 +229,10 @@ function waitForSignals(app: Controllable, logger: Logger, after: () => Promise<
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
+        if (app.skipDelay()) {
+          logger.warn({ signal }, 'second signal: shutdownDelay skipped; stopping now');
+          return;
+        }
         logger.warn({ signal }, 'second signal: exiting now');
         logger.flush();
         process.exit(1);

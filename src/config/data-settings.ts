@@ -104,6 +104,8 @@ export interface DataSettings {
   /** OTLP span export, undefined when off. */
   readonly tracing: TracingSettings | undefined;
   readonly shutdownTimeoutMs: number;
+  /** How long a stopping replica keeps serving, unready, before it stops accepting (0: none). */
+  readonly shutdownDelayMs: number;
   /** pino level of the processes that run the data plane alone (cluster workers). */
   readonly logLevel: Config['logging']['level'];
 }
@@ -176,6 +178,7 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
             serviceName: config.tracing.serviceName,
           },
     shutdownTimeoutMs: config.shutdownTimeout,
+    shutdownDelayMs: config.shutdownDelay,
     logLevel: config.logging.level,
   };
 }

@@ -351,6 +351,12 @@ export const configSchema = z
     watchConfig: bool.default(true),
     /** Time in-flight requests get to finish on SIGTERM (default 30s). */
     shutdownTimeout: duration('30s'),
+    /**
+     * After SIGTERM, keep accepting and serving this long while /readyz says 503 (default 0), so
+     * that the balancer in front (kube-proxy, an L4 balancer) stops sending new connections before
+     * the port closes; responses meanwhile say `Connection: close`. A second signal skips it.
+     */
+    shutdownDelay: duration('0'),
     /** Proxy processes: 1 (default), a number, or auto (one per core); health checks run once, in the primary. */
     workers: z.union([z.literal('auto'), int(1, 256)]).default(1),
   })

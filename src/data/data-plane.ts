@@ -19,6 +19,7 @@ import { Answers } from './answers.js';
 import { HttpForwarder } from './http/http-forwarder.js';
 import { TaskLookupBudget } from './http/task-lookup.js';
 import { UpstreamClients } from './http/upstream-clients.js';
+import { Lifecycle } from './lifecycle.js';
 import { applyServerSettings, createProxyServer, createRedirectServer } from './listeners.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 import { Tracing } from './tracing/spans.js';
@@ -42,6 +43,7 @@ export class DataPlane {
   readonly #proxy: Server;
   readonly #redirect: Server | undefined;
   readonly #tracing: Tracing;
+  readonly #lifecycle = new Lifecycle();
   #runtime: Runtime;
 
   constructor(settings: DataSettings, pool: Pool, metrics: Metrics, logger: Logger) {
@@ -55,7 +57,16 @@ export class DataPlane {
     const tracing = this.#tracing;
     const answers = new Answers(metrics, tracing);
     const taskLookups = new TaskLookupBudget();
-    const ctx = { pool, clients: this.#clients, metrics, logger: this.#logger, tracing, taskLookups };
+    const lifecycle = this.#lifecycle;
+    const ctx = {
+      pool,
+      clients: this.#clients,
+      metrics,
+      logger: this.#logger,
+      tracing,
+      taskLookups,
+      lifecycle,
+    };
     const forwarder = new HttpForwarder(ctx, answers, runtime);
     this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers, tracing }, runtime);
     this.#proxy = createProxyServer(settings, {
@@ -64,6 +75,7 @@ export class DataPlane {
       metrics,
       logger: this.#logger,
       settings: () => this.#runtime.settings,
+      lifecycle,
     });
     this.#redirect =
       settings.listen.redirectPort > 0 ? createRedirectServer(settings.listen.host, this.#proxy) : undefined;
@@ -104,7 +116,9 @@ export class DataPlane {
   }
 
   /**
-   * Graceful stop. The listeners stop accepting; open connections are not cut: for a short window
+   * Graceful stop, in two phases (lifecycle.ts). First, for `shutdownDelay`, everything keeps
+   * serving while every response says `Connection: close` and HTTP/2 sessions get GOAWAY (the
+   * admin server already says unready). Then the listeners stop accepting; open connections are not cut: for a short window
    * (and as long as requests are in flight, up to `shutdownTimeoutMs`) every response says
    * `Connection: close`, so a busy keep-alive client learns to stop reusing its connection instead
    * of having it closed under a request it is sending. Tunnels and pending handshakes are cut at
@@ -112,11 +126,19 @@ export class DataPlane {
    */
   async close(): Promise<void> {
     const proxy = this.#proxy;
-    this.#runtime = { ...this.#runtime, draining: true };
+    // HTTP/2 sessions get a GOAWAY: their streams finish, no new one starts (new sessions get
+    // theirs after their first stream, http2-server.ts).
+    const leaving = this.#lifecycle.leave(this.#runtime.settings.shutdownDelayMs);
+    (proxy as Server & { closeSessions?: () => void }).closeSessions?.();
+    if (this.#runtime.settings.shutdownDelayMs > 0) {
+      this.#logger.info(
+        { ms: this.#runtime.settings.shutdownDelayMs },
+        'shutdownDelay: still serving, unready, with Connection: close',
+      );
+    }
+    await leaving;
     // net.Server's close: http.Server's would also close idle keep-alive connections right now.
     netClose.call(proxy);
-    // HTTP/2 sessions get a GOAWAY: their streams finish, no new one starts.
-    (proxy as Server & { closeSessions?: () => void }).closeSessions?.();
     this.#redirect?.close();
     this.#redirect?.closeAllConnections();
     this.#websockets.cutAll();
@@ -130,6 +152,11 @@ export class DataPlane {
     this.#pool.off('membership', this.#onMembership);
     await this.#clients.destroy();
     await this.#tracing.close();
+  }
+
+  /** Ends the shutdownDelay under way now (a second signal); false when none is. */
+  skipDelay(): boolean {
+    return this.#lifecycle.skip();
   }
 
   readonly #onTransition = (t: Transition): void => {

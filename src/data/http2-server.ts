@@ -29,6 +29,7 @@ import type { DataSettings } from '../config/data-settings.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type BudgetedFrame, HTTP2_LIMITS, SessionBudget } from './http2-budget.js';
+import type { Lifecycle } from './lifecycle.js';
 
 /** What the HTTP/2 server is built from. */
 export interface Http2ServerParts {
@@ -42,6 +43,7 @@ export interface Http2ServerParts {
   ) => void;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly lifecycle: Lifecycle;
 }
 
 type StreamListener = (
@@ -125,6 +127,9 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
       return;
     }
     state.streams++;
+    // Stopping: a session opened since the GOAWAY went out gets its own after this stream, which
+    // is served; the client's next request opens a connection to another replica.
+    if (parts.lifecycle.closing && !session.closed) session.close();
     // One listener per stream (each costs on every request). A stream cut before its answer began
     // was reset by the client: stickylb's own resets (a tunnel cut, a failed body) come after the
     // response headers, or with the whole session.

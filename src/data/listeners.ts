@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { answerClientError, CLIENT_ERROR_REASONS } from './client-errors.js';
 import type { HttpForwarder } from './http/http-forwarder.js';
 import { createHttp2Server } from './http2-server.js';
+import type { Lifecycle } from './lifecycle.js';
 import { acceptProxyProtocol } from './proxy-protocol.js';
 import type { WebSocketProxy } from './websocket/websocket-proxy.js';
 
@@ -23,6 +24,7 @@ export interface ProxyServerParts {
   readonly logger: Logger;
   /** Current settings (the PROXY header deadline follows reloads). */
   readonly settings: () => DataSettings;
+  readonly lifecycle: Lifecycle;
 }
 
 /** Creates (does not start) the proxy server for `settings`. */
@@ -47,6 +49,7 @@ export function createProxyServer(settings: DataSettings, parts: ProxyServerPart
           handleConnectStream: websockets.handleStream,
           metrics,
           logger,
+          lifecycle: parts.lifecycle,
         })
       : createTlsServer({ ...options, ...settings.tls }, forwarder.handle)
     : createServer(options, forwarder.handle);

@@ -14,8 +14,6 @@ import { Router } from './router.js';
 export interface Runtime extends ForwardContext {
   readonly settings: DataSettings;
   readonly router: Router;
-  /** Shutting down: every response says `Connection: close`, so no client reuses its connection. */
-  readonly draining: boolean;
 }
 
 /** Builds the runtime for `settings`. */
@@ -26,6 +24,5 @@ export function buildRuntime(settings: DataSettings, pool: Pool, repins: RepinRe
     trusted: trustedProxyList(settings.routing.trustedProxies),
     sampleRatio: settings.tracing?.sampleRatio,
     router: new Router(pool, repins, settings.routing.whenAllDown, settings.routing.hashHeaders),
-    draining: false,
   };
 }

@@ -28,7 +28,8 @@ export type ToWorker =
   | { readonly t: 'settings'; readonly settings: DataSettings }
   | { readonly t: 'snapshot'; readonly nodes: readonly NodeSnapshot[] }
   | { readonly t: 'query'; readonly id: number; readonly what: 'nodes' | 'metrics' }
-  | { readonly t: 'shutdown' };
+  | { readonly t: 'shutdown' }
+  | { readonly t: 'skip-delay' };
 
 /** Worker -> primary. `hello`: the worker listens for messages; `ready`: its proxy listens. */
 export type ToPrimary =

@@ -26,6 +26,8 @@ export interface RunningPrimary {
   readonly pool: Pool;
   reload(): Promise<ReloadOutcome>;
   close(): Promise<void>;
+  /** Ends the workers' shutdownDelay under way (a second signal); false when not stopping. */
+  skipDelay(): boolean;
 }
 
 /** What tests may replace. */
@@ -82,11 +84,12 @@ export async function startPrimary(
     proxyUrl: workers.proxyUrl,
     pool: control.pool,
     reload: () => control.reload(),
+    skipDelay: () => workers.skipDelay(),
     close: () => {
       closing ??= (async () => {
         control.beginShutdown();
         busy.stop();
-        await workers.close(control.config.shutdownTimeout);
+        await workers.close(control.config.shutdownTimeout, control.config.shutdownDelay);
         await control.close();
       })();
       return closing;

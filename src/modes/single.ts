@@ -29,8 +29,13 @@ export interface RunningBalancer {
   apply(next: Config): void;
   /** Re-reads the configuration file and applies it; invalid input keeps the running config. */
   reload(): Promise<ReloadOutcome>;
-  /** Graceful shutdown: readiness fails, listeners close, in-flight requests finish (bounded). */
+  /**
+   * Graceful shutdown: readiness fails, the listeners serve on for `shutdownDelay`, then close;
+   * in-flight requests finish (bounded).
+   */
   close(): Promise<void>;
+  /** Ends a shutdownDelay under way (a second signal); false when none is. */
+  skipDelay(): boolean;
 }
 
 /** Options of single-process mode: those of the control plane (tests turn probing off). */
@@ -61,6 +66,7 @@ export async function startSingle(
     config: () => control.config,
     apply: (next) => control.apply(next),
     reload: () => control.reload(),
+    skipDelay: () => data.skipDelay(),
     close: () => {
       closing ??= (async () => {
         control.beginShutdown();

@@ -21,6 +21,7 @@ export class WorkerRelay {
   readonly #pending = new Map<number, { resolve: (data: unknown) => void; timer: NodeJS.Timeout }>();
   #nextQuery = 1;
   #stopping = false;
+  #delaySkipped = false;
   #resolveProxyUrl: (url: string) => void = () => {};
   /** Resolves with the proxy URL once the first worker listens. */
   readonly proxyUrl = new Promise<string>((resolve) => {
@@ -71,8 +72,21 @@ export class WorkerRelay {
     return answers.filter((d) => d !== undefined);
   }
 
-  /** Tells every worker to finish its requests and exit; kills what is left after the deadline. */
-  async close(shutdownTimeoutMs: number): Promise<void> {
+  /** Tells every worker to end a shutdownDelay under way; false when no worker is stopping. */
+  skipDelay(): boolean {
+    if (!this.#stopping || this.#delaySkipped) return false;
+    this.#delaySkipped = true;
+    for (const w of this.#workers) {
+      if (this.#ready.has(w) && w.isConnected()) w.send({ t: 'skip-delay' } satisfies ToWorker);
+    }
+    return true;
+  }
+
+  /**
+   * Tells every worker to finish its requests and exit (after its shutdownDelay); kills what is
+   * left after the deadline.
+   */
+  async close(shutdownTimeoutMs: number, shutdownDelayMs = 0): Promise<void> {
     this.#stopping = true;
     this.#log.info({ workers: this.#workers.size }, 'stopping workers');
     const exited = [...this.#workers].map(
@@ -83,9 +97,12 @@ export class WorkerRelay {
       if (this.#ready.has(w) && w.isConnected()) w.send({ t: 'shutdown' } satisfies ToWorker);
       else w.process.kill('SIGTERM');
     }
-    const deadline = setTimeout(() => {
-      for (const w of this.#workers) w.process.kill('SIGKILL');
-    }, shutdownTimeoutMs + 5000);
+    const deadline = setTimeout(
+      () => {
+        for (const w of this.#workers) w.process.kill('SIGKILL');
+      },
+      shutdownDelayMs + shutdownTimeoutMs + 5000,
+    );
     await Promise.all(exited);
     clearTimeout(deadline);
   }

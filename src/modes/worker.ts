@@ -25,8 +25,8 @@ export function runWorker(makeLogger: (level: DataSettings['logLevel']) => Logge
       if (isMessage(raw)) worker.handle(raw as ToWorker);
     });
     // Ctrl-C reaches the whole process group; the primary going away leaves nothing to serve for.
-    process.on('SIGINT', () => worker.stop());
-    process.on('SIGTERM', () => worker.stop());
+    process.on('SIGINT', () => worker.stop(true));
+    process.on('SIGTERM', () => worker.stop(true));
     process.on('disconnect', () => worker.stop());
     send({ t: 'hello' });
   });
@@ -55,6 +55,10 @@ class WorkerProcess {
       this.stop();
       return;
     }
+    if (message.t === 'skip-delay') {
+      this.#running?.data.skipDelay();
+      return;
+    }
     if (this.#early !== undefined) {
       this.#early.push(message);
       return;
@@ -78,8 +82,12 @@ class WorkerProcess {
     }
   }
 
-  stop(): void {
-    if (this.#stopping) return;
+  /** Stops (graceful, after shutdownDelay); `signal`: a signal asked, and a second one skips the delay. */
+  stop(signal = false): void {
+    if (this.#stopping) {
+      if (signal) this.#running?.data.skipDelay();
+      return;
+    }
     this.#stopping = true;
     // Still starting: #start sees `#stopping` once its listeners are up.
     if (this.#running === undefined) return;

@@ -22,6 +22,7 @@ import { isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { connectionTokens, isResponseHopByHop, removeHeaders } from '../hop-by-hop.js';
 import { respondHttp2 } from '../http2-response.js';
+import type { Lifecycle } from '../lifecycle.js';
 import type { Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { traceIdOf } from '../trace-context.js';
@@ -39,6 +40,8 @@ export interface ExchangeContext {
   readonly tracing: Tracing;
   /** Rule 9's lookups left to this replica (task-lookup.ts). */
   readonly taskLookups: TaskLookupBudget;
+  /** The stop under way, if any: heads written while closing say `Connection: close`. */
+  readonly lifecycle: Lifecycle;
 }
 
 /** One client request and its attempts upstream; the undici handler. */
@@ -244,6 +247,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     headers.push('X-Request-Id', this.#fwd.requestId);
     this.#status = statusCode;
     this.#resume = resume;
+    // A request that arrived before the stop signal is answered after it: its client must not
+    // reuse the connection either (issue 24).
+    if (this.#ctx.lifecycle.closing) this.#res.shouldKeepAlive = false;
     try {
       // HTTP/2 has no reason phrase (node:http2 warns when given one).
       if (this.#req.httpVersionMajor === 2) respondHttp2(this.#res, statusCode, headers);
@@ -386,7 +392,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#res,
       code,
       this.#runtime.settings.routing.retryAfterSeconds,
-      close,
+      close || this.#ctx.lifecycle.closing,
       this.#fwd,
     );
     this.#finish(statusOf(code));

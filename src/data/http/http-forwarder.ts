@@ -26,7 +26,7 @@ export class HttpForwarder {
   /** The `request` listener for the proxy server. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const runtime = this.#runtime();
-    if (runtime.draining) res.shouldKeepAlive = false;
+    if (this.#ctx.lifecycle.closing) res.shouldKeepAlive = false;
     const retryAfter = runtime.settings.routing.retryAfterSeconds;
     if (req.httpVersionMajor !== 1 && req.httpVersionMajor !== 2) {
       // HTTP/0.9 (`GET /path` with no version): no headers, no Host; refused like HAProxy does.
