@@ -6,6 +6,8 @@ export interface NodeView {
   name: string;
   url: string;
   health: string;
+  /** Down because Connect's licence expired (its /__ping__ answers 402). */
+  unlicensed: boolean;
   state: string;
   available: boolean;
   weight: number;
@@ -39,6 +41,7 @@ export function nodeView(node: UpstreamNode, now = Date.now()): NodeView {
     name: node.name,
     url: node.url,
     health: node.health,
+    unlicensed: node.unlicensed,
     state: node.state,
     available: node.takesNewClients(),
     weight: node.weight,

@@ -9,7 +9,7 @@ import type { Agent } from 'undici';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
-import type { UpstreamNode } from '../pool/upstream-node.js';
+import { LICENCE_EXPIRED, type UpstreamNode } from '../pool/upstream-node.js';
 import { createProbeAgent, type ProbeOptions, type ProbeResult, probe, probeVersion } from './probe.js';
 
 /** Settings from `healthCheck.*` and `connect.*`. */
@@ -27,6 +27,8 @@ interface NodeLoop {
   successes: number;
   failures: number;
   skewWarned: boolean;
+  /** The expired licence was logged (once, until the node answers well again). */
+  licenceLogged: boolean;
   running: Promise<void> | undefined;
 }
 
@@ -110,7 +112,15 @@ export class HealthChecker {
     this.#metrics.healthChecks.inc({ upstream: node.name, result: result.ok ? 'success' : 'failure' });
     this.#metrics.healthCheckDuration.observe({ upstream: node.name }, result.latencyMs / 1000);
     if (result.clockSkewMs !== undefined) this.#recordSkew(node, loop, result.clockSkewMs);
+    if (result.status === LICENCE_EXPIRED && !loop.licenceLogged) {
+      loop.licenceLogged = true;
+      this.#logger.error(
+        { upstream: node.name, status: result.status },
+        "Connect's licence has expired on this node: it stays out of rotation until it is renewed",
+      );
+    }
     if (result.ok) {
+      loop.licenceLogged = false;
       loop.successes++;
       loop.failures = 0;
       if (node.health === 'unknown' || (node.health === 'down' && loop.successes >= o.healthyThreshold)) {
@@ -151,6 +161,7 @@ export class HealthChecker {
         successes: 0,
         failures: 0,
         skewWarned: false,
+        licenceLogged: false,
         running: undefined,
       };
       this.#loops.set(node, loop);

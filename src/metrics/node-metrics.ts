@@ -115,6 +115,12 @@ const NODE_GAUGES: readonly NodeGauge[] = [
     },
   },
   {
+    name: 'stickylb_upstream_unlicensed',
+    help: "1 when the upstream node is down because Connect's licence expired (/__ping__ answers 402).",
+    aggregator: 'max',
+    sample: (n, set) => set(n.unlicensed ? 1 : 0),
+  },
+  {
     name: 'stickylb_upstream_state',
     help: 'Operator state of each upstream node: 1 for its current state.',
     aggregator: 'max',

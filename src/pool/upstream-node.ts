@@ -9,6 +9,9 @@ import type { UpstreamTls } from '../config/tls-files.js';
 import { RequestStats } from './request-stats.js';
 
 /** Where a node's operator state came from: the YAML, or the admin API (of which replica, when). */
+/** Connect's answer to `/__ping__` once its licence has expired. */
+export const LICENCE_EXPIRED = 402;
+
 export interface StateSource {
   readonly origin: 'config' | 'api';
   /** Epoch ms. */
@@ -99,6 +102,14 @@ export class UpstreamNode {
   }
 
   /** May get clients that have no pin (rule 1). */
+  /**
+   * Down because Connect's licence expired: its `/__ping__` answers 402. Out of rotation like any
+   * down node, but an operator's problem to name, not a crash to chase.
+   */
+  get unlicensed(): boolean {
+    return this.health === 'down' && this.lastProbe?.status === LICENCE_EXPIRED;
+  }
+
   takesNewClients(): boolean {
     return this.state === 'active' && this.health === 'up' && !this.outdated;
   }

@@ -21,6 +21,16 @@ describe('active health checks (driven by checkOnce, no sleeping)', () => {
       expect(node.health).toBe('up');
       await lb.app.checker.checkOnce();
       expect(node.health).toBe('down');
+      // An expired licence (402) is named as such in /api/nodes, the metrics and the log, once.
+      const view = (await (await request(`${lb.adminUrl}/api/nodes/a`)).body.json()) as {
+        unlicensed: boolean;
+      };
+      expect(view.unlicensed).toBe(status === 402);
+      expect(await lb.app.metrics.text()).toContain(
+        `stickylb_upstream_unlicensed{upstream="a"} ${status === 402 ? 1 : 0}`,
+      );
+      const errors = lb.logs.filter((l) => l.level === 50 && l.upstream === 'a' && l.status === 402);
+      expect(errors).toHaveLength(status === 402 ? 1 : 0);
       const moved = await onA.get('/');
       expect(moved.json.node).toBe('b');
       expect(moved.setCookie).toHaveLength(1);
