@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig, parseConfigText } from '../../src/config/load.js';
@@ -375,5 +377,46 @@ describe('config/k8s', () => {
     expect(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')).toContain(
       '/etc/stickylb/config.yaml',
     );
+  });
+
+  it('the grace period covers shutdownDelay and shutdownTimeout; replicas spread; a PDB keeps one', () => {
+    const map = docs('configmap.yaml').find((d) => d.kind === 'ConfigMap') as {
+      data: Record<string, string>;
+    };
+    const config = parseConfigText(map.data['config.yaml']!, {
+      STICKYLB_SECRET: 'k8s-secret-0123456789',
+      STICKYLB_ADMIN_TOKEN: 'k8s-admin-token-0123456789',
+    });
+    expect(config.shutdownDelay).toBeGreaterThan(0);
+    const deployment = docs('deployment.yaml').find((d) => d.kind === 'Deployment') as {
+      spec: {
+        template: { spec: { terminationGracePeriodSeconds: number; topologySpreadConstraints: unknown[] } };
+      };
+    };
+    const pod = deployment.spec.template.spec;
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
+      config.shutdownDelay + config.shutdownTimeout,
+    );
+    expect(pod.topologySpreadConstraints.length).toBeGreaterThan(0);
+    const pdb = docs('pdb.yaml').find((d) => d.kind === 'PodDisruptionBudget') as {
+      spec: { minAvailable: number };
+    };
+    expect(pdb.spec.minAvailable).toBe(1);
+  });
+
+  const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
+  it.runIf(kubectl)('renders with kubectl kustomize (where kubectl is installed)', () => {
+    const out = spawnSync('kubectl', ['kustomize', fileURLToPath(dir)], { encoding: 'utf8' });
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
+    const kinds = parseAllDocuments(out.stdout).map((d) => (d.toJS() as { kind: string }).kind);
+    expect(kinds.sort()).toEqual([
+      'ConfigMap',
+      'Deployment',
+      'PodDisruptionBudget',
+      'Secret',
+      'Service',
+      'Service',
+    ]);
   });
 });
