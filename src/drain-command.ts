@@ -22,6 +22,7 @@ interface NodeState {
   inFlight: number;
   websockets: number;
   safeToStop: boolean;
+  waitingFor?: string[];
 }
 
 /** Runs the command; resolves with the exit code. `out` and `err` receive its lines. */
@@ -62,18 +63,22 @@ export async function drainCommand(
     out(`${node}: ${action === 'drain' ? 'draining' : action === 'activate' ? 'active' : action}`);
     if (!args.values.wait || action === 'activate') return 0;
     const deadline = Date.now() + timeoutMs;
+    let said = '';
     for (;;) {
       const view = (await (await fetch(url, { headers })).json()) as NodeState;
       if (view.safeToStop) {
-        out(`${node}: safe to stop (no request or WebSocket left)`);
+        out(`${node}: safe to stop (no request, WebSocket or deploy task left)`);
         return 0;
       }
+      const waiting = (
+        view.waitingFor ?? [`${view.inFlight} requests`, `${view.websockets} WebSockets`]
+      ).join(', ');
       if (Date.now() >= deadline) {
-        err(
-          `${node}: still holds ${view.inFlight} requests and ${view.websockets} WebSockets at the deadline`,
-        );
+        err(`${node}: still holds ${waiting} at the deadline`);
         return 3;
       }
+      if (waiting !== said) out(`${node}: waiting for ${waiting}`);
+      said = waiting;
       await new Promise((r) => setTimeout(r, 1000));
     }
   } catch (e) {

@@ -36,6 +36,8 @@ export interface AdminDeps {
   reload(): Promise<ReloadOutcome>;
   /** The nodes as /api/nodes shows them (default: this process's pool). */
   nodes?(): Promise<NodeView[]>;
+  /** Open deploy tasks of a node (default none). */
+  openTasks?(name: string): number;
   /** Prometheus text for /metrics (default: this process's registry). */
   metricsText?(): Promise<string>;
 }
@@ -112,7 +114,13 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
       case '/api/history':
         return json(res, 200, deps.history?.() ?? { samples: [], events: [] });
       case '/api/nodes':
-        return json(res, 200, deps.nodes ? await deps.nodes() : deps.pool.nodes.map((n) => nodeView(n)));
+        return json(
+          res,
+          200,
+          deps.nodes
+            ? await deps.nodes()
+            : deps.pool.nodes.map((n) => nodeView(n, Date.now(), deps.openTasks?.(n.name))),
+        );
       case '/':
       case '/status': {
         const html = statusPage();
@@ -129,7 +137,9 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
     const one = /^\/api\/nodes\/([^/]+)$/.exec(path);
     if (one) {
       const name = safeDecode(one[1]!);
-      const views = deps.nodes ? await deps.nodes() : deps.pool.nodes.map((n) => nodeView(n));
+      const views = deps.nodes
+        ? await deps.nodes()
+        : deps.pool.nodes.map((n) => nodeView(n, Date.now(), deps.openTasks?.(n.name)));
       const view = views.find((v) => v.name === name);
       return view ? json(res, 200, view) : json(res, 404, { error: `no node named ${one[1]}` });
     }
@@ -165,7 +175,7 @@ async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse
       });
     }
     deps.logger.info({ upstream: node.name, state }, 'node state set through admin API');
-    return json(res, 200, nodeView(node));
+    return json(res, 200, nodeView(node, Date.now(), deps.openTasks?.(node.name)));
   }
   res.setHeader('allow', 'GET, HEAD, POST');
   return json(res, 405, { error: 'method not allowed' });

@@ -28,14 +28,19 @@ export interface NodeView {
   outdated: boolean;
   /** Where the operator state came from: the YAML, or the API of which replica, when. */
   stateSource: { origin: 'config' | 'api'; at: string; by: string | null };
-  /** Not active and holding no request or WebSocket (summed over workers): it may be stopped. */
+  /** Deploy tasks seen to start on this node and not yet seen to finish (the fleet's, when shared). */
+  openTasks: number;
+  /** Not active, holding no request, WebSocket or deploy task (summed over workers): it may be stopped. */
   safeToStop: boolean;
+  /** What it still holds before it is safe to stop (empty when it is). */
+  waitingFor: string[];
   /** While a slow start lasts, the share of its weight the node takes of new clients (0-1). */
   slowStartShare: number | null;
 }
 
-/** Serialisable view of `node`. */
-export function nodeView(node: UpstreamNode, now = Date.now()): NodeView {
+/** Serialisable view of `node`; `openTasks` from the control plane's tracker. */
+export function nodeView(node: UpstreamNode, now = Date.now(), openTasks = 0): NodeView {
+  const waiting = waitingFor(node.state, node.inFlight, node.websockets, openTasks);
   const p = node.lastProbe;
   return {
     name: node.name,
@@ -67,12 +72,22 @@ export function nodeView(node: UpstreamNode, now = Date.now()): NodeView {
       at: new Date(node.stateSource.at).toISOString(),
       by: node.stateSource.by ?? null,
     },
-    safeToStop: isSafeToStop(node.state, node.inFlight, node.websockets),
+    openTasks,
+    safeToStop: waiting.length === 0,
+    waitingFor: waiting,
     slowStartShare: node.rampFrom === undefined ? null : Math.round(node.rampShare(now) * 100) / 100,
   };
 }
 
-/** A node may be stopped when it takes no new clients and holds no request or WebSocket. */
-export function isSafeToStop(state: string, inFlight: number, websockets: number): boolean {
-  return state !== 'active' && inFlight === 0 && websockets === 0;
+/**
+ * What keeps a node from being safe to stop: taking new clients, requests in flight, WebSockets,
+ * open deploy tasks (stopping a node fails the deploys it builds). Empty: it may be stopped.
+ */
+export function waitingFor(state: string, inFlight: number, websockets: number, openTasks: number): string[] {
+  const waiting: string[] = [];
+  if (state === 'active') waiting.push('new clients (it is active: drain it first)');
+  if (inFlight > 0) waiting.push(`${inFlight} request${inFlight === 1 ? '' : 's'} in flight`);
+  if (websockets > 0) waiting.push(`${websockets} WebSocket${websockets === 1 ? '' : 's'}`);
+  if (openTasks > 0) waiting.push(`${openTasks} deploy task${openTasks === 1 ? '' : 's'}`);
+  return waiting;
 }

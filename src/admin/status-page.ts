@@ -70,7 +70,8 @@ async function refresh(){
           (n.slowStartShare!=null?'<div class="small">slow start '+Math.round(n.slowStartShare*100)+'%</div>':'')+'</td>'+
         '<td class="s-'+esc(n.state)+'">'+esc(n.state)+(n.outdated?' (outdated)':'')+
           '<div class="small">'+(n.stateSource.origin==='api'?'API'+(n.stateSource.by?' · '+esc(n.stateSource.by):''):'config')+'</div>'+
-          (n.safeToStop?'<div class="small safe">safe to stop</div>':'')+'</td>'+
+          (n.safeToStop?'<div class="small safe">safe to stop</div>':
+            n.state!=='active'&&n.waitingFor.length?'<div class="small">waiting for '+esc(n.waitingFor.join(', '))+'</div>':'')+'</td>'+
         '<td class="num">'+n.inFlight+'</td><td class="num">'+n.websockets+spark(n.name,'websockets')+'</td>'+
         '<td class="num">'+rate.toFixed(1)+'/s'+spark(n.name,'rps')+'</td><td>'+esc(probe)+'</td>'+
         '<td class="nowrap">'+ago(n.sinceSeconds)+'</td><td>'+esc(n.version??'–')+(n.clockSkewSeconds!=null&&Math.abs(n.clockSkewSeconds)>1?' · skew '+n.clockSkewSeconds+'s':'')+'</td>'+

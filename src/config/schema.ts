@@ -233,6 +233,12 @@ export const configSchema = z
         clockSkewWarning: duration('1s'),
         /** Ask the other nodes for a deploy task its node answers 404 (default true). */
         taskLookup: bool.default(true),
+        /**
+         * A deploy task seen to start on a node counts as open (the node is not safe to stop)
+         * until a poll through the balancer reads it finished, or for this long without a poll
+         * (default 30m).
+         */
+        taskTimeout: duration('30m'),
       })
       .prefault({}),
     failover: z

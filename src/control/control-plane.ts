@@ -19,6 +19,7 @@ import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
+import { OpenTasks } from '../pool/open-tasks.js';
 import { isLost, Pool, type Transition } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { ConfigWatch } from './config-watch.js';
@@ -67,6 +68,8 @@ export class ControlPlane {
   readonly checker: HealthChecker;
   /** The last 15 minutes, for the status page. */
   readonly history = new History();
+  /** Deploy tasks open on each node, as the data plane reports them (safe to stop). */
+  readonly tasks: OpenTasks;
   #sampler: NodeJS.Timeout | undefined;
   #repinsSeen = new Map<string, number>();
   readonly #discovery: DnsDiscovery;
@@ -110,11 +113,19 @@ export class ControlPlane {
     this.#log = logger.child({ component: 'balancer' });
     this.#replica = options.replica ?? hostname();
     this.pool = new Pool(initial.settings.nodes, initial.settings.pool);
+    this.tasks = new OpenTasks(initial.config.connect.taskTimeout);
     this.metrics.attach(this.pool);
     const shared = initial.config.sharedState;
     if (shared !== undefined) {
       this.metrics.withStateStore();
-      this.#store = new SharedStateStore(shared.url, this.pool, this.#replica, logger, this.metrics);
+      this.#store = new SharedStateStore(
+        shared.url,
+        this.pool,
+        this.#replica,
+        logger,
+        this.metrics,
+        this.tasks,
+      );
     }
     this.pool.on('transition', this.#logTransition);
     this.checker = new HealthChecker(
@@ -135,6 +146,7 @@ export class ControlPlane {
             ? 'no worker serves yet'
             : undefined,
       changeState: (node, state) => this.setState(node, state),
+      openTasks: (name) => this.tasks.count(name),
       history: () => this.history.toJSON(),
       access: () => this.#current.config.admin,
       reload: () => this.reload(),
@@ -287,6 +299,7 @@ export class ControlPlane {
     this.#current = next;
     this.pool.reconcile(next.settings.nodes, next.settings.pool);
     this.checker.reconfigure(checkerOptions(resolved));
+    this.tasks.timeoutMs = resolved.connect.taskTimeout;
     for (const listener of this.#listeners) listener(next.settings);
   }
 

@@ -21,6 +21,7 @@ import type { OperatorState } from '../config/schema.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { OpenTasks, TaskChange } from '../pool/open-tasks.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 
@@ -45,6 +46,11 @@ const DDL = [
      set_at timestamptz NOT NULL DEFAULT now(),
      set_by text NOT NULL
    )`,
+  `CREATE TABLE IF NOT EXISTS stickylb_open_tasks (
+     task_id text PRIMARY KEY,
+     node text NOT NULL,
+     last_seen timestamptz NOT NULL DEFAULT now()
+   )`,
   `INSERT INTO stickylb_meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING`,
 ];
 
@@ -63,6 +69,14 @@ export const GUARDED_WRITE = `WITH written AS (
 
 const READ =
   'SELECT node, state, config_state, set_at, set_by FROM stickylb_node_states WHERE node = ANY($1)';
+
+/** Open deploy tasks per node across the fleet; tasks unpolled for `$1` seconds are forgotten. */
+const FORGET_TASKS = 'DELETE FROM stickylb_open_tasks WHERE last_seen < now() - make_interval(secs => $1)';
+const COUNT_TASKS = 'SELECT node, count(*)::int AS n FROM stickylb_open_tasks GROUP BY node';
+const OPEN_TASK = `INSERT INTO stickylb_open_tasks (task_id, node) VALUES ($1, $2)
+  ON CONFLICT (task_id) DO UPDATE SET node = $2, last_seen = now()`;
+const POLLED_TASK = 'UPDATE stickylb_open_tasks SET last_seen = now() WHERE task_id = $1';
+const FINISHED_TASK = 'DELETE FROM stickylb_open_tasks WHERE task_id = $1';
 
 interface Row {
   node: string;
@@ -91,6 +105,7 @@ export class SharedStateStore {
   readonly #replica: string;
   readonly #log: Logger;
   readonly #metrics: Metrics;
+  readonly #tasks: OpenTasks;
   readonly #queries: pg.Pool;
   readonly #url: string;
   readonly #deadlineMs: number;
@@ -115,8 +130,11 @@ export class SharedStateStore {
     replica: string,
     logger: Logger,
     metrics: Metrics,
+    tasks: OpenTasks,
     timing: StoreTiming = {},
   ) {
+    this.#tasks = tasks;
+    tasks.onChange = (change) => void this.#recordTask(change);
     this.#url = url;
     this.#pool = pool;
     this.#replica = replica;
@@ -176,8 +194,22 @@ export class SharedStateStore {
     this.#pool.setState(node, state, 'admin', { origin: 'api', at: Date.now(), by: this.#replica });
   }
 
+  /** Records a deploy task's change for the fleet; a failure marks the store down, never throws. */
+  async #recordTask(change: TaskChange): Promise<void> {
+    const [sql, params] =
+      change.kind === 'opened'
+        ? [OPEN_TASK, [change.id, change.node]]
+        : [change.finished ? FINISHED_TASK : POLLED_TASK, [change.id]];
+    try {
+      await this.#withSchema(() => this.#op((client) => client.query(sql, params)));
+    } catch (err) {
+      this.#down(err);
+    }
+  }
+
   /** Stops listening and closes every connection. */
   async close(): Promise<void> {
+    this.#tasks.onChange = undefined;
     this.#closed = true;
     clearTimeout(this.#timer);
     await Promise.allSettled([this.#listener?.end(), this.#queries.end()]);
@@ -322,16 +354,24 @@ export class SharedStateStore {
 
   async #readNow(names: ReadonlySet<string> | undefined): Promise<void> {
     const wanted = names === undefined ? this.#pool.nodes.map((n) => n.name) : [...names];
-    let rows: Row[];
+    let rows: readonly Row[];
+    let tasks: ReadonlyArray<{ node: string; n: number }> | undefined;
     try {
-      rows = await this.#withSchema(() =>
-        this.#op(async (client) => (await client.query<Row>(READ, [wanted])).rows),
+      [rows, tasks] = await this.#withSchema(() =>
+        this.#op(async (client) => {
+          const states = (await client.query<Row>(READ, [wanted])).rows;
+          // The full re-read also counts the fleet's open deploy tasks.
+          if (names !== undefined) return [states, undefined] as const;
+          await client.query(FORGET_TASKS, [this.#tasks.timeoutMs / 1000]);
+          return [states, (await client.query<{ node: string; n: number }>(COUNT_TASKS)).rows] as const;
+        }),
       );
     } catch (err) {
       this.#down(err);
       return;
     }
     this.#markUp();
+    if (tasks !== undefined) this.#tasks.setShared(new Map(tasks.map((t) => [t.node, t.n])));
     for (const row of rows) this.#apply(row);
     this.#firstReadDone();
   }

@@ -13,6 +13,7 @@ import type { DataSettings } from '../config/data-settings.js';
 import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { TaskReports } from '../pool/open-tasks.js';
 import { isLost, type Pool, type Transition } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { Answers } from './answers.js';
@@ -46,7 +47,8 @@ export class DataPlane {
   readonly #lifecycle = new Lifecycle();
   #runtime: Runtime;
 
-  constructor(settings: DataSettings, pool: Pool, metrics: Metrics, logger: Logger) {
+  /** `tasks` hears of deploy tasks starting and finishing (the control plane's tracker, or a relay to it). */
+  constructor(settings: DataSettings, pool: Pool, metrics: Metrics, logger: Logger, tasks: TaskReports) {
     this.#pool = pool;
     this.#logger = logger.child({ component: 'proxy' });
     this.#repins = new RepinRecorder(metrics.repins, logger.child({ component: 'affinity' }));
@@ -66,6 +68,7 @@ export class DataPlane {
       tracing,
       taskLookups,
       lifecycle,
+      tasks,
     };
     const forwarder = new HttpForwarder(ctx, answers, runtime);
     this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers, tracing }, runtime);

@@ -36,6 +36,8 @@ export type ToPrimary =
   | { readonly t: 'hello' }
   | { readonly t: 'ready'; readonly proxyUrl: string; readonly redirectUrl: string | undefined }
   | { readonly t: 'passive-down'; readonly name: string }
+  | { readonly t: 'task-opened'; readonly node: string; readonly id: string }
+  | { readonly t: 'task-polled'; readonly id: string; readonly finished: boolean }
   | { readonly t: 'reply'; readonly id: number; readonly data: unknown };
 
 /** True for objects that look like one of our messages (other libraries use IPC too). */

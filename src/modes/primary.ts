@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { ReloadOutcome } from '../admin/admin-server.js';
 import type { NodeView } from '../admin/node-view.js';
-import { isSafeToStop, nodeView } from '../admin/node-view.js';
+import { nodeView, waitingFor } from '../admin/node-view.js';
 import type { Config } from '../config/schema.js';
 import { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
@@ -64,7 +64,7 @@ export async function startPrimary(
     resolver: options.resolver,
     configFile: options.configFile,
     isIdle: (name) => busy.isIdle(name),
-    nodes: () => summedNodes(control.pool, relay),
+    nodes: () => summedNodes(control, relay),
     metricsText: async () => {
       const all = [
         await control.metrics.registry.getMetricsAsJSON(),
@@ -98,10 +98,11 @@ export async function startPrimary(
 }
 
 /** /api/nodes in cluster mode: the primary's view of each node with the workers' counters summed. */
-async function summedNodes(pool: Pool, relay: WorkerRelay | undefined): Promise<NodeView[]> {
+async function summedNodes(control: ControlPlane, relay: WorkerRelay | undefined): Promise<NodeView[]> {
   const perWorker = ((await relay?.queryAll('nodes')) ?? []) as NodeCounters[][];
-  return pool.nodes.map((n) => {
-    const view = nodeView(n);
+  const now = Date.now();
+  return control.pool.nodes.map((n) => {
+    const view = nodeView(n, now, control.tasks.count(n.name));
     for (const list of perWorker) {
       const c = list.find((x) => x.name === n.name);
       if (c === undefined) continue;
@@ -109,7 +110,8 @@ async function summedNodes(pool: Pool, relay: WorkerRelay | undefined): Promise<
       view.websockets += c.websockets;
       view.requests += c.requests;
     }
-    view.safeToStop = isSafeToStop(view.state, view.inFlight, view.websockets);
+    view.waitingFor = waitingFor(view.state, view.inFlight, view.websockets, view.openTasks);
+    view.safeToStop = view.waitingFor.length === 0;
     return view;
   });
 }

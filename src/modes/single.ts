@@ -51,7 +51,7 @@ export async function startSingle(
   options: SingleOptions = {},
 ): Promise<RunningBalancer> {
   const control = await ControlPlane.create(config, logger, options);
-  const data = new DataPlane(control.settings, control.pool, control.metrics, logger);
+  const data = new DataPlane(control.settings, control.pool, control.metrics, logger, control.tasks);
   control.onSettings((settings) => data.apply(settings));
   const { proxyUrl, redirectUrl } = await data.listen();
   const adminUrl = await control.start();

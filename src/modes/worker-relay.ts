@@ -118,6 +118,12 @@ export class WorkerRelay {
         worker.send({ t: 'snapshot', nodes: this.#snapshot() } satisfies ToWorker);
         this.#resolveProxyUrl(message.proxyUrl);
         break;
+      case 'task-opened':
+        this.#control.tasks.opened(message.node, message.id);
+        break;
+      case 'task-polled':
+        this.#control.tasks.polled(message.id, message.finished);
+        break;
       case 'passive-down': {
         const node = this.#control.pool.get(message.name);
         if (node) this.#control.pool.setHealth(node, 'down', 'passive');

@@ -8,6 +8,7 @@ import type { DataSettings } from '../config/data-settings.js';
 import { DataPlane } from '../data/data-plane.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
+import type { TaskReports } from '../pool/open-tasks.js';
 import { Pool } from '../pool/pool.js';
 import {
   isMessage,
@@ -107,7 +108,12 @@ class WorkerProcess {
       if (t.kind === 'health' && t.to === 'down' && t.cause === 'passive')
         send({ t: 'passive-down', name: t.node.name });
     });
-    const data = new DataPlane(settings, pool, metrics, logger);
+    // Deploy tasks are the primary's to track: a poll may come through another worker.
+    const tasks: TaskReports = {
+      opened: (node, id) => send({ t: 'task-opened', node, id }),
+      polled: (id, finished) => send({ t: 'task-polled', id, finished }),
+    };
+    const data = new DataPlane(settings, pool, metrics, logger, tasks);
     let urls: Awaited<ReturnType<DataPlane['listen']>>;
     try {
       urls = await data.listen();

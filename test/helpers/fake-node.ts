@@ -24,6 +24,8 @@ export interface FakeNode {
   state(): Promise<{ active: number; upgrades: number; taskPolls: number }>;
   /** Resolves once `active` requests are being served. */
   serving(active: number): Promise<void>;
+  /** `hold`: deploy tasks started from now on keep building; `finish`: every task finishes. */
+  tasks(action: 'hold' | 'finish'): Promise<void>;
 }
 
 /** Options for a fake node. */
@@ -73,6 +75,10 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
       await res.arrayBuffer();
     },
     state: () => nodeState(host, port),
+    tasks: async (action) => {
+      const res = await fetch(`http://127.0.0.1:${port}/__control__/${action}-tasks`);
+      await res.arrayBuffer();
+    },
     serving: async (active) => {
       await expect.poll(async () => (await nodeState(host, port)).active, { interval: 10 }).toBe(active);
     },

@@ -198,7 +198,7 @@ describe('stickylb drain', () => {
     const common = ['a', '--admin', lb.adminUrl, '--token', token, '--wait'];
     const late = await drain([...common, '--timeout', '1500ms']);
     expect(late.code).toBe(3);
-    expect(late.out).toContain('still holds 0 requests and 1 WebSockets');
+    expect(late.out).toContain('still holds 1 WebSocket at the deadline');
     const waiting = drain([...common, '--timeout', '20s']);
     sock.ws.close();
     const done = await waiting;

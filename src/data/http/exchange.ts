@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import type { TaskReports } from '../../pool/open-tasks.js';
 import type { Pool } from '../../pool/pool.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
@@ -28,6 +29,7 @@ import type { Runtime } from '../runtime.js';
 import { traceIdOf } from '../trace-context.js';
 import { recordSpan, type Tracing } from '../tracing/spans.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
+import { BodyTap, isFinished, polledTask, startedTask, type TaskWatch, taskWatchOf } from './deploy-tasks.js';
 import { isTaskPoll, type TaskLookupBudget } from './task-lookup.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
@@ -42,6 +44,8 @@ export interface ExchangeContext {
   readonly taskLookups: TaskLookupBudget;
   /** The stop under way, if any: heads written while closing say `Connection: close`. */
   readonly lifecycle: Lifecycle;
+  /** Where deploy tasks seen starting and finishing are reported (safe to stop). */
+  readonly tasks: TaskReports;
 }
 
 /** One client request and its attempts upstream; the undici handler. */
@@ -83,6 +87,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #taskFrom: UpstreamNode | undefined;
   /** Request body bytes written upstream, for `limits.maxBodySize` on bodies without Content-Length. */
   #bodyBytes = 0;
+  /** A deploy or a task poll: its answer tells which tasks are open (safe to stop). */
+  readonly #watch: TaskWatch;
+  /** A copy of that answer's body as it streams by. */
+  #tap: BodyTap | undefined;
 
   constructor(
     ctx: ExchangeContext,
@@ -100,6 +108,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#route = route;
     this.#taskPoll =
       runtime.settings.routing.taskLookup && req.method === 'GET' && !fwd.hasBody && isTaskPoll(fwd.path);
+    this.#watch = taskWatchOf(req.method, fwd.path);
   }
 
   start(): void {
@@ -247,6 +256,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     headers.push('X-Request-Id', this.#fwd.requestId);
     this.#status = statusCode;
     this.#resume = resume;
+    if (this.#watch !== undefined && statusCode >= 200 && statusCode < 300) this.#tap = new BodyTap();
     // A request that arrived before the stop signal is answered after it: its client must not
     // reuse the connection either (issue 24).
     if (this.#ctx.lifecycle.closing) this.#res.shouldKeepAlive = false;
@@ -274,6 +284,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#done) return false;
     // The body of a 404 being skipped for the next node (rule 9) is read and dropped.
     if (this.#askNext !== undefined) return true;
+    this.#tap?.push(chunk);
     this.#bytes += chunk.length;
     if (this.#bytes === this.#bodyLength) {
       // The last chunk: sent with the end (over HTTP/2, in the DATA frame that ends the stream,
@@ -325,7 +336,21 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     if (!this.#ended) this.#res.end();
+    if (this.#tap !== undefined) this.#reportTask(this.#tap);
     this.#finish(this.#status);
+  }
+
+  /** A deploy's answer opens its task on the node; a poll's says whether it is still open. */
+  #reportTask(tap: BodyTap): void {
+    this.#tap = undefined;
+    const body = tap.json();
+    if (this.#watch === 'deploy') {
+      const id = startedTask(body);
+      if (id !== undefined) this.#ctx.tasks.opened(this.#node.name, id);
+      return;
+    }
+    const id = polledTask(this.#fwd.path);
+    if (id !== undefined) this.#ctx.tasks.polled(id, isFinished(body));
   }
 
   onError(err: Error): void {
