@@ -24,8 +24,9 @@ Usage:
   stickylb --config FILE         run with a YAML configuration
   stickylb --config FILE --check validate the configuration and exit (0 valid, 2 invalid)
   stickylb                       no configuration: run a demo with two built-in nodes
-  stickylb drain NODE --admin URL [--token T] [--wait] [--timeout 10m]
-                                 drain a node; with --wait exit 0 once it holds nothing (preStop, Ansible)
+  stickylb drain NODE --admin URL [--token T] [--wait] [--timeout 10m] [--action drain|maintenance|activate]
+                                 drain a node (token also from $STICKYLB_ADMIN_TOKEN); with --wait exit 0
+                                 once it is safe to stop: no request, WebSocket or deploy task left
 
 Options:
   -c, --config FILE   configuration file (default: $STICKYLB_CONFIG)

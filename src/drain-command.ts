@@ -13,7 +13,7 @@ import { parseDuration } from './config/units.js';
 export const DRAIN_HELP = `Usage: stickylb drain NODE [--admin URL] [--token TOKEN] [--wait] [--timeout 10m] [--action drain|maintenance|activate]
   --admin URL     the replica's admin server (default http://127.0.0.1:9090)
   --token TOKEN   admin.token (default $STICKYLB_ADMIN_TOKEN)
-  --wait          wait until the node holds no request or WebSocket
+  --wait          wait until the node is safe to stop (no request, WebSocket or deploy task; exit 3 at the deadline)
   --timeout D     how long to wait (default 10m)
 `;
 

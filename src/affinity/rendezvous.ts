@@ -1,5 +1,5 @@
 /**
- * Affinity for clients that keep no cookies (design.md rule 8): a request with no valid pin that
+ * Affinity for clients that keep no cookies (docs/design.md rule 8): a request with no valid pin that
  * carries credentials (Connect's `Authorization: Key <api-key>`) goes to the node that wins
  * rendezvous (highest random weight) hashing of the credential over the available nodes. Every
  * replica computes the same winner with no shared state, and when a node leaves only its keys move.

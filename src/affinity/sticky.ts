@@ -1,5 +1,5 @@
 /**
- * The sticky decision (design.md rules 1-5 and 8), a pure function: the affinity cookie values a
+ * The sticky decision (docs/design.md rules 1-5 and 8), a pure function: the affinity cookie values a
  * request carried, its credentials and the pool's view of the nodes in, the node to use and whether
  * to (re)set the cookie out. Stickiness wraps selection: it asks `choose` only when no pin holds,
  * with the hash of the request's credentials when it has some (rendezvous.ts), so a client that

@@ -148,8 +148,8 @@ export const configSchema = z
         /** With tls: a plain-HTTP port on the same host that redirects to HTTPS (default 0: none). */
         redirectPort: port.default(0),
         /**
-         * With tls: offer HTTP/2 by ALPN beside HTTP/1.1 on the same port (default true). WebSockets
-         * keep using HTTP/1.1 connections (extended CONNECT is not advertised).
+         * With tls: offer HTTP/2 by ALPN beside HTTP/1.1 on the same port (default true), with
+         * WebSockets over HTTP/2 streams (RFC 8441 extended CONNECT is advertised).
          */
         http2: bool.default(true),
         /**

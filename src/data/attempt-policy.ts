@@ -1,6 +1,6 @@
 /**
  * The one retry / redispatch / answer policy for HTTP requests and WebSocket handshakes alike
- * (design.md, failure handling), a pure function of the attempt so far and how it failed:
+ * (docs/design.md, failure handling), a pure function of the attempt so far and how it failed:
  * - nothing reached the node and it refused the connection (or the node was lost while a handshake
  *   waited): the node is not serving, so the request goes to another node and the answer re-pins
  *   the client there (HAProxy's `option redispatch`), at most `redispatchAttempts` times;

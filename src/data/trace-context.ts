@@ -1,5 +1,5 @@
 /**
- * Request ids and W3C trace context (design.md: every forwarded request carries `X-Request-Id` and a
+ * Request ids and W3C trace context (docs/design.md: every forwarded request carries `X-Request-Id` and a
  * `traceparent`). A client's valid `traceparent` is continued with a new span id, a missing or
  * invalid one (all-zero ids included) starts a new trace; `X-Request-Id` is kept from a trusted
  * proxy, else made here: a per-process random prefix and a counter, unique across replicas and

@@ -23,7 +23,7 @@ export interface Transition {
 
 /**
  * The node of `t` was lost: marked down or put in maintenance. Its open sockets and streams are cut
- * without a clean close so that clients reconnect and are re-pinned (design.md, failure handling).
+ * without a clean close so that clients reconnect and are re-pinned (docs/design.md, failure handling).
  */
 export function isLost(t: Transition): boolean {
   return (t.kind === 'health' && t.to === 'down') || (t.kind === 'state' && t.to === 'maintenance');

@@ -55,7 +55,7 @@ describe('sticky HTTP', () => {
     }
   });
 
-  it('writes the cookie attributes design.md asks for', async () => {
+  it('writes the cookie attributes rule 1 asks for (docs/design.md)', async () => {
     const node = await startFakeNode('a');
     const lb = await startBalancer([node], { affinity: { cookie: 'CONNECTLB', maxAge: '1h' } });
     const res = await new Client(lb.url, 'CONNECTLB').get('/');

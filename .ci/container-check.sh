@@ -4,7 +4,7 @@
 # request with its affinity cookie, an h2c POST served as plain HTTP, and that the process runs as
 # non-root.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 tool=${CONTAINER_CHECK:-../shared/tools/container-check}
 [ -x "$tool" ] || { echo "container check: $tool not found (shared/ must sit beside the clone)" >&2; exit 1; }
 work=$(mktemp -d)
