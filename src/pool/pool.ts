@@ -51,10 +51,13 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   #byName = new Map<string, UpstreamNode>();
   #byToken = new Map<string, UpstreamNode>();
   #options: PoolOptions;
+  /** Uniform in [0, 1): the slow-start draw for clients without a key (tests seed it). */
+  readonly #random: () => number;
 
-  constructor(specs: readonly NodeSpec[], options: PoolOptions) {
+  constructor(specs: readonly NodeSpec[], options: PoolOptions, random: () => number = Math.random) {
     super();
     this.#options = options;
+    this.#random = random;
     this.reconcile(specs, options);
   }
 
@@ -119,7 +122,9 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
       const scaled = candidates.map((n) => ({ node: n, seed: n.seed, weight: n.weight * n.rampShare(now) }));
       return rendezvousWinner(scaled, key)?.node;
     }
-    const considered = candidates.filter((n) => n.rampFrom === undefined || Math.random() < n.rampShare(now));
+    const considered = candidates.filter(
+      (n) => n.rampFrom === undefined || this.#random() < n.rampShare(now),
+    );
     return selectLeastLoaded(considered.length > 0 ? considered : candidates);
   }
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { stringify } from 'yaml';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -96,4 +96,39 @@ export async function startCliBalancer(
       return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024;
     },
   };
+}
+
+/** A node as a balancer process's /api/nodes reports it (the fields tests wait on). */
+export interface AdminNode {
+  readonly name: string;
+  readonly health: string;
+  readonly lastProbe: unknown;
+}
+
+/** The balancer's /api/nodes, or [] while it does not answer. */
+export async function adminNodes(adminUrl: string): Promise<AdminNode[]> {
+  try {
+    const res = await fetch(`${adminUrl}/api/nodes`);
+    return (await res.json()) as AdminNode[];
+  } catch {
+    return [];
+  }
+}
+
+/** Resolves once `count` nodes of the balancer read `health` (polled through its admin API). */
+export async function nodesWith(adminUrl: string, health: string, count: number): Promise<void> {
+  await expect
+    .poll(async () => (await adminNodes(adminUrl)).filter((n) => n.health === health).length, {
+      timeout: 10_000,
+      interval: 50,
+    })
+    .toBeGreaterThanOrEqual(count);
+}
+
+/** A counter's value in the balancer's /metrics (0 when absent). */
+export async function metricValue(adminUrl: string, series: string): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  for (const line of text.split('\n'))
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  return 0;
 }

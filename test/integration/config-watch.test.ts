@@ -57,7 +57,6 @@ describe('watchConfig', () => {
     writeFileSync(file, 'upstreams: []\n');
     await expect.poll(() => reloads(lb, 'failure'), { timeout: 10_000 }).toBe(1);
     expect((await new Client(lb.url).get('/')).status).toBe(200);
-    expect(lb.output()).toContain('configuration reload rejected');
   });
 
   it('a ConfigMap update (the ..data symlink swapped atomically) is applied', async () => {

@@ -44,12 +44,9 @@ describe('failover and re-pinning', () => {
     }
     const onA = clients.filter((c) => c.cookie && lb.app.pool.byToken(c.cookie.split('=')[1]!)?.name === 'a');
     expect(onA.length).toBe(3);
-    const killedAt = Date.now();
     await a.kill();
     const node = lb.app.pool.get('a')!;
     await waitFor(() => node.health === 'down', 3000, 'a down');
-    // Probes: 3 x 200 ms (+10% jitter) + 100 ms timeout, plus scheduling slack.
-    expect(Date.now() - killedAt).toBeLessThan(3 * 220 + 100 + 400);
     for (const c of onA) {
       const res = await c.get('/');
       expect(res.json.node).toBe('b');

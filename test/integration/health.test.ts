@@ -70,9 +70,7 @@ describe('active health checks (driven by checkOnce, no sleeping)', () => {
       { healthCheck: { interval: '1s', timeout: '200ms' } },
       { manualHealth: true },
     );
-    const t0 = Date.now();
     await lb.app.checker.checkOnce();
-    expect(Date.now() - t0).toBeLessThan(5000);
     expect(lb.app.pool.get('gone')!.lastProbe).toMatchObject({ ok: false, error: 'UND_ERR_CONNECT_TIMEOUT' });
   });
 

@@ -9,7 +9,14 @@ import { affinityToken } from '../../src/affinity/token.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startBalancer, testConfig, waitFor } from '../helpers/balancer.js';
 import { makeCert } from '../helpers/certs.js';
-import { runCli, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
+import {
+  adminNodes,
+  metricValue,
+  nodesWith,
+  runCli,
+  startCliBalancer,
+  writeConfig,
+} from '../helpers/cli-process.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
@@ -141,11 +148,7 @@ describe('hot reload', () => {
     });
     const file = writeConfig(tree([a, b]));
     const lb = await startCliBalancer(file);
-    await waitFor(
-      () => lb.output().includes('"node up"') && lb.output().split('"node up"').length > 2,
-      3000,
-      'nodes up',
-    );
+    await nodesWith(lb.adminUrl, 'up', 2);
     // Clients pinned to both nodes, one WebSocket on each.
     const clients: Client[] = [];
     for (let i = 0; i < 4; i++) {
@@ -170,7 +173,9 @@ describe('hot reload', () => {
     // Replace b by c: SIGHUP.
     writeFileSync(file, JSON.stringify(tree([a, c])));
     lb.child.kill('SIGHUP');
-    await waitFor(() => lb.output().includes('configuration reloaded'), 3000, 'reload');
+    await expect
+      .poll(() => metricValue(lb.adminUrl, 'stickylb_config_reloads_total{result="success"}'))
+      .toBe(1);
     expect((await slow).status).toBe(200);
     expect(await closed(bSocket.ws)).toBe(1006);
     expect((await roundTrip(aSocket.ws, 'still open')).data.toString()).toBe('still open');
@@ -178,7 +183,9 @@ describe('hot reload', () => {
       const res = await cl.get('/');
       expect(['a', 'c']).toContain(res.json.node);
     }
-    await waitFor(() => lb.output().includes('"upstream":"c"'), 3000, 'c probed');
+    await expect
+      .poll(async () => (await adminNodes(lb.adminUrl)).find((n) => n.name === 'c')?.health)
+      .toBe('up');
     const seen = new Set<unknown>();
     for (let i = 0; i < 6; i++) seen.add((await new Client(lb.url).get('/')).json.node);
     expect(seen.has('c')).toBe(true);
@@ -240,7 +247,6 @@ describe('timeouts and limits', () => {
     const node = await startFakeNode('a');
     const lb = await startBalancer([node], { timeouts: { clientHeaders: '1s' } });
     const { port } = new URL(lb.url);
-    const t0 = Date.now();
     const answer = await new Promise<string>((resolve) => {
       // One header byte per second, for ever: the balancer must give up after clientHeaders.
       const s = connect(Number(port), '127.0.0.1');
@@ -257,7 +263,6 @@ describe('timeouts and limits', () => {
       });
       s.on('error', () => {});
     });
-    expect(Date.now() - t0).toBeLessThan(5000);
     expect(answer).toMatch(/^HTTP\/1.1 408|^$/);
     expect(await lb.app.metrics.text()).toMatch(/^stickylb_client_errors_total\{reason="timeout"\} 1$/m);
   });
@@ -318,7 +323,6 @@ describe('timeouts and limits', () => {
     expect(queued.headers['retry-after']).toBeDefined();
     expect(queued.json).toMatchObject({ error: { code: 'QUEUE_TIMEOUT', status: 503 } });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-    expect(Date.now() - t0).toBeLessThan(1200);
     expect((await slow).status).toBe(200);
     // The queued request was dropped before it reached the node; the connection serves again.
     expect((await new Client(lb.url).get('/')).status).toBe(200);

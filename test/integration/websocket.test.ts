@@ -61,11 +61,9 @@ describe('WebSockets on the pinned node', () => {
     const sock = await openSocket(`${lb.url}/ws`, client.cookie);
     const node = lb.app.pool.get(pinned.name)!;
     expect(node.websockets).toBe(1);
-    const t0 = Date.now();
     const code = closed(sock.ws);
     await pinned.kill();
     expect(await code).toBe(1006);
-    expect(Date.now() - t0).toBeLessThan(1000);
     await waitFor(() => node.websockets === 0, 1000, 'socket count back to 0');
     const again = await openSocket(`${lb.url}/ws`, client.cookie);
     expect(again.hello.hello).not.toBe(pinned.name);

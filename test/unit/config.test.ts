@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parseDocument } from 'yaml';
 import { parseConfig, parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -323,13 +323,28 @@ describe('config/stickylb.example.yaml', () => {
       },
       {},
     );
-    const keys = (tree: object): string[] =>
-      Object.entries(tree).flatMap(([k, v]) =>
-        v !== null && typeof v === 'object' && !Array.isArray(v) ? [k, ...keys(v)] : [k],
-      );
-    for (const key of new Set(keys(defaults))) {
-      expect(text, `example lacks ${key}`).toMatch(new RegExp(`^\\s*#?\\s*(- )?${key}:`, 'm'));
-    }
+    // Full key paths (`listen.tls.cert`, `upstreams[].weight`): a key named anywhere else does not count.
+    const paths = (tree: unknown, prefix = ''): string[] => {
+      if (Array.isArray(tree))
+        return tree.some((v) => v !== null && typeof v === 'object')
+          ? tree.flatMap((v) => paths(v, `${prefix}[]`))
+          : [];
+      if (tree === null || typeof tree !== 'object') return [];
+      return Object.entries(tree).flatMap(([k, v]) => {
+        const path = prefix === '' ? k : `${prefix}.${k}`;
+        return [path, ...paths(v, path)];
+      });
+    };
+    // The example's commented-out keys count as named: `# key:` uncommented in place keeps its nesting.
+    const uncommented = text
+      .split('\n')
+      .map((line) => line.replace(/^(\s*)# (\s*(?:- )?[a-z][A-Za-z0-9]*:(?:\s|$))/, '$1$2'))
+      .join('\n');
+    const named = new Set(paths(parseDocument(uncommented, { uniqueKeys: false }).toJS()));
+    const wanted = new Set(
+      paths(defaults).concat(paths({ upstreams: [{ name: 'a', url: 'u', weight: 1, state: 's' }] })),
+    );
+    for (const path of wanted) expect(named.has(path), `example lacks ${path}`).toBe(true);
   });
 });
 

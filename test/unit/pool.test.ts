@@ -12,6 +12,17 @@ const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
   seed: [name.charCodeAt(0), 7],
   ...extra,
 });
+/** A seeded PRNG (mulberry32): the statistical tests below see the same draws on every run. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 const options = { passiveFailures: 3, requireSameVersion: false, slowStartMs: 0 };
 
 describe('Connect version order', () => {
@@ -106,7 +117,7 @@ describe('pool reconciliation', () => {
   });
 
   it('slow start: a node back from down takes a growing share of new clients, then its full share', () => {
-    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 });
+    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, seeded(42));
     const [a, b] = [pool.get('a')!, pool.get('b')!];
     pool.setHealth(a, 'up', 'probe');
     pool.setHealth(b, 'up', 'probe');
