@@ -2,7 +2,7 @@
  * The configuration schema: types, defaults and rules in one place. Every default is a named value
  * beside its field; `config/stickylb.example.yaml` mirrors this file key by key.
  */
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
@@ -440,19 +440,6 @@ export type UpstreamConfig = Config['upstreams'][number];
 export type ResolvedUpstream = UpstreamConfig & { readonly url: string };
 /** Operator overlay on a node. */
 export type OperatorState = z.output<typeof operatorState>;
-
-/** Builds a BlockList for `trustedProxies`, matching IPv4, IPv6 and IPv4-mapped IPv6 peers. */
-export function trustedProxyList(cidrs: readonly string[]): BlockList | undefined {
-  if (cidrs.length === 0) return undefined;
-  const list = new BlockList();
-  for (const entry of cidrs) {
-    const [addr = '', bits] = entry.split('/');
-    const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
-  }
-  return list;
-}
 
 /**
  * Whether the PostgreSQL client can use `url` (issue 22.9: one it cannot parse passed --check and

@@ -5,7 +5,7 @@
  */
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import type { DataSettings } from '../config/data-settings.js';
-import { trustedProxyList } from '../config/schema.js';
+import { trustedProxyList } from '../config/trusted-proxies.js';
 import type { Pool } from '../pool/pool.js';
 import type { ForwardContext } from './forwarded-headers.js';
 import { Router } from './router.js';

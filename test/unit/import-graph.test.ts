@@ -107,4 +107,38 @@ describe('import graph of src/', () => {
     }
     expect(wrong).toEqual([]);
   });
+
+  it('the data plane loads neither the schema nor zod at run time (a worker builds no schema)', () => {
+    // Run-time edges only: `import type` is erased by the compiler.
+    const runtime = new Map<string, string[]>();
+    const packages = new Map<string, string[]>();
+    for (const file of files(SRC)) {
+      const text = readFileSync(file, 'utf8');
+      const statements = [...text.matchAll(/^import\s+(?!type\s)[^;]*?from\s*'([^']+)';/gms)].map(
+        (m) => m[1]!,
+      );
+      const rel = relative(SRC, file);
+      runtime.set(
+        rel,
+        statements
+          .filter((t) => t.startsWith('.'))
+          .map((t) => relative(SRC, resolve(dirname(file), t.replace(/\.js$/, '.ts')))),
+      );
+      packages.set(
+        rel,
+        statements.filter((t) => !t.startsWith('.')),
+      );
+    }
+    const reached = new Set<string>();
+    const visit = (file: string) => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      for (const t of runtime.get(file) ?? []) visit(t);
+    };
+    for (const file of runtime.keys())
+      if (file.startsWith('data/') || file === 'modes/worker.ts') visit(file);
+    expect(reached.has('config/schema.ts')).toBe(false);
+    expect([...reached].filter((f) => packages.get(f)?.includes('zod'))).toEqual([]);
+    expect(reached.has('data/data-plane.ts')).toBe(true);
+  });
 });
