@@ -432,6 +432,40 @@ export const configSchema = z
     }
   });
 
+/**
+ * The keys a reload cannot apply, marked here once: a change to one is logged as a warning and
+ * waits for a restart (the listeners, the admin server, the processes and the store are built at
+ * start). `presence`: only turning the key on or off needs a restart (a new certificate is applied
+ * by a reload). The README's configuration table says the same, checked by test/unit/docs.test.ts.
+ */
+export const RESTART_ONLY: Readonly<Record<string, 'value' | 'presence'>> = {
+  'listen.host': 'value',
+  'listen.port': 'value',
+  'listen.redirectPort': 'value',
+  'listen.proxyProtocol': 'value',
+  'listen.http2': 'value',
+  'listen.tls': 'presence',
+  'admin.host': 'value',
+  'admin.port': 'value',
+  'limits.maxHeaderSize': 'value',
+  'logging.level': 'value',
+  workers: 'value',
+  watchConfig: 'value',
+  sharedState: 'value',
+};
+
+/** The restart-only keys whose value differs between `before` and `after` (changes a reload keeps out). */
+export function restartOnlyChanges(before: Config, after: Config): string[] {
+  const at = (config: Config, path: string): unknown =>
+    path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], config);
+  return Object.entries(RESTART_ONLY)
+    .filter(([path, kind]) => {
+      const [a, b] = [at(before, path), at(after, path)];
+      return kind === 'presence' ? (a === undefined) !== (b === undefined) : JSON.stringify(a) !== JSON.stringify(b);
+    })
+    .map(([path]) => path);
+}
+
 /** A validated, defaulted configuration. */
 export type Config = z.output<typeof configSchema>;
 /** One upstream entry. */

@@ -12,7 +12,7 @@ import { createAdminServer } from '../admin/admin-server.js';
 import { History, SAMPLE_MS } from '../admin/history.js';
 import { type NodeView, nodeView } from '../admin/node-view.js';
 import { type DataSettings, dataSettings } from '../config/data-settings.js';
-import type { Config, OperatorState } from '../config/schema.js';
+import { type Config, type OperatorState, restartOnlyChanges } from '../config/schema.js';
 import { loadTlsMaterial, type TlsMaterial } from '../config/tls-files.js';
 import { type CheckerOptions, HealthChecker } from '../health/health-checker.js';
 import { listen, urlOf } from '../listen.js';
@@ -285,9 +285,10 @@ export class ControlPlane {
   #install(resolved: Config, tls: TlsMaterial): void {
     const previous = this.#current;
     const next = current(resolved, tls);
-    warnAboutRestartOnly(previous.settings, next.settings, this.#log);
-    if (previous.config.sharedState?.url !== resolved.sharedState?.url) {
-      this.#log.warn({}, 'sharedState changes need a restart; keeping the current store');
+    const needRestart = restartOnlyChanges(previous.config, resolved);
+    if (needRestart.length > 0) {
+      // Every ignored change says so (the keys are marked once, in the schema).
+      this.#log.warn({ keys: needRestart }, 'these changes need a restart; keeping the current values');
     }
     const kept = new Set(next.settings.nodes.map((n) => n.name));
     const removed = previous.settings.nodes.filter((n) => !kept.has(n.name)).map((n) => n.name);
@@ -331,22 +332,3 @@ function checkerOptions(config: Config): CheckerOptions {
   };
 }
 
-/** Listener address, PROXY protocol and HTTP/HTTPS are fixed at start: a change waits for a restart. */
-function warnAboutRestartOnly(before: DataSettings, after: DataSettings, log: Logger): void {
-  const a = before.listen;
-  const b = after.listen;
-  if (
-    a.host !== b.host ||
-    a.port !== b.port ||
-    a.redirectPort !== b.redirectPort ||
-    a.proxyProtocol !== b.proxyProtocol
-  ) {
-    log.warn({}, 'listen address and PROXY protocol changes need a restart; keeping the current listener');
-  }
-  if ((before.tls === undefined) !== (after.tls === undefined)) {
-    log.warn(
-      {},
-      'switching the listener between HTTP and HTTPS needs a restart; keeping the current listener',
-    );
-  }
-}

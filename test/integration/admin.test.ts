@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { startBalancer, waitFor } from '../helpers/balancer.js';
+import { parseConfig } from '../../src/config/load.js';
+import { startBalancer, testConfig, waitFor } from '../helpers/balancer.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
 
@@ -33,6 +34,25 @@ const metricsOf = async (adminUrl: string) =>
   parseMetrics(await (await request(`${adminUrl}/metrics`)).body.text());
 
 describe('admin server', () => {
+  it('a reload that changes restart-only keys applies the rest and warns, naming every ignored key', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    lb.app.apply(
+      parseConfig(
+        testConfig([a], {
+          admin: { host: '127.0.0.1', port: 1, token: 'test-admin-token-0123456789' },
+          workers: 2,
+          logging: { level: 'warn' },
+          upstreams: [{ name: 'a', url: a.url, weight: 3 }],
+        }),
+      ),
+    );
+    const warned = lb.logs.find((l) => Array.isArray(l.keys));
+    expect(warned?.keys).toEqual(['admin.port', 'logging.level', 'workers']);
+    expect(lb.app.pool.get('a')!.weight).toBe(3);
+    expect((await request(`${lb.adminUrl}/healthz`)).statusCode).toBe(200);
+  });
+
   it('serves healthz, readyz, nodes and a valid /metrics with zero-valued series from start', async () => {
     const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
     const lb = await startBalancer([a, b]);

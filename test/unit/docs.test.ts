@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { RESTART_ONLY } from '../../src/config/schema.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -60,5 +61,43 @@ describe('docs', () => {
 
   it('the README stays a front page', () => {
     expect(readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n').length).toBeLessThanOrEqual(300);
+  });
+
+  it("the README's reload column says what the schema marks restart-only", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const rows = readme.split('\n').filter((l) => /^\| `/.test(l));
+    expect(rows.length).toBeGreaterThan(30);
+    const kindOf = (key: string) =>
+      Object.entries(RESTART_ONLY).find(([path]) => key === path || key.startsWith(`${path}.`))?.[1];
+    const seen = new Set<string>();
+    for (const row of rows) {
+      const cells = row.split(' | ');
+      // `a.b` / `c`: a name without a dot is a sibling of the full name before it.
+      const keys: string[] = [];
+      let parent = '';
+      for (const [, token] of cells[0]!.matchAll(/`([^`]+)`/g)) {
+        if (token!.includes('.') || keys.length === 0) {
+          keys.push(token!);
+          parent = token!.includes('.') ? token!.slice(0, token!.lastIndexOf('.')) : '';
+        } else keys.push(parent ? `${parent}.${token}` : token!);
+      }
+      const kinds = new Set(keys.map(kindOf));
+      const expected = kinds.has('presence')
+        ? 'yes; on/off: restart'
+        : kinds.has('value')
+          ? 'restart'
+          : 'yes';
+      expect(
+        kinds.size === 1 || kinds.has('presence'),
+        `${keys.join(', ')} mixes reloadable and restart-only`,
+      ).toBe(true);
+      expect(cells.at(-1)!.replace(/ \|$/, ''), keys.join(', ')).toBe(expected);
+      for (const key of keys) {
+        const marked = Object.keys(RESTART_ONLY).find((p) => key === p || key.startsWith(`${p}.`));
+        if (marked !== undefined) seen.add(marked);
+      }
+    }
+    // Every marked key has its row.
+    expect([...seen].sort()).toEqual(Object.keys(RESTART_ONLY).sort());
   });
 });
