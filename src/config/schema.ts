@@ -461,7 +461,9 @@ export function restartOnlyChanges(before: Config, after: Config): string[] {
   return Object.entries(RESTART_ONLY)
     .filter(([path, kind]) => {
       const [a, b] = [at(before, path), at(after, path)];
-      return kind === 'presence' ? (a === undefined) !== (b === undefined) : JSON.stringify(a) !== JSON.stringify(b);
+      return kind === 'presence'
+        ? (a === undefined) !== (b === undefined)
+        : JSON.stringify(a) !== JSON.stringify(b);
     })
     .map(([path]) => path);
 }

@@ -7,6 +7,7 @@
  */
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
+import type { Metric } from 'prom-client';
 import type { ReloadOutcome } from '../admin/admin-server.js';
 import { createAdminServer } from '../admin/admin-server.js';
 import { History, SAMPLE_MS } from '../admin/history.js';
@@ -26,6 +27,22 @@ import { ConfigWatch } from './config-watch.js';
 import { reloadConfig } from './reload.js';
 import { SharedStateStore } from './shared-state.js';
 
+/** One series of `stickylb_affinity_repins_total`. */
+export interface RepinCount {
+  readonly from: string;
+  readonly reason: string;
+  readonly value: number;
+}
+
+/** The re-pin counts of `counter` (a prom-client metric's values, read directly). */
+export async function repinCountsOf(counter: Pick<Metric, 'get'>): Promise<RepinCount[]> {
+  return (await counter.get()).values.map((v) => ({
+    from: String(v.labels.from ?? ''),
+    reason: String(v.labels.reason ?? ''),
+    value: v.value,
+  }));
+}
+
 /** How a mode adapts the control plane. */
 export interface ControlPlaneOptions {
   /** Re-reads the configuration for `POST /api/reload` and SIGHUP. */
@@ -42,6 +59,8 @@ export interface ControlPlaneOptions {
   /** /api/nodes and /metrics as the admin server shows them (default: this process's). */
   readonly nodes?: (() => Promise<NodeView[]>) | undefined;
   readonly metricsText?: (() => Promise<string>) | undefined;
+  /** Re-pin counts by origin node and reason, for the status page (default: this process's counter). */
+  readonly repinCounts?: (() => Promise<readonly RepinCount[]>) | undefined;
   /** False while nothing serves traffic (no worker yet): readiness fails (default: always true). */
   readonly serving?: (() => boolean) | undefined;
   /** This replica's name in shared operator states (default: the host name). */
@@ -245,17 +264,15 @@ export class ControlPlane {
         ? await this.#options.nodes()
         : this.pool.nodes.map((n) => nodeView(n));
       this.history.sample(views);
-      const text = this.#options.metricsText
-        ? await this.#options.metricsText()
-        : await this.metrics.registry.getSingleMetricAsString('stickylb_affinity_repins_total');
-      for (const m of text.matchAll(
-        /^stickylb_affinity_repins_total\{from="([^"]*)",reason="([^"]*)"\} (\d+)/gm,
-      )) {
-        const key = `${m[1]} ${m[2]}`;
-        const count = Number(m[3]);
+      // The counters themselves, summed over workers in cluster mode: never the Prometheus text.
+      const counts = this.#options.repinCounts
+        ? await this.#options.repinCounts()
+        : await repinCountsOf(this.metrics.repins);
+      for (const { from, reason, value } of counts) {
+        const key = `${from} ${reason}`;
         const before = this.#repinsSeen.get(key) ?? 0;
-        if (count > before) this.history.event(`${count - before} clients re-pinned (${m[2]})`, m[1]);
-        this.#repinsSeen.set(key, count);
+        if (value > before) this.history.event(`${value - before} clients re-pinned (${reason})`, from);
+        this.#repinsSeen.set(key, value);
       }
     } catch (err) {
       this.#log.debug({ err }, 'status page sample failed');
@@ -331,4 +348,3 @@ function checkerOptions(config: Config): CheckerOptions {
     clockSkewWarningMs: config.connect.clockSkewWarning,
   };
 }
-

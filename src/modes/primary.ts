@@ -10,7 +10,7 @@ import type { ReloadOutcome } from '../admin/admin-server.js';
 import type { NodeView } from '../admin/node-view.js';
 import { nodeView, waitingFor } from '../admin/node-view.js';
 import type { Config } from '../config/schema.js';
-import { ControlPlane } from '../control/control-plane.js';
+import { ControlPlane, repinCountsOf } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
 import type { Resolver } from '../pool/dns-discovery.js';
 import type { Pool } from '../pool/pool.js';
@@ -59,18 +59,22 @@ export async function startPrimary(
     }),
     () => control.usesDns,
   );
+  /** Every process's metrics (the primary's and each worker's), aggregated as Prometheus would see them. */
+  const aggregated = async () =>
+    AggregatorRegistry.aggregate([
+      await control.metrics.registry.getMetricsAsJSON(),
+      ...(((await relay?.queryAll('metrics')) ?? []) as never[]),
+    ] as never);
   const control: ControlPlane = await ControlPlane.create(config, logger, {
     loadConfig,
     resolver: options.resolver,
     configFile: options.configFile,
     isIdle: (name) => busy.isIdle(name),
     nodes: () => summedNodes(control, relay),
-    metricsText: async () => {
-      const all = [
-        await control.metrics.registry.getMetricsAsJSON(),
-        ...((await relay?.queryAll('metrics')) ?? []),
-      ];
-      return AggregatorRegistry.aggregate(all as never).metrics();
+    metricsText: async () => (await aggregated()).metrics(),
+    repinCounts: async () => {
+      const counter = (await aggregated()).getSingleMetric('stickylb_affinity_repins_total');
+      return counter === undefined ? [] : repinCountsOf(counter);
     },
     serving: () => (relay?.listening ?? 0) > 0,
   });

@@ -34,6 +34,24 @@ const metricsOf = async (adminUrl: string) =>
   parseMetrics(await (await request(`${adminUrl}/metrics`)).body.text());
 
 describe('admin server', () => {
+  it('the status history counts re-pins from the counters (every client moved off a killed node)', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startBalancer([a, b], {}, { historySampleMs: 50 });
+    const onA = new Client(lb.url);
+    for (let i = 0; i < 10 && (await onA.get('/')).json.node !== 'a'; i++) onA.cookie = undefined;
+    await a.kill();
+    await waitFor(() => lb.app.pool.get('a')!.health === 'down', 5000, 'a down');
+    expect((await onA.get('/')).json.node).toBe('b');
+    await expect
+      .poll(async () => {
+        const history = (await (await request(`${lb.adminUrl}/api/history`)).body.json()) as {
+          events: Array<{ node?: string; text: string }>;
+        };
+        return history.events.some((e) => e.node === 'a' && e.text === '1 clients re-pinned (down)');
+      })
+      .toBe(true);
+  });
+
   it('a reload that changes restart-only keys applies the rest and warns, naming every ignored key', async () => {
     const a = await startFakeNode('a');
     const lb = await startBalancer([a]);
