@@ -8,6 +8,8 @@
 export interface TakenCookie {
   /** Every value of the cookie, in order; surrounding quotes removed. */
   readonly values: string[];
+  /** Every value of the second cookie asked for (the content pin), in order. */
+  readonly secondValues: string[];
   /**
    * The header without any `name=...` pair (rule 7): the header itself when it had none, undefined
    * when nothing else is left (so the upstream request carries no empty Cookie header).
@@ -15,10 +17,16 @@ export interface TakenCookie {
   readonly rest: string | undefined;
 }
 
-/** Reads and removes cookie `name` in one pass over `header`. */
-export function takeCookie(header: string, name: string): TakenCookie {
-  if (!header.includes(name)) return { values: [], rest: header };
+const NONE: string[] = [];
+
+/**
+ * Reads and removes cookie `name`, and `second` when given (the content pin, whose name starts
+ * with `name`), in one pass over `header`.
+ */
+export function takeCookie(header: string, name: string, second?: string): TakenCookie {
+  if (!header.includes(name)) return { values: NONE, secondValues: NONE, rest: header };
   const values: string[] = [];
+  let secondValues = NONE;
   const kept: string[] = [];
   let start = 0;
   while (start <= header.length) {
@@ -26,17 +34,24 @@ export function takeCookie(header: string, name: string): TakenCookie {
     if (end === -1) end = header.length;
     const eq = header.indexOf('=', start);
     if (eq !== -1 && eq < end && keyIs(header, start, eq, name)) {
-      let value = header.slice(eq + 1, end).trim();
-      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-      values.push(value);
+      values.push(unquoted(header.slice(eq + 1, end)));
+    } else if (second !== undefined && eq !== -1 && eq < end && keyIs(header, start, eq, second)) {
+      if (secondValues === NONE) secondValues = [];
+      secondValues.push(unquoted(header.slice(eq + 1, end)));
     } else {
       const part = header.slice(start, end).trim();
       if (part !== '') kept.push(part);
     }
     start = end + 1;
   }
-  if (values.length === 0) return { values, rest: header };
-  return { values, rest: kept.length === 0 ? undefined : kept.join('; ') };
+  if (values.length === 0 && secondValues.length === 0) return { values, secondValues, rest: header };
+  return { values, secondValues, rest: kept.length === 0 ? undefined : kept.join('; ') };
+}
+
+/** A cookie value without surrounding blanks and quotes (RFC 6265 allows a quoted value). */
+function unquoted(raw: string): string {
+  const value = raw.trim();
+  return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
 }
 
 /** True when `header[start, eq)` is `name` with optional blanks around it. */

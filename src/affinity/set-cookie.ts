@@ -9,6 +9,8 @@ import { stringifySetCookie } from 'cookie';
 /** Cookie attributes from `affinity.*`. */
 export interface CookieAttributes {
   readonly name: string;
+  /** The content pin's cookie name (rule 11). */
+  readonly contentName: string;
   readonly sameSite: 'Lax' | 'Strict' | 'None';
   /** `auto` adds Secure only for TLS clients. */
   readonly secure: 'auto' | boolean;
@@ -24,16 +26,47 @@ export interface SetCookiePair {
 
 /** Builds the Set-Cookie lines for `token`. */
 export function setCookieLines(token: string, attrs: CookieAttributes): SetCookiePair {
-  const build = (secure: boolean) =>
-    stringifySetCookie(attrs.name, token, {
-      path: '/',
-      httpOnly: true,
-      sameSite: attrs.sameSite === 'Lax' ? 'lax' : attrs.sameSite === 'Strict' ? 'strict' : 'none',
-      // SameSite=None without Secure is rejected by browsers: None forces Secure.
-      secure,
-      ...(attrs.maxAgeMs > 0 ? { maxAge: Math.floor(attrs.maxAgeMs / 1000) } : {}),
-    });
+  return lines(attrs, (secure) => build(attrs.name, token, '/', attrs, secure));
+}
+
+/** The content pin's Set-Cookie for one node, split around the content GUID in its Path. */
+export interface ContentCookieParts {
+  readonly plain: readonly [string, string];
+  readonly tls: readonly [string, string];
+}
+
+const GUID_MARK = 'STICKYLBCONTENTGUID';
+
+/**
+ * The content pin's Set-Cookie lines for `token` around a content GUID (rule 11): `Path` is the
+ * content's own (`/content/{guid}/`), so a browser sends it only with that app's requests; every
+ * other attribute is the affinity cookie's. Built once per node; a placement only joins strings.
+ */
+export function contentCookieParts(token: string, attrs: CookieAttributes): ContentCookieParts {
+  const split = (line: string): [string, string] => {
+    const at = line.indexOf(GUID_MARK);
+    return [line.slice(0, at), line.slice(at + GUID_MARK.length)];
+  };
+  const { plain, tls } = lines(attrs, (secure) =>
+    build(attrs.contentName, token, `/content/${GUID_MARK}/`, attrs, secure),
+  );
+  return { plain: split(plain), tls: split(tls) };
+}
+
+/** The plain-HTTP and TLS variants of a line (Secure as `affinity.secure` and SameSite say). */
+function lines(attrs: CookieAttributes, make: (secure: boolean) => string): SetCookiePair {
   const forced = attrs.secure === true || attrs.sameSite === 'None';
   const never = attrs.secure === false && attrs.sameSite !== 'None';
-  return { plain: build(forced), tls: build(!never) };
+  return { plain: make(forced), tls: make(!never) };
+}
+
+function build(name: string, token: string, path: string, attrs: CookieAttributes, secure: boolean): string {
+  return stringifySetCookie(name, token, {
+    path,
+    httpOnly: true,
+    sameSite: attrs.sameSite === 'Lax' ? 'lax' : attrs.sameSite === 'Strict' ? 'strict' : 'none',
+    // SameSite=None without Secure is rejected by browsers: None forces Secure.
+    secure,
+    ...(attrs.maxAgeMs > 0 ? { maxAge: Math.floor(attrs.maxAgeMs / 1000) } : {}),
+  });
 }

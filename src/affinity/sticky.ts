@@ -33,6 +33,45 @@ export interface StickyDecision<N> {
   readonly key: HashWords | undefined;
 }
 
+/** What a request's cookie values say (rules 3-5), before any choice. */
+export interface Pin<N> {
+  /** The first node named that still serves its pinned clients. */
+  readonly serving: N | undefined;
+  /** The first configured node named, when none serves (a re-pin moves the client off it). */
+  readonly pinned: N | undefined;
+  /** Why a new pin replaces the old one, when one must (rule 4). */
+  readonly repin: RepinReason | undefined;
+}
+
+const NO_PIN: Pin<never> = { serving: undefined, pinned: undefined, repin: undefined };
+
+/** Reads rules 3-5 off the cookie values in request order (garbage and unknown tokens are no pin). */
+export function findPin<N>(values: readonly string[], pool: StickyPool<N>): Pin<N> {
+  if (values.length === 0) return NO_PIN;
+  let pinned: N | undefined;
+  let sawUnknownToken = false;
+  for (const value of values) {
+    if (!isTokenShaped(value)) continue;
+    const node = pool.byToken(value);
+    if (node === undefined) {
+      sawUnknownToken = true;
+      continue;
+    }
+    if (pool.servesPinned(node)) return { serving: node, pinned: node, repin: undefined };
+    pinned ??= node;
+  }
+  let repin: RepinReason | undefined;
+  if (pinned !== undefined) repin = pool.isMaintenance(pinned) ? 'maintenance' : 'down';
+  else if (sawUnknownToken) repin = 'unknown';
+  return { serving: undefined, pinned, repin };
+}
+
+/** The hash of the request's credentials (rule 8), when `hashHeaders` names one it carries. */
+export function credentialKey(raw: readonly string[], hashHeaders: readonly string[]): HashWords | undefined {
+  const credential = hashHeaders.length === 0 ? undefined : credentialOf(raw, hashHeaders);
+  return credential === undefined ? undefined : credentialHash(credential);
+}
+
 /**
  * Applies rules 1-5 to the cookie values in request order, and rule 8 to the first header of
  * `raw` named in `hashHeaders` when no pin holds (headers are read only then).
@@ -43,24 +82,16 @@ export function decide<N>(
   raw: readonly string[] = [],
   hashHeaders: readonly string[] = [],
 ): StickyDecision<N> {
-  let pinned: N | undefined;
-  let sawUnknownToken = false;
-  for (const value of values) {
-    if (!isTokenShaped(value)) continue;
-    const node = pool.byToken(value);
-    if (node === undefined) {
-      sawUnknownToken = true;
-      continue;
-    }
-    if (pool.servesPinned(node))
-      return { node, setCookie: false, pinned: node, repin: undefined, key: undefined };
-    pinned ??= node;
-  }
-  const credential = hashHeaders.length === 0 ? undefined : credentialOf(raw, hashHeaders);
-  const key = credential === undefined ? undefined : credentialHash(credential);
+  const pin = findPin(values, pool);
+  if (pin.serving !== undefined)
+    return { node: pin.serving, setCookie: false, pinned: pin.serving, repin: undefined, key: undefined };
+  const key = credentialKey(raw, hashHeaders);
   const node = pool.choose(undefined, key);
-  let repin: RepinReason | undefined;
-  if (pinned !== undefined) repin = pool.isMaintenance(pinned) ? 'maintenance' : 'down';
-  else if (sawUnknownToken) repin = 'unknown';
-  return { node, setCookie: node !== undefined, pinned, repin: node === undefined ? undefined : repin, key };
+  return {
+    node,
+    setCookie: node !== undefined,
+    pinned: pin.pinned,
+    repin: node === undefined ? undefined : pin.repin,
+    key,
+  };
 }

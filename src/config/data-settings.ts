@@ -5,7 +5,7 @@
  * swaps them whole. Secrets stay behind: nodes carry their finished cookie lines, not the key.
  */
 import { type HashWords, rendezvousSeed } from '../affinity/rendezvous.js';
-import { setCookieLines } from '../affinity/set-cookie.js';
+import { type ContentCookieParts, contentCookieParts, setCookieLines } from '../affinity/set-cookie.js';
 import { affinityToken, derivedSecret } from '../affinity/token.js';
 import type { Config, OperatorState } from './schema.js';
 import { type ServerTls, type TlsMaterial, type UpstreamTls, upstreamTls } from './tls-files.js';
@@ -15,6 +15,8 @@ export interface NodeCookie {
   readonly token: string;
   readonly plain: string;
   readonly tls: string;
+  /** The content pin's Set-Cookie around its content GUID (rule 11): `before + guid + after`. */
+  readonly content: ContentCookieParts;
 }
 
 /** What the control plane decides about a node's identity: the pool is reconciled to a list of these. */
@@ -79,6 +81,11 @@ export interface DataSettings {
     readonly hashHeaders: readonly string[];
     /** Deploy task polls that a node answers 404 are asked of the other nodes (rule 9). */
     readonly taskLookup: boolean;
+    /** `content`: rules 10-11 (placement by content, pins per content); `leastLoad`: rule 1 only. */
+    readonly placement: 'content' | 'leastLoad';
+    readonly balanceFactor: number;
+    /** The content pin's cookie name (the affinity cookie's, with `_content`). */
+    readonly contentCookieName: string;
   };
   readonly http: {
     /** 0: no limit. */
@@ -149,6 +156,9 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
       whenAllDown: config.failover.whenAllDown,
       hashHeaders: config.affinity.hashHeaders.map((h) => h.toLowerCase()),
       taskLookup: config.connect.taskLookup,
+      placement: config.placement.strategy,
+      balanceFactor: config.placement.balanceFactor,
+      contentCookieName: contentCookieName(config.affinity.cookie),
     },
     http: {
       maxBodySize: limits.maxBodySize,
@@ -190,7 +200,13 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
  */
 export function nodeSpecs(config: Config, tls: TlsMaterial): NodeSpec[] {
   const a = config.affinity;
-  const attrs = { name: a.cookie, sameSite: a.sameSite, secure: a.secure, maxAgeMs: a.maxAge };
+  const attrs = {
+    name: a.cookie,
+    contentName: contentCookieName(a.cookie),
+    sameSite: a.sameSite,
+    secure: a.secure,
+    maxAgeMs: a.maxAge,
+  };
   const specs: NodeSpec[] = [];
   for (const u of config.upstreams) {
     // `dns` entries reach the pool only through their resolved addresses (dns-discovery.ts).
@@ -202,10 +218,15 @@ export function nodeSpecs(config: Config, tls: TlsMaterial): NodeSpec[] {
       url: u.url,
       weight: u.weight,
       state: u.state,
-      cookie: { token, ...setCookieLines(token, attrs) },
+      cookie: { token, ...setCookieLines(token, attrs), content: contentCookieParts(token, attrs) },
       seed: rendezvousSeed(key, u.name),
       tls: upstreamTls(u, tls),
     });
   }
   return specs;
+}
+
+/** The content pin's cookie name for the affinity cookie `name` (rule 11). */
+export function contentCookieName(name: string): string {
+  return `${name}_content`;
 }

@@ -198,6 +198,22 @@ export const configSchema = z
           .default(['authorization']),
       })
       .prefault({}),
+    placement: z
+      .strictObject({
+        /**
+         * Where a new session goes (default content): `content` sends a content's sessions to the
+         * node where it already runs, within a load bound, pinned per content (rules 10-11);
+         * `leastLoad` picks the least loaded node and pins the client once for everything (rule 1).
+         */
+        strategy: z.enum(['content', 'leastLoad']).default('content'),
+        /**
+         * How far above an even share a node may go before a content's sessions spill to the next
+         * node in its order (default 1.25: 25% above the mean; 1 balances perfectly, higher keeps
+         * more sessions where their content runs).
+         */
+        balanceFactor: z.number().min(1, 'must be at least 1').max(10, 'must be at most 10').default(1.25),
+      })
+      .prefault({}),
     healthCheck: z
       .strictObject({
         /** Probe path (default /__ping__, Connect's unauthenticated readiness endpoint). */

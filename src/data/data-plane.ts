@@ -13,6 +13,7 @@ import type { DataSettings } from '../config/data-settings.js';
 import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { PlacementCounts } from '../metrics/placement-counts.js';
 import type { TaskReports } from '../pool/open-tasks.js';
 import { isLost, type Pool, type Transition } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
@@ -45,14 +46,16 @@ export class DataPlane {
   readonly #redirect: Server | undefined;
   readonly #tracing: Tracing;
   readonly #lifecycle = new Lifecycle();
+  readonly #placements: PlacementCounts;
   #runtime: Runtime;
 
   /** `tasks` hears of deploy tasks starting and finishing (the control plane's tracker, or a relay to it). */
   constructor(settings: DataSettings, pool: Pool, metrics: Metrics, logger: Logger, tasks: TaskReports) {
     this.#pool = pool;
+    this.#placements = metrics.placements;
     this.#logger = logger.child({ component: 'proxy' });
     this.#repins = new RepinRecorder(metrics.repins, logger.child({ component: 'affinity' }));
-    this.#runtime = buildRuntime(settings, pool, this.#repins);
+    this.#runtime = buildRuntime(settings, pool, this.#repins, metrics.placements);
     this.#clients = new UpstreamClients(settings.upstream);
     const runtime = () => this.#runtime;
     this.#tracing = new Tracing(this.#logger);
@@ -109,7 +112,7 @@ export class DataPlane {
    */
   apply(next: DataSettings): void {
     const previous = this.#runtime.settings;
-    this.#runtime = buildRuntime(next, this.#pool, this.#repins);
+    this.#runtime = buildRuntime(next, this.#pool, this.#repins, this.#placements);
     const tlsChanged =
       JSON.stringify(next.nodes.map((n) => n.tls)) !== JSON.stringify(previous.nodes.map((n) => n.tls));
     this.#clients.reconfigure(next.upstream, tlsChanged);

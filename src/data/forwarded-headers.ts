@@ -10,6 +10,7 @@ import type { Http2ServerRequest } from 'node:http2';
 import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { takeCookie } from '../affinity/cookie-header.js';
+import { isNavigation } from '../affinity/placement.js';
 import { StickyError } from '../errors.js';
 import { connectionTokens, HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
 import { proxiedPeer } from './proxy-protocol.js';
@@ -21,6 +22,10 @@ export interface ForwardedRequest {
   readonly headers: string[];
   /** Values of the affinity cookie, in order. */
   readonly affinityValues: string[];
+  /** Values of the content pin cookie (rule 11), in order. */
+  readonly contentValues: string[];
+  /** A page load (rule 11: `Sec-Fetch-*`, or an `Accept` naming text/html). */
+  readonly navigation: boolean;
   /** The client side is HTTPS (directly, or per a trusted proxy). */
   readonly secure: boolean;
   /** True when the request has a body (Content-Length > 0 or Transfer-Encoding). */
@@ -44,6 +49,8 @@ export interface ForwardedRequest {
 /** Static per-listener context. */
 export interface ForwardContext {
   readonly cookieName: string;
+  /** The content pin's cookie name (removed upstream like the affinity cookie). */
+  readonly contentCookieName: string;
   readonly trusted: BlockList | undefined;
   /** With tracing on: the share of new traces sampled (their `traceparent` flag). */
   readonly sampleRatio?: number | undefined;
@@ -88,6 +95,10 @@ export function forwardRequestHeaders(
 
   const headers: string[] = [];
   let affinityValues: string[] = [];
+  let contentValues: string[] = [];
+  let fetchMode: string | undefined;
+  let fetchDest: string | undefined;
+  let accept: string | undefined;
   let host: string | undefined;
   let xff: string | undefined;
   let xfProto: string | undefined;
@@ -132,14 +143,25 @@ export function forwardRequestHeaders(
           cookies = cookies === undefined ? value : `${cookies}; ${value}`;
           continue;
         }
-        const { values, rest } = takeCookie(value, ctx.cookieName);
+        const { values, secondValues, rest } = takeCookie(value, ctx.cookieName, ctx.contentCookieName);
         if (values.length > 0)
           affinityValues = affinityValues.length === 0 ? values : affinityValues.concat(values);
+        if (secondValues.length > 0)
+          contentValues = contentValues.length === 0 ? secondValues : contentValues.concat(secondValues);
         if (rest !== undefined) cookies = cookies === undefined ? rest : `${cookies}; ${rest}`;
         continue;
       }
       case 'content-length':
         contentLength = Number(value);
+        break;
+      case 'sec-fetch-mode':
+        fetchMode = value;
+        break;
+      case 'sec-fetch-dest':
+        fetchDest = value;
+        break;
+      case 'accept':
+        accept = value;
         break;
       case 'x-forwarded-for':
         if (trusted) xff = xff === undefined ? value : `${xff}, ${value}`;
@@ -208,6 +230,8 @@ export function forwardRequestHeaders(
   return {
     headers,
     affinityValues,
+    contentValues,
+    navigation: isNavigation(fetchMode, fetchDest, accept),
     secure: proto === 'https',
     // An HTTP/2 request has a body unless its headers ended the stream (a length is optional there).
     hasBody:

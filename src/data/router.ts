@@ -4,9 +4,11 @@
  * forwarding and WebSocket upgrades; built per runtime settings and swapped on reload.
  */
 
+import { contentOf } from '../affinity/placement.js';
 import type { HashWords } from '../affinity/rendezvous.js';
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
-import { decide, type RepinReason } from '../affinity/sticky.js';
+import { credentialKey, decide, findPin, type RepinReason } from '../affinity/sticky.js';
+import type { PlacementCounts } from '../metrics/placement-counts.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 
@@ -24,6 +26,24 @@ export interface Route {
   tried: Set<UpstreamNode> | undefined;
   /** Why the client was last moved to another node, if it was. */
   repin: RepinReason | undefined;
+  /** The content GUID of a placed content session (rule 11): its pin is scoped to that content. */
+  content: string | undefined;
+  /** Node whose content pin the response carries (for `content`), or undefined for none. */
+  contentFor: UpstreamNode | undefined;
+}
+
+/** What routing reads of a request. */
+export interface Routable {
+  readonly affinityValues: readonly string[];
+  readonly contentValues: readonly string[];
+  readonly navigation: boolean;
+  readonly path: string;
+}
+
+/** How new sessions are placed (`placement.*`). */
+export interface PlacementPolicy {
+  readonly strategy: 'content' | 'leastLoad';
+  readonly balanceFactor: number;
 }
 
 /** Routes requests for one listener. */
@@ -32,27 +52,41 @@ export class Router {
   readonly #repins: RepinRecorder;
   readonly #whenAllDown: 'fail' | 'tryPinned';
   readonly #hashHeaders: readonly string[];
+  readonly #placement: PlacementPolicy;
+  readonly #counts: PlacementCounts;
 
   constructor(
     pool: Pool,
     repins: RepinRecorder,
     whenAllDown: 'fail' | 'tryPinned',
     hashHeaders: readonly string[],
+    placement: PlacementPolicy,
+    counts: PlacementCounts,
   ) {
     this.#pool = pool;
     this.#repins = repins;
     this.#whenAllDown = whenAllDown;
     this.#hashHeaders = hashHeaders;
+    this.#placement = placement;
+    this.#counts = counts;
   }
 
   /**
-   * Applies the affinity rules to the cookie values (and, with no pin, to the credentials among the
-   * request's `rawHeaders`); undefined when no node can take the request.
+   * Applies the affinity and placement rules to a request's cookie values, path and headers (with
+   * no pin, its credentials among `rawHeaders`); undefined when no node can take the request.
    */
-  route(affinityValues: readonly string[], rawHeaders: readonly string[]): Route | undefined {
-    const decision = decide(affinityValues, this.#pool, rawHeaders, this.#hashHeaders);
+  route(req: Routable, rawHeaders: readonly string[]): Route | undefined {
+    if (this.#placement.strategy === 'content') {
+      const content = contentOf(req.path);
+      if (content !== undefined) {
+        const placed = this.#routeContent(content, req, rawHeaders);
+        if (placed !== undefined) return placed;
+      }
+    }
+    const decision = decide(req.affinityValues, this.#pool, rawHeaders, this.#hashHeaders);
     if (decision.node !== undefined) {
       const route = newRoute(decision.node, decision.setCookie ? decision.node : undefined, decision.key);
+      if (decision.setCookie && decision.key === undefined) this.#counts.leastLoad++;
       if (decision.repin !== undefined) {
         this.#record(decision.pinned, decision.node, decision.repin);
         route.repin = decision.repin;
@@ -71,6 +105,41 @@ export class Router {
   }
 
   /**
+   * Rules 10-11 for a request of `content`: its content pin holds; else a page load, or a request
+   * with no pin at all and no credentials, is placed by content (and pinned to it, with a global
+   * pin too when the client has none); undefined hands the request to rules 1-8 (it follows the
+   * global pin, or its credentials).
+   */
+  #routeContent(content: string, req: Routable, rawHeaders: readonly string[]): Route | undefined {
+    const pool = this.#pool;
+    const contentPin = findPin(req.contentValues, pool);
+    if (contentPin.serving !== undefined) {
+      this.#counts.pinned++;
+      const pinned = newRoute(contentPin.serving, undefined, undefined);
+      pinned.content = content;
+      return pinned;
+    }
+    const globalPin = findPin(req.affinityValues, pool);
+    if (!req.navigation && (globalPin.serving !== undefined || credentialKey(rawHeaders, this.#hashHeaders)))
+      return undefined;
+    const placed = pool.placeContent(content, this.#placement.balanceFactor);
+    if (placed === undefined) return undefined;
+    const node = placed.node;
+    this.#counts[placed.outcome]++;
+    const route = newRoute(node, globalPin.serving === undefined ? node : undefined, undefined);
+    route.content = content;
+    route.contentFor = node;
+    // The client's old content pin (or, with none, its old global pin) named a node it now leaves.
+    const stale =
+      contentPin.repin !== undefined ? contentPin : globalPin.serving === undefined ? globalPin : undefined;
+    if (stale?.repin !== undefined) {
+      this.#record(stale.pinned, node, stale.repin);
+      route.repin = stale.repin;
+    }
+    return route;
+  }
+
+  /**
    * Moves `route` off `failed` (never to a node it tried) for a `redispatch` or `retry` step and
    * counts the attempt; returns the new node, or undefined when no other node can take it.
    * A redispatch re-pins the client to the new node, like HAProxy's `option redispatch` with an
@@ -84,6 +153,9 @@ export class Router {
     if (next === undefined) return undefined;
     failed.stats.retries++;
     route.node = next;
+    // A content session is pinned (again) to the node that serves it.
+    if (route.content !== undefined && (kind === 'redispatch' || route.contentFor !== undefined))
+      route.contentFor = next;
     if (kind === 'redispatch') {
       route.redispatches++;
       route.cookieFor = next;
@@ -128,5 +200,31 @@ function newRoute(
   cookieFor: UpstreamNode | undefined,
   key: HashWords | undefined,
 ): Route {
-  return { node, cookieFor, key, redispatches: 0, retried: false, tried: undefined, repin: undefined };
+  return {
+    node,
+    cookieFor,
+    key,
+    redispatches: 0,
+    retried: false,
+    tried: undefined,
+    repin: undefined,
+    content: undefined,
+    contentFor: undefined,
+  };
+}
+
+/**
+ * Appends the Set-Cookie lines `route` owes the client to `headers` (a flat name/value list): the
+ * global pin when the route (re)pinned it, and the content pin, scoped to its content, when the
+ * session was placed or moved (rule 11). `secure`: the client side is HTTPS.
+ */
+export function pushSetCookies(headers: string[], route: Route, secure: boolean): void {
+  const cookieFor = route.cookieFor;
+  if (cookieFor !== undefined)
+    headers.push('Set-Cookie', secure ? cookieFor.cookie.tls : cookieFor.cookie.plain);
+  const contentFor = route.contentFor;
+  if (contentFor !== undefined && route.content !== undefined) {
+    const [before, after] = secure ? contentFor.cookie.content.tls : contentFor.cookie.content.plain;
+    headers.push('Set-Cookie', before + route.content + after);
+  }
 }

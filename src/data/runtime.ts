@@ -6,6 +6,7 @@
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import type { DataSettings } from '../config/data-settings.js';
 import { trustedProxyList } from '../config/trusted-proxies.js';
+import type { PlacementCounts } from '../metrics/placement-counts.js';
 import type { Pool } from '../pool/pool.js';
 import type { ForwardContext } from './forwarded-headers.js';
 import { Router } from './router.js';
@@ -17,12 +18,25 @@ export interface Runtime extends ForwardContext {
 }
 
 /** Builds the runtime for `settings`. */
-export function buildRuntime(settings: DataSettings, pool: Pool, repins: RepinRecorder): Runtime {
+export function buildRuntime(
+  settings: DataSettings,
+  pool: Pool,
+  repins: RepinRecorder,
+  placements: PlacementCounts,
+): Runtime {
   return {
     settings,
     cookieName: settings.routing.cookieName,
+    contentCookieName: settings.routing.contentCookieName,
     trusted: trustedProxyList(settings.routing.trustedProxies),
     sampleRatio: settings.tracing?.sampleRatio,
-    router: new Router(pool, repins, settings.routing.whenAllDown, settings.routing.hashHeaders),
+    router: new Router(
+      pool,
+      repins,
+      settings.routing.whenAllDown,
+      settings.routing.hashHeaders,
+      { strategy: settings.routing.placement, balanceFactor: settings.routing.balanceFactor },
+      placements,
+    ),
   };
 }

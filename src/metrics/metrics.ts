@@ -4,11 +4,13 @@
  * labelled series written elsewhere (health checks, transitions) are removed with it. The counters
  * here are written by the parts that own the events (re-pins, probes, reloads, refused connections).
  */
+
 import client, { Registry } from 'prom-client';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { VERSION } from '../version.js';
 import { HEALTH_STATES, OPERATOR_STATES, registerNodeMetrics } from './node-metrics.js';
+import { PlacementCounts } from './placement-counts.js';
 
 /** Why stickylb closed an HTTP/2 session (`stickylb_http2_sessions_closed_total`). */
 export const HTTP2_CLOSE_REASONS = [
@@ -23,6 +25,8 @@ export const HTTP2_CLOSE_REASONS = [
 export class Metrics {
   readonly registry = new Registry();
   readonly #registers = [this.registry];
+  /** How sessions were placed (rules 1, 10, 11), counted on the request path as plain numbers. */
+  readonly placements = new PlacementCounts();
   readonly repins = new client.Counter({
     name: 'stickylb_affinity_repins_total',
     help: 'Clients moved off their pinned node, by that node and reason.',
@@ -118,6 +122,7 @@ export class Metrics {
       registers: this.#registers,
     }).set({ version: VERSION, node_version: process.version }, 1);
     registerNodeMetrics(this.registry, () => this.#pool?.nodes ?? [], this.#unrouted);
+    this.placements.register(this.registry);
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
     for (const result of ['found', 'not_found', 'refused']) this.taskLookups.inc({ result }, 0);
     for (const reason of HTTP2_CLOSE_REASONS) this.http2SessionsClosed.inc({ reason }, 0);

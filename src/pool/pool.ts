@@ -3,7 +3,9 @@
  * anything changed and emit one `transition` event per real change; logs, metrics and socket drops
  * hang off those events.
  */
+
 import { EventEmitter } from 'node:events';
+import { contentKey, type Placement, placeContent } from '../affinity/placement.js';
 import { type HashWords, rendezvousWinner } from '../affinity/rendezvous.js';
 import type { StickyPool } from '../affinity/sticky.js';
 import type { NodeSpec } from '../config/data-settings.js';
@@ -85,29 +87,53 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   }
 
   /**
+   * A node for a new session of `content` (rule 10): its content's preferred node within the load
+   * bound, never one in `exclude`; undefined when no node takes new clients.
+   */
+  placeContent(
+    content: string,
+    balanceFactor: number,
+    exclude?: ReadonlySet<UpstreamNode>,
+  ): Placement<UpstreamNode> | undefined {
+    const now = Date.now();
+    const candidates = this.#candidates(exclude).map((node) => ({
+      node,
+      seed: node.seed,
+      weight: node.weight,
+      share: node.rampShare(now),
+      load: node.fleetLoad(),
+    }));
+    const placed = placeContent(candidates, contentKey(content), balanceFactor);
+    return placed === undefined ? undefined : { node: placed.node.node, outcome: placed.outcome };
+  }
+
+  /**
    * A node for a new client (rule 1), never one in `exclude`: by rendezvous of `key` (rule 8) when
    * given, else the least loaded. Unknown-health nodes are used only while no node is up yet, so
    * traffic flows during the first probe round after start.
    */
   choose(exclude?: ReadonlySet<UpstreamNode>, key?: HashWords): UpstreamNode | undefined {
+    const candidates = this.#candidates(exclude);
+    if (candidates.some((n) => n.rampFrom !== undefined)) return this.#chooseRamping(candidates, key);
+    return key === undefined ? selectLeastLoaded(candidates) : rendezvousWinner(candidates, key);
+  }
+
+  /**
+   * The nodes that take new clients, but those in `exclude`; while no node is up yet (the first
+   * probe round after start), the active nodes of unknown health.
+   */
+  #candidates(exclude: ReadonlySet<UpstreamNode> | undefined): UpstreamNode[] {
     const up: UpstreamNode[] = [];
     let anyUp = false;
-    let ramping = false;
     for (const node of this.#nodes) {
       if (node.health === 'up') anyUp = true;
-      if (node.takesNewClients() && !exclude?.has(node)) {
-        up.push(node);
-        if (node.rampFrom !== undefined) ramping = true;
-      }
+      if (node.takesNewClients() && !exclude?.has(node)) up.push(node);
     }
-    const candidates =
-      up.length > 0 || anyUp
-        ? up
-        : this.#nodes.filter(
-            (n) => n.health === 'unknown' && n.state === 'active' && !n.outdated && !exclude?.has(n),
-          );
-    if (ramping) return this.#chooseRamping(candidates, key);
-    return key === undefined ? selectLeastLoaded(candidates) : rendezvousWinner(candidates, key);
+    return up.length > 0 || anyUp
+      ? up
+      : this.#nodes.filter(
+          (n) => n.health === 'unknown' && n.state === 'active' && !n.outdated && !exclude?.has(n),
+        );
   }
 
   /**

@@ -62,6 +62,12 @@ export class UpstreamNode {
   readonly stats: RequestStats;
   /** Open upgraded (WebSocket) connections to this node. */
   websockets = 0;
+  /**
+   * Sessions and requests other balancer processes hold on this node (the other replicas' and
+   * workers' counts, shared about once a second): placement bounds the fleet's load, not this
+   * process's view of it. 0 for a lone process.
+   */
+  externalLoad = 0;
   /** Consecutive connection failures seen on real traffic (passive health evidence). */
   connectFailures = 0;
   /** Smooth weighted round-robin accumulator, used to break ties between equally loaded nodes. */
@@ -131,6 +137,11 @@ export class UpstreamNode {
       return 1;
     }
     return Math.max(share, 0.02);
+  }
+
+  /** Sessions and requests on the node, fleet-wide where known (placement's load, rule 10). */
+  fleetLoad(): number {
+    return this.inFlight + this.websockets + this.externalLoad;
   }
 
   /** Load used to pick among nodes: open work per unit of weight. */

@@ -60,7 +60,7 @@ describe('Set-Cookie attributes', () => {
       'stickylb=T; Path=/; HttpOnly; SameSite=Lax',
     ],
   ] as const)('%j', (attrs, plain, tls) => {
-    const lines = setCookieLines('T', { name: 'stickylb', ...attrs });
+    const lines = setCookieLines('T', { name: 'stickylb', contentName: 'stickylb_content', ...attrs });
     expect(lines.plain).toBe(plain);
     expect(lines.tls).toBe(tls);
     for (const line of [lines.plain, lines.tls]) {

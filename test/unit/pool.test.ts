@@ -8,7 +8,12 @@ const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
   url: `http://10.0.0.${name.charCodeAt(0) % 200}:3939`,
   weight: 1,
   state: 'active',
-  cookie: { token: `token-${name}`, plain: `p-${name}`, tls: `t-${name}` },
+  cookie: {
+    token: `token-${name}`,
+    plain: `p-${name}`,
+    tls: `t-${name}`,
+    content: { plain: ['c-', '-p'], tls: ['c-', '-t'] },
+  },
   seed: [name.charCodeAt(0), 7],
   ...extra,
 });

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { selectLeastLoaded } from '../../src/pool/selection.js';
 import { UpstreamNode } from '../../src/pool/upstream-node.js';
 
-const cookie = { token: 't', plain: '', tls: '' };
+const cookie = {
+  token: 't',
+  plain: '',
+  tls: '',
+  content: { plain: ['', ''] as const, tls: ['', ''] as const },
+};
 const node = (name: string, weight = 1, inFlight = 0) => {
   const n = new UpstreamNode({
     name,

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamNode } from '../../src/pool/upstream-node.js';
 
-const cookie = { token: 't', plain: '', tls: '' };
+const cookie = {
+  token: 't',
+  plain: '',
+  tls: '',
+  content: { plain: ['', ''] as const, tls: ['', ''] as const },
+};
 
 describe('upstream node addresses', () => {
   it.each([

@@ -24,7 +24,7 @@ import type { ForwardedRequest } from '../forwarded-headers.js';
 import { connectionTokens, isResponseHopByHop, removeHeaders } from '../hop-by-hop.js';
 import { respondHttp2 } from '../http2-response.js';
 import type { Lifecycle } from '../lifecycle.js';
-import type { Route } from '../router.js';
+import { pushSetCookies, type Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { traceIdOf } from '../trace-context.js';
 import { recordSpan, type Tracing } from '../tracing/spans.js';
@@ -249,10 +249,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     const named = connection === undefined ? undefined : connectionTokens(connection);
     if (named !== undefined) removeHeaders(headers, named);
-    const cookieFor = this.#route.cookieFor;
-    if (cookieFor !== undefined) {
-      headers.push('Set-Cookie', this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain);
-    }
+    pushSetCookies(headers, this.#route, this.#fwd.secure);
     headers.push('X-Request-Id', this.#fwd.requestId);
     this.#status = statusCode;
     this.#resume = resume;

@@ -52,7 +52,7 @@ export class HttpForwarder {
       this.#answers.http(req, res, 'BODY_TOO_LARGE', retryAfter, true, undefined, fwd);
       return;
     }
-    const route = runtime.router.route(fwd.affinityValues, req.rawHeaders);
+    const route = runtime.router.route(fwd, req.rawHeaders);
     if (route === undefined) {
       this.#answers.http(req, res, 'NO_AVAILABLE_NODE', retryAfter, false, undefined, fwd);
       return;

@@ -19,7 +19,7 @@ import type { UpstreamNode } from '../../pool/upstream-node.js';
 import type { AnswerCode, Answers } from '../answers.js';
 import { type AttemptFailure, isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import type { Route } from '../router.js';
+import { pushSetCookies, type Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { recordSpan, type SpanSink, type Tracing } from '../tracing/spans.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
@@ -303,10 +303,7 @@ export class Handshake {
   /** The answer's request id, and its Set-Cookie when the handshake (re)pinned the client. */
   #extraHeaders(): string[] {
     const extra = ['X-Request-Id', this.#fwd.requestId];
-    const cookieFor = this.#route.cookieFor;
-    if (cookieFor !== undefined) {
-      extra.push('Set-Cookie', this.#fwd.secure ? cookieFor.cookie.tls : cookieFor.cookie.plain);
-    }
+    pushSetCookies(extra, this.#route, this.#fwd.secure);
     return extra;
   }
 }

@@ -104,7 +104,7 @@ export class WebSocketProxy implements HandshakeHost {
       client.answer(this.#ctx.answers, code, 0);
       return;
     }
-    const route = runtime.router.route(fwd.affinityValues, client.req.rawHeaders);
+    const route = runtime.router.route(fwd, client.req.rawHeaders);
     if (route === undefined) {
       client.answer(this.#ctx.answers, 'NO_AVAILABLE_NODE', retryAfter, undefined, fwd);
       return;

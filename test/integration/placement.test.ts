@@ -1,0 +1,171 @@
+/**
+ * Content-aware placement and pins per content (issue 23, rules 10-11) against real fake-Connect
+ * nodes: an app's sessions go to its preferred node (the same from every replica), are pinned per
+ * app with a cookie scoped to the app's path, spill within the load bound, move when their node is
+ * lost, and leave the global pin and the API-key rules as they were.
+ */
+import { describe, expect, it } from 'vitest';
+import { contentKey } from '../../src/affinity/placement.js';
+import { rendezvousScore, rendezvousSeed } from '../../src/affinity/rendezvous.js';
+import { affinityToken } from '../../src/affinity/token.js';
+import { startBalancer, waitFor } from '../helpers/balancer.js';
+import { BrowserClient } from '../helpers/browser-client.js';
+import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
+import { openSocket } from '../helpers/ws.js';
+
+const SECRET = 'test-secret-0123456789abcdef';
+
+/** Node names in the order `content` prefers them (its rendezvous order, every weight 1). */
+function order(content: string, names: readonly string[]): string[] {
+  const key = contentKey(content);
+  return [...names].sort(
+    (a, b) =>
+      rendezvousScore(key, rendezvousSeed(SECRET, b), 1) - rendezvousScore(key, rendezvousSeed(SECRET, a), 1),
+  );
+}
+
+/** A content GUID whose preferred node is `first`. */
+function contentPreferring(first: string, names: readonly string[], skip = 0): string {
+  let found = 0;
+  for (let i = 0; ; i++) {
+    const guid = `6a3b0c1d-2e4f-4a5b-9c6d-${String(i).padStart(12, '0')}`;
+    if (order(guid, names)[0] === first && found++ === skip) return guid;
+  }
+}
+
+const placements = async (lb: { app: { metrics: { text(): Promise<string> } } }, outcome: string) =>
+  Number(
+    new RegExp(`^stickylb_placements_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(
+      await lb.app.metrics.text(),
+    )?.[1],
+  );
+
+describe('content-aware placement', () => {
+  it("a client pinned to one node by the dashboard opens an app on the app's preferred node; the app's requests and WebSocket follow its app pin", async () => {
+    const nodes: FakeNode[] = await Promise.all(['a', 'b', 'c'].map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes);
+    const names = nodes.map((n) => n.name);
+    const app = contentPreferring('c', names);
+    const tab = new BrowserClient(lb.url);
+    // The dashboard: a global pin to some node, not c.
+    tab.store([`stickylb=${affinityToken(SECRET, 'a')}; Path=/`]);
+    const page = await tab.get(`/content/${app}/`, 'navigate');
+    expect(page.node).toBe('c');
+    const appPin = page.setCookie.find((l) => l.startsWith('stickylb_content='));
+    expect(appPin).toMatch(
+      new RegExp(`^stickylb_content=[\\w-]{22}; Path=/content/${app}/; HttpOnly; SameSite=Lax$`),
+    );
+    // The global pin is kept (the client had a valid one).
+    expect(page.setCookie.some((l) => l.startsWith('stickylb='))).toBe(false);
+    // The app's own requests, its SockJS-style and session endpoints, and its WebSocket follow the app pin.
+    for (const path of [`/content/${app}/__sockjs__/info`, `/content/${app}/session/x/download/d?w=`]) {
+      const res = await tab.get(path);
+      expect(res.node).toBe('c');
+      expect(res.setCookie).toEqual([]);
+      // Rule 7: neither pin reaches the node.
+      expect(res.json.headers?.cookie).toBeUndefined();
+    }
+    const ws = await openSocket(
+      `${lb.url}/content/${app}/websocket/`,
+      tab.cookieHeader(`/content/${app}/websocket/`),
+    );
+    expect(ws.hello.hello).toBe('c');
+    // Elsewhere the client still goes to its global node.
+    expect((await tab.get('/connect/')).node).toBe('a');
+    expect(await placements(lb, 'preferred')).toBe(1);
+    expect(await placements(lb, 'pinned')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a fetch with no pin at all is placed by content and gets both pins; a fetch with a global pin follows it', async () => {
+    const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes);
+    const app = contentPreferring('b', ['a', 'b']);
+    const fresh = new BrowserClient(lb.url);
+    const first = await fresh.get(`/content/${app}/api/data`);
+    expect(first.node).toBe('b');
+    expect(first.setCookie.map((l) => l.split('=')[0]).sort()).toEqual(['stickylb', 'stickylb_content']);
+    const pinnedToA = new BrowserClient(lb.url);
+    pinnedToA.store([`stickylb=${affinityToken(SECRET, 'a')}; Path=/`]);
+    const followed = await pinnedToA.get(`/content/${app}/api/data`);
+    expect(followed.node).toBe('a');
+    expect(followed.setCookie).toEqual([]);
+  });
+
+  it('every replica prefers the same node for an app, with nothing shared', async () => {
+    const nodes = await Promise.all(['a', 'b', 'c'].map((n) => startFakeNode(n)));
+    const [one, two] = [await startBalancer(nodes), await startBalancer(nodes)];
+    for (let i = 0; i < 6; i++) {
+      const app = `11111111-2222-4333-8444-${String(i).padStart(12, '0')}`;
+      const viaOne = await new BrowserClient(one.url).get(`/content/${app}/`, 'navigate');
+      const viaTwo = await new BrowserClient(two.url).get(`/content/${app}/`, 'navigate');
+      expect(viaTwo.node).toBe(viaOne.node);
+      expect(viaOne.node).toBe(order(app, ['a', 'b', 'c'])[0]);
+    }
+  });
+
+  it("the bound: sessions beyond the preferred node's cap spill to the next node in the app's order", async () => {
+    const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes, { placement: { balanceFactor: 1.25 } });
+    const app = contentPreferring('a', ['a', 'b']);
+    const landed: string[] = [];
+    // Each session keeps its WebSocket open: the load the bound counts.
+    for (let i = 0; i < 8; i++) {
+      const tab = new BrowserClient(lb.url);
+      const page = await tab.get(`/content/${app}/`, 'navigate');
+      const ws = await openSocket(
+        `${lb.url}/content/${app}/websocket/`,
+        tab.cookieHeader(`/content/${app}/websocket/`),
+      );
+      expect(ws.hello.hello).toBe(page.node);
+      landed.push(page.node!);
+    }
+    // ceil(1.25 x (total + 1) / 2): a takes 1, 2, 2, 3, 4, 4, 5 ... b the rest.
+    expect(landed.filter((n) => n === 'a').length).toBe(5);
+    expect(landed.filter((n) => n === 'b').length).toBe(3);
+    expect(await placements(lb, 'spilled')).toBe(3);
+  });
+
+  it("an app's node lost: its next page load re-pins the app to the next node of its order; the node back takes no session back", async () => {
+    const nodes = await Promise.all(['a', 'b', 'c'].map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes, { healthCheck: { slowStart: 0 } }, { manualHealth: true });
+    const app = contentPreferring('b', ['a', 'b', 'c']);
+    const tab = new BrowserClient(lb.url);
+    expect((await tab.get(`/content/${app}/`, 'navigate')).node).toBe('b');
+    const b = nodes[1]!;
+    await b.setPing(503);
+    for (let i = 0; i < 3; i++) await lb.app.checker.checkOnce();
+    await waitFor(() => lb.app.pool.get('b')!.health === 'down', 3000, 'b down');
+    const moved = await tab.get(`/content/${app}/`, 'navigate');
+    expect(moved.node).toBe(order(app, ['a', 'b', 'c'])[1]);
+    expect(moved.setCookie.some((l) => l.startsWith('stickylb_content='))).toBe(true);
+    expect(await lb.app.metrics.text()).toMatch(
+      /stickylb_affinity_repins_total\{from="b",reason="down"\} [1-9]/,
+    );
+    await b.setPing(200);
+    for (let i = 0; i < 3; i++) await lb.app.checker.checkOnce();
+    expect((await tab.get(`/content/${app}/x`)).node).toBe(moved.node);
+  });
+
+  it('a draining preferred node keeps its app sessions and gets no new ones', async () => {
+    const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes);
+    const app = contentPreferring('a', ['a', 'b']);
+    const before = new BrowserClient(lb.url);
+    expect((await before.get(`/content/${app}/`, 'navigate')).node).toBe('a');
+    lb.app.pool.setState(lb.app.pool.get('a')!, 'draining', 'admin');
+    expect((await before.get(`/content/${app}/`, 'navigate')).node).toBe('a');
+    expect((await new BrowserClient(lb.url).get(`/content/${app}/`, 'navigate')).node).toBe('b');
+  });
+
+  it('placement.strategy leastLoad: one pin per client, no app pins', async () => {
+    const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes, { placement: { strategy: 'leastLoad' } });
+    const app = contentPreferring('b', ['a', 'b']);
+    const tab = new BrowserClient(lb.url);
+    tab.store([`stickylb=${affinityToken(SECRET, 'a')}; Path=/`]);
+    const page = await tab.get(`/content/${app}/`, 'navigate');
+    expect(page.node).toBe('a');
+    expect(page.setCookie).toEqual([]);
+    expect(await placements(lb, 'preferred')).toBe(0);
+  });
+});
