@@ -36,7 +36,7 @@ describe.runIf(ready)('real Shiny apps behind stickylb over HTTP/2 in Chromium',
     const [one, two] = await Promise.all([startShiny('shiny-1'), startShiny('shiny-2')]);
     const lb = await startBalancer([one, two] as unknown as FakeNode[], {
       listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } },
-      healthCheck: { path: '/', interval: '1s', timeout: '900ms' },
+      healthCheck: { path: '/', interval: '2s', timeout: '1500ms' },
     });
     const browser = await launchBrowser();
     const context = await browser.newContext({ ignoreHTTPSErrors: true });

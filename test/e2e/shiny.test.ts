@@ -6,7 +6,13 @@ import type { FakeNode } from '../helpers/fake-node.js';
 import { shinyAvailable, startShiny } from '../helpers/shiny.js';
 
 /** Polls an element's text from the test side (page-side polling stalls while Shiny is disconnected). */
-async function waitForText(page: Page, selector: string, text: string, timeoutMs: number): Promise<void> {
+async function waitForText(
+  page: Page,
+  selector: string,
+  text: string,
+  timeoutMs: number,
+  context: () => string = () => '',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -18,7 +24,15 @@ async function waitForText(page: Page, selector: string, text: string, timeoutMs
     if (last === text) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${selector} still reads "${last}", not "${text}", after ${timeoutMs} ms`);
+  const body = (
+    (await page
+      .locator('body')
+      .textContent()
+      .catch(() => '')) ?? ''
+  ).slice(0, 200);
+  throw new Error(
+    `${selector} still reads "${last}", not "${text}", after ${timeoutMs} ms; page: ${body}; ${context()}`,
+  );
 }
 
 const ready = e2eReady(['chromium', chromiumAvailable()], ['r-cran-shiny', shinyAvailable()]);
@@ -27,7 +41,9 @@ describe.runIf(ready)('real Shiny apps behind stickylb in headless Chromium', ()
   it('renders and reacts, sticks across reloads, fails over on reload and reconnects by itself', async () => {
     const [one, two] = await Promise.all([startShiny('shiny-1'), startShiny('shiny-2')]);
     const lb = await startBalancer([one, two] as unknown as FakeNode[], {
-      healthCheck: { path: '/', interval: '1s', timeout: '900ms' },
+      // Probes patient enough for R under the full suite's load: a kill is seen by the refused
+      // connection, not by a timeout.
+      healthCheck: { path: '/', interval: '2s', timeout: '1500ms' },
     });
     const browser = await launchBrowser();
     const page = await browser.newPage();
@@ -76,7 +92,18 @@ describe.runIf(ready)('real Shiny apps behind stickylb in headless Chromium', ()
     expect(await nodeText()).toBe(other.name);
     await other.kill();
     await page.reload();
-    await waitForText(page, '#node', back.name, 15_000);
+    await waitForText(page, '#node', back.name, 15_000, () =>
+      JSON.stringify({
+        nodes: lb.app.pool.nodes.map((n) => [n.name, n.health, n.state]),
+        logs: lb.logs
+          .slice(-12)
+          .map((l) => [
+            l.msg,
+            l.upstream,
+            l.err === undefined ? undefined : String((l.err as { message?: string }).message),
+          ]),
+      }),
+    );
     expect(await nodeText()).toBe(back.name);
   }, 120_000);
 });
