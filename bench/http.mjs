@@ -90,6 +90,16 @@ async function contenders(nodes) {
       start: () => startStickylb(here('../dist/cli.js'), nodes, secret, { workers: 2 }),
     },
   ];
+  // BENCH_BASELINE=/path/to/another/checkout: its dist/cli.js runs beside this one, paired like the
+  // others (the way to tell a change's cost from the host's drift).
+  if (process.env.BENCH_BASELINE) {
+    list.push({
+      name: 'stickylb baseline',
+      cores: 1,
+      headers: pinCookie,
+      start: () => startStickylb(`${process.env.BENCH_BASELINE}/dist/cli.js`, nodes, secret),
+    });
+  }
   const keep = new RegExp(process.env.BENCH_FILTER ?? '');
   return list.filter((c) => keep.test(c.name));
 }

@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { connectSimBench } from './connect-sim.mjs';
 import { failoverBench } from './failover.mjs';
 import { hardeningBench } from './hardening.mjs';
 import { httpBench, median } from './http.mjs';
@@ -29,7 +30,7 @@ const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(t
 console.error(`bench on ${machine}, ${rounds} rounds of ${seconds}s per contender`);
 
 const only = new Set(
-  (process.env.BENCH_ONLY ?? 'http,tls,shiny,latency,websocket,failover,hardening').split(','),
+  (process.env.BENCH_ONLY ?? 'http,tls,shiny,latency,websocket,failover,hardening,sim').split(','),
 );
 const http = only.has('http')
   ? await httpBench({ seconds, rounds, sizes: (process.env.BENCH_SIZES ?? '1k,64k').split(',') })
@@ -45,6 +46,8 @@ stopAll();
 const failover = only.has('failover') ? await failoverBench() : [];
 stopAll();
 const hardening = only.has('hardening') ? await hardeningBench() : undefined;
+stopAll();
+const sim = only.has('sim') ? await connectSimBench() : [];
 stopAll();
 // Last: Chromium and R take seconds to wind down, which showed as a 70 ms p99 in a latency run
 // that followed it.
@@ -227,6 +230,31 @@ if (hardening !== undefined) {
     '',
   );
 }
+if (sim.length > 0) {
+  const row = (name) => sim.find((r) => r.contender.startsWith(name));
+  const content = row('stickylb content');
+  const least = row('stickylb leastLoad');
+  const haproxy = row('HAProxy');
+  const apart = row('stickylb content, 2 replicas, nothing');
+  const shared = row('stickylb content, 2 replicas, sharedState');
+  lines.push(
+    `Connect simulation (issue 23): ${content.sessions} app sessions (Poisson arrivals, Zipf-popular apps over 24, the two most popular preferring one node; log-normal lengths, median 2 s; 300 users, each with a dashboard visit first) against three simulated Connect nodes (processes of 20 sessions, a cold start for each new process, reaped after 1.5 s idle); the same seeded workload for every contender`,
+    '',
+    '| contender | cold starts per 1,000 sessions | peak processes | p95 busiest node / mean | split sessions | failed |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...sim.map(
+      (r) =>
+        `| ${r.contender} | ${r.coldStartsPer1000} | ${r.peakProcesses} | ${r.p95Balance} | ${r.split} | ${r.failed} |`,
+    ),
+    '',
+    `- cold starts <= 0.35x leastLoad's: ${(content.coldStartsPer1000 / least.coldStartsPer1000).toFixed(2)}x, ${content.coldStartsPer1000 <= 0.35 * least.coldStartsPer1000 ? 'met' : 'NOT met'}`,
+    `- fewer cold starts than HAProxy's bounded-load URI hashing: ${content.coldStartsPer1000} against ${haproxy.coldStartsPer1000}, ${content.coldStartsPer1000 < haproxy.coldStartsPer1000 ? 'met' : 'NOT met'}`,
+    `- two replicas sharing loads within 10% of one replica's cold starts: ${(shared.coldStartsPer1000 / content.coldStartsPer1000).toFixed(2)}x (${(apart.coldStartsPer1000 / content.coldStartsPer1000).toFixed(2)}x without sharing), ${shared.coldStartsPer1000 <= 1.1 * content.coldStartsPer1000 ? 'met' : 'NOT met'}`,
+    `- balance, p95 busiest node / mean <= 1.35: ${content.p95Balance}, ${content.p95Balance <= 1.35 ? 'met' : 'NOT met'}`,
+    `- stickylb: 0 split and 0 failed sessions: ${sim.filter((r) => r.contender.startsWith('stickylb')).every((r) => r.split === 0 && r.failed === 0) ? 'met' : 'NOT met'}`,
+    '',
+  );
+}
 const table = lines.join('\n');
 console.log(`\n${table}`);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -236,7 +264,7 @@ const out = process.env.BENCH_ONLY ? `${tmpdir()}/stickylb-bench-` : dir;
 writeFileSync(
   `${out}${stamp}.json`,
   JSON.stringify(
-    { machine, seconds, rounds, pinning, http, tls, shiny, latency, websocket, failover, hardening },
+    { machine, seconds, rounds, pinning, http, tls, shiny, latency, websocket, failover, hardening, sim },
     null,
     2,
   ),

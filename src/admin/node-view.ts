@@ -34,6 +34,8 @@ export interface NodeView {
   safeToStop: boolean;
   /** What it still holds before it is safe to stop (empty when it is). */
   waitingFor: string[];
+  /** The contents with the most open sessions on the node (summed over workers), most first. */
+  busiestContents: Array<{ content: string; sessions: number }>;
   /** While a slow start lasts, the share of its weight the node takes of new clients (0-1). */
   slowStartShare: number | null;
 }
@@ -73,6 +75,7 @@ export function nodeView(node: UpstreamNode, now = Date.now(), openTasks = 0): N
       by: node.stateSource.by ?? null,
     },
     openTasks,
+    busiestContents: node.busiestContents(),
     safeToStop: waiting.length === 0,
     waitingFor: waiting,
     slowStartShare: node.rampFrom === undefined ? null : Math.round(node.rampShare(now) * 100) / 100,

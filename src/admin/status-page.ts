@@ -65,7 +65,8 @@ async function refresh(){
       const p = n.lastProbe;
       const probe = p ? (p.ok?'ok':'fail')+' '+(p.status??p.error??'')+' · '+p.latencyMs+' ms' : '–';
       return '<tr data-node="'+esc(n.name)+'" data-health="'+esc(n.health)+'" data-state="'+esc(n.state)+'">'+
-        '<td class="node"><strong>'+esc(n.name)+'</strong><div class="small">'+esc(n.url)+'</div></td>'+
+        '<td class="node"><strong>'+esc(n.name)+'</strong><div class="small">'+esc(n.url)+'</div>'+
+          (n.busiestContents&&n.busiestContents.length?'<div class="small">apps: '+n.busiestContents.map((c)=>esc(c.content.slice(0,8))+' ('+c.sessions+')').join(', ')+'</div>':'')+'</td>'+
         '<td class="nowrap"><span class="badge h-'+esc(n.health)+'">'+(n.unlicensed?'unlicensed':esc(n.health))+'</span>'+
           (n.slowStartShare!=null?'<div class="small">slow start '+Math.round(n.slowStartShare*100)+'%</div>':'')+'</td>'+
         '<td class="s-'+esc(n.state)+'">'+esc(n.state)+(n.outdated?' (outdated)':'')+

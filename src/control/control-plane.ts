@@ -43,6 +43,9 @@ export async function repinCountsOf(counter: Pick<Metric, 'get'>): Promise<Repin
   }));
 }
 
+/** How often load counts are shared between replicas and workers (rule 10). */
+const LOAD_SHARE_MS = 1000;
+
 /** How a mode adapts the control plane. */
 export interface ControlPlaneOptions {
   /** Re-reads the configuration for `POST /api/reload` and SIGHUP. */
@@ -59,6 +62,18 @@ export interface ControlPlaneOptions {
   /** /api/nodes and /metrics as the admin server shows them (default: this process's). */
   readonly nodes?: (() => Promise<NodeView[]>) | undefined;
   readonly metricsText?: (() => Promise<string>) | undefined;
+  /**
+   * This replica's sessions and requests per node, and where the rest of the fleet's go (rule 10:
+   * the bound is the fleet's). Default: the pool's own counters, and the other replicas' loads
+   * written on the pool's nodes (right when the data plane shares the pool). A cluster primary
+   * sums its workers and hands each the others' load.
+   */
+  readonly loads?:
+    | {
+        readonly local: () => Promise<ReadonlyMap<string, number>>;
+        readonly apply: (otherReplicas: ReadonlyMap<string, number>) => void;
+      }
+    | undefined;
   /** Re-pin counts by origin node and reason, for the status page (default: this process's counter). */
   readonly repinCounts?: (() => Promise<readonly RepinCount[]>) | undefined;
   /** False while nothing serves traffic (no worker yet): readiness fails (default: always true). */
@@ -90,6 +105,7 @@ export class ControlPlane {
   /** Deploy tasks open on each node, as the data plane reports them (safe to stop). */
   readonly tasks: OpenTasks;
   #sampler: NodeJS.Timeout | undefined;
+  #loadTimer: NodeJS.Timeout | undefined;
   #repinsSeen = new Map<string, number>();
   readonly #discovery: DnsDiscovery;
   readonly #options: ControlPlaneOptions;
@@ -205,6 +221,8 @@ export class ControlPlane {
     this.#started = true;
     this.#sampler = setInterval(() => void this.#sample(), this.#options.historySampleMs ?? SAMPLE_MS);
     this.#sampler.unref();
+    // Load counts travel only when there is someone to tell: other replicas, or other workers.
+    if (this.#store !== undefined || this.#options.loads !== undefined) this.#shareLoads();
     const file = this.#options.configFile;
     if (file !== undefined && this.#current.config.watchConfig) {
       this.#watch = new ConfigWatch(file, () => this.reload(), this.#log);
@@ -279,6 +297,36 @@ export class ControlPlane {
     }
   }
 
+  /**
+   * About once a second, off the request path: this replica's load per node out to the shared
+   * store, the other replicas' in, handed to whoever places sessions (rule 10).
+   */
+  #shareLoads(): void {
+    const local =
+      this.#options.loads?.local ??
+      (async () => new Map(this.pool.nodes.map((n) => [n.name, n.inFlight + n.websockets])));
+    const apply =
+      this.#options.loads?.apply ??
+      ((others: ReadonlyMap<string, number>) => {
+        for (const n of this.pool.nodes) n.externalLoad = others.get(n.name) ?? 0;
+      });
+    let others: ReadonlyMap<string, number> = new Map();
+    const tick = async () => {
+      try {
+        const mine = await local();
+        if (this.#store !== undefined) others = (await this.#store.exchangeLoads(mine)) ?? others;
+        apply(others);
+      } catch (err) {
+        this.#log.debug({ err }, 'load share failed');
+      }
+      if (!this.#shuttingDown) {
+        this.#loadTimer = setTimeout(() => void tick(), LOAD_SHARE_MS);
+        this.#loadTimer.unref();
+      }
+    };
+    void tick();
+  }
+
   /** Readiness fails from now on (shutdown has begun). */
   beginShutdown(): void {
     if (this.#shuttingDown) return;
@@ -290,6 +338,7 @@ export class ControlPlane {
   async close(): Promise<void> {
     this.beginShutdown();
     clearInterval(this.#sampler);
+    clearTimeout(this.#loadTimer);
     this.#discovery.stop();
     this.#watch?.close();
     await this.#store?.close();

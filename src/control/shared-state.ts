@@ -16,6 +16,7 @@
  * at the start of the operation) and inserts nothing once it has passed, so a caller told 503
  * changed nothing anywhere.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { OperatorState } from '../config/schema.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -51,6 +52,13 @@ const DDL = [
      node text NOT NULL,
      last_seen timestamptz NOT NULL DEFAULT now()
    )`,
+  `CREATE TABLE IF NOT EXISTS stickylb_loads (
+     instance text NOT NULL,
+     node text NOT NULL,
+     load integer NOT NULL,
+     at timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY (instance, node)
+   )`,
   `INSERT INTO stickylb_meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING`,
 ];
 
@@ -78,6 +86,15 @@ const OPEN_TASK = `INSERT INTO stickylb_open_tasks (task_id, node) VALUES ($1, $
 const POLLED_TASK = 'UPDATE stickylb_open_tasks SET last_seen = now() WHERE task_id = $1';
 const FINISHED_TASK = 'DELETE FROM stickylb_open_tasks WHERE task_id = $1';
 
+/** Load counts older than this are another replica's that stopped: not counted (rule 10). */
+const LOADS_FRESH_SECONDS = 5;
+const PUBLISH_LOADS = `INSERT INTO stickylb_loads (instance, node, load, at)
+  SELECT $1, n, l, now() FROM unnest($2::text[], $3::int[]) AS t(n, l)
+  ON CONFLICT (instance, node) DO UPDATE SET load = EXCLUDED.load, at = now()`;
+const OTHERS_LOADS = `SELECT node, sum(load)::int AS load FROM stickylb_loads
+  WHERE instance <> $1 AND at > now() - make_interval(secs => ${LOADS_FRESH_SECONDS}) GROUP BY node`;
+const FORGET_LOADS = `DELETE FROM stickylb_loads WHERE at < now() - interval '1 minute'`;
+
 interface Row {
   node: string;
   state: OperatorState;
@@ -103,6 +120,8 @@ export interface StoreTiming {
 export class SharedStateStore {
   readonly #pool: Pool;
   readonly #replica: string;
+  /** This process among the fleet's load counts (a replica name is not unique: two may share a host). */
+  readonly #instance: string;
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #tasks: OpenTasks;
@@ -134,6 +153,7 @@ export class SharedStateStore {
     timing: StoreTiming = {},
   ) {
     this.#tasks = tasks;
+    this.#instance = `${replica}#${process.pid}-${randomBytes(4).toString('hex')}`;
     tasks.onChange = (change) => void this.#recordTask(change);
     this.#url = url;
     this.#pool = pool;
@@ -192,6 +212,27 @@ export class SharedStateStore {
     }
     this.#markUp();
     this.#pool.setState(node, state, 'admin', { origin: 'api', at: Date.now(), by: this.#replica });
+  }
+
+  /**
+   * Publishes this replica's sessions and requests per node and reads the other replicas' sums
+   * (rule 10: the bound is the fleet's). Undefined when the store cannot tell (it is down).
+   */
+  async exchangeLoads(mine: ReadonlyMap<string, number>): Promise<Map<string, number> | undefined> {
+    try {
+      const rows = await this.#withSchema(() =>
+        this.#op(async (client) => {
+          await client.query(PUBLISH_LOADS, [this.#instance, [...mine.keys()], [...mine.values()]]);
+          if (Math.random() < 0.02) await client.query(FORGET_LOADS);
+          return (await client.query<{ node: string; load: number }>(OTHERS_LOADS, [this.#instance])).rows;
+        }),
+      );
+      this.#markUp();
+      return new Map(rows.map((r) => [r.node, r.load]));
+    } catch (err) {
+      this.#down(err);
+      return undefined;
+    }
   }
 
   /** Records a deploy task's change for the fleet; a failure marks the store down, never throws. */

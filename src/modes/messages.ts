@@ -21,6 +21,8 @@ export interface NodeCounters {
   readonly inFlight: number;
   readonly websockets: number;
   readonly requests: number;
+  /** The worker's busiest contents on the node (summed and ranked again by the primary). */
+  readonly contents: ReadonlyArray<{ readonly content: string; readonly sessions: number }>;
 }
 
 /** Primary -> worker. The first `settings` starts the worker's data plane; later ones are reloads. */
@@ -29,6 +31,8 @@ export type ToWorker =
   | { readonly t: 'snapshot'; readonly nodes: readonly NodeSnapshot[] }
   | { readonly t: 'query'; readonly id: number; readonly what: 'nodes' | 'metrics' }
   | { readonly t: 'shutdown' }
+  /** The sessions and requests per node every other balancer process holds (rule 10's load). */
+  | { readonly t: 'loads'; readonly external: Readonly<Record<string, number>> }
   | { readonly t: 'skip-delay' };
 
 /** Worker -> primary. `hello`: the worker listens for messages; `ready`: its proxy listens. */

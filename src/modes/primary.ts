@@ -77,6 +77,10 @@ export async function startPrimary(
       return counter === undefined ? [] : repinCountsOf(counter);
     },
     serving: () => (relay?.listening ?? 0) > 0,
+    loads: {
+      local: async () => (await relay?.workerLoads()) ?? new Map(),
+      apply: (others) => relay?.shareLoads(others),
+    },
   });
   const workers = new WorkerRelay(control, logger.child({ component: 'cluster' }));
   relay = workers;
@@ -106,6 +110,7 @@ async function summedNodes(control: ControlPlane, relay: WorkerRelay | undefined
   const perWorker = ((await relay?.queryAll('nodes')) ?? []) as NodeCounters[][];
   const now = Date.now();
   return control.pool.nodes.map((n) => {
+    const contents = new Map<string, number>();
     const view = nodeView(n, now, control.tasks.count(n.name));
     for (const list of perWorker) {
       const c = list.find((x) => x.name === n.name);
@@ -113,7 +118,13 @@ async function summedNodes(control: ControlPlane, relay: WorkerRelay | undefined
       view.inFlight += c.inFlight;
       view.websockets += c.websockets;
       view.requests += c.requests;
+      for (const { content, sessions } of c.contents ?? [])
+        contents.set(content, (contents.get(content) ?? 0) + sessions);
     }
+    view.busiestContents = [...contents]
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, 5)
+      .map(([content, sessions]) => ({ content, sessions }));
     view.waitingFor = waitingFor(view.state, view.inFlight, view.websockets, view.openTasks);
     view.safeToStop = view.waitingFor.length === 0;
     return view;

@@ -7,7 +7,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
-import { isMessage, type NodeSnapshot, type ToPrimary, type ToWorker } from './messages.js';
+import {
+  isMessage,
+  type NodeCounters,
+  type NodeSnapshot,
+  type ToPrimary,
+  type ToWorker,
+} from './messages.js';
 
 const QUERY_TIMEOUT_MS = 2000;
 
@@ -20,6 +26,9 @@ export class WorkerRelay {
   readonly #ready = new WeakSet<Worker>();
   readonly #pending = new Map<number, { resolve: (data: unknown) => void; timer: NodeJS.Timeout }>();
   #nextQuery = 1;
+  /** Each worker's own load per node at the last count, and their sum. */
+  #lastLoads: Array<[Worker, Map<string, number>]> = [];
+  #lastTotal = new Map<string, number>();
   #stopping = false;
   #delaySkipped = false;
   #resolveProxyUrl: (url: string) => void = () => {};
@@ -70,6 +79,41 @@ export class WorkerRelay {
     const live = [...this.#workers].filter((w) => w.isConnected() && this.#ready.has(w));
     const answers = await Promise.all(live.map((w) => this.#query(w, what)));
     return answers.filter((d) => d !== undefined);
+  }
+
+  /**
+   * This replica's sessions and requests per node, summed over its workers; each worker's own
+   * counts are kept for `shareLoads`.
+   */
+  async workerLoads(): Promise<Map<string, number>> {
+    const live = [...this.#workers].filter((w) => w.isConnected() && this.#ready.has(w));
+    const answers = await Promise.all(live.map((w) => this.#query(w, 'nodes')));
+    const total = new Map<string, number>();
+    this.#lastLoads = [];
+    for (const [i, answer] of answers.entries()) {
+      if (answer === undefined) continue;
+      const own = new Map((answer as NodeCounters[]).map((c) => [c.name, c.inFlight + c.websockets]));
+      this.#lastLoads.push([live[i]!, own]);
+      for (const [name, load] of own) total.set(name, (total.get(name) ?? 0) + load);
+    }
+    this.#lastTotal = total;
+    return total;
+  }
+
+  /**
+   * Tells each worker what every other balancer process holds per node: the other replicas'
+   * loads plus the other workers' (rule 10: the bound is the fleet's, not one worker's view).
+   */
+  shareLoads(otherReplicas: ReadonlyMap<string, number>): void {
+    for (const [worker, own] of this.#lastLoads) {
+      if (!worker.isConnected()) continue;
+      const external: Record<string, number> = {};
+      for (const name of new Set([...this.#lastTotal.keys(), ...otherReplicas.keys()])) {
+        external[name] =
+          (otherReplicas.get(name) ?? 0) + (this.#lastTotal.get(name) ?? 0) - (own.get(name) ?? 0);
+      }
+      worker.send({ t: 'loads', external } satisfies ToWorker);
+    }
   }
 
   /** Tells every worker to end a shutdownDelay under way; false when no worker is stopping. */

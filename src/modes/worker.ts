@@ -80,6 +80,9 @@ class WorkerProcess {
       case 'query':
         void answer(running, message.what).then((data) => send({ t: 'reply', id: message.id, data }));
         break;
+      case 'loads':
+        for (const node of running.pool.nodes) node.externalLoad = message.external[node.name] ?? 0;
+        break;
     }
   }
 
@@ -157,6 +160,7 @@ async function answer(
       inFlight: n.inFlight,
       websockets: n.websockets,
       requests: n.requests,
+      contents: n.busiestContents(20),
     }),
   );
 }

@@ -68,6 +68,8 @@ export class UpstreamNode {
    * process's view of it. 0 for a lone process.
    */
   externalLoad = 0;
+  /** Open sessions (WebSockets) per content GUID on this node; a content leaves with its last one. */
+  readonly contentSessions = new Map<string, number>();
   /** Consecutive connection failures seen on real traffic (passive health evidence). */
   connectFailures = 0;
   /** Smooth weighted round-robin accumulator, used to break ties between equally loaded nodes. */
@@ -137,6 +139,26 @@ export class UpstreamNode {
       return 1;
     }
     return Math.max(share, 0.02);
+  }
+
+  /** A session (WebSocket) of `content` opened on this node. */
+  openSession(content: string): void {
+    this.contentSessions.set(content, (this.contentSessions.get(content) ?? 0) + 1);
+  }
+
+  /** A session of `content` ended. */
+  closeSession(content: string): void {
+    const left = (this.contentSessions.get(content) ?? 1) - 1;
+    if (left > 0) this.contentSessions.set(content, left);
+    else this.contentSessions.delete(content);
+  }
+
+  /** The `count` contents with the most open sessions here, most first. */
+  busiestContents(count = 5): Array<{ content: string; sessions: number }> {
+    return [...this.contentSessions]
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, count)
+      .map(([content, sessions]) => ({ content, sessions }));
   }
 
   /** Sessions and requests on the node, fleet-wide where known (placement's load, rule 10). */

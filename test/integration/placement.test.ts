@@ -11,6 +11,7 @@ import { affinityToken } from '../../src/affinity/token.js';
 import { startBalancer, waitFor } from '../helpers/balancer.js';
 import { BrowserClient } from '../helpers/browser-client.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
+import { postgresBin, startPostgres } from '../helpers/postgres.js';
 import { openSocket } from '../helpers/ws.js';
 
 const SECRET = 'test-secret-0123456789abcdef';
@@ -70,6 +71,10 @@ describe('content-aware placement', () => {
       tab.cookieHeader(`/content/${app}/websocket/`),
     );
     expect(ws.hello.hello).toBe('c');
+    const view = (await (await fetch(`${lb.adminUrl}/api/nodes/c`)).json()) as {
+      busiestContents: Array<{ content: string; sessions: number }>;
+    };
+    expect(view.busiestContents).toEqual([{ content: app, sessions: 1 }]);
     // Elsewhere the client still goes to its global node.
     expect((await tab.get('/connect/')).node).toBe('a');
     expect(await placements(lb, 'preferred')).toBe(1);
@@ -168,4 +173,28 @@ describe('content-aware placement', () => {
     expect(page.setCookie).toEqual([]);
     expect(await placements(lb, 'preferred')).toBe(0);
   });
+
+  describe.runIf(postgresBin() !== undefined || process.env.STICKYLB_REQUIRE_E2E === '1')(
+    'a fleet sharing PostgreSQL',
+    () => {
+      it("the bound is the fleet's: sessions held through one replica push another replica's placements on", async () => {
+        const pg = await startPostgres();
+        const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+        const shared = { sharedState: { url: pg.url } };
+        const [one, two] = [await startBalancer(nodes, shared), await startBalancer(nodes, shared)];
+        // Four sessions on a, all through replica one.
+        for (let i = 0; i < 4; i++) {
+          const ws = await openSocket(`${one.url}/ws`, `stickylb=${affinityToken(SECRET, 'a')}`);
+          expect(ws.hello.hello).toBe('a');
+        }
+        // Replica two learns them (about once a second) ...
+        await expect.poll(() => two.app.pool.get('a')!.externalLoad, { timeout: 10_000 }).toBe(4);
+        expect(two.app.pool.get('a')!.websockets).toBe(0);
+        // ... so an app preferring a spills to b there: 4 + 1 > ceil(1.25 x 5 / 2).
+        const app = contentPreferring('a', ['a', 'b']);
+        expect((await new BrowserClient(two.url).get(`/content/${app}/`, 'navigate')).node).toBe('b');
+        expect(await placements(two, 'spilled')).toBe(1);
+      }, 30_000);
+    },
+  );
 });

@@ -7,6 +7,7 @@ const n = (name: string, inFlight = 0, websockets = 0): NodeCounters => ({
   inFlight,
   websockets,
   requests: 0,
+  contents: [],
 });
 
 describe('busyNodes', () => {

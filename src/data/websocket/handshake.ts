@@ -8,10 +8,12 @@
  * - a node lost (down, maintenance, removed) aborts its pending handshakes, which are redispatched
  *   to another node and re-pin the client, as nothing was sent to the client yet.
  */
+
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { contentOf } from '../../affinity/placement.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Pool } from '../../pool/pool.js';
@@ -45,6 +47,7 @@ export interface HandshakeHost {
     node: UpstreamNode,
     idleTimeoutMs: number,
     onClosed: (() => void) | undefined,
+    content: string | undefined,
   ): void;
 }
 
@@ -225,6 +228,7 @@ export class Handshake {
       node,
       this.#runtime.settings.websocket.idleTimeoutMs,
       onClosed,
+      contentOf(this.#fwd.path),
     );
     node.stats.upgrades++;
     this.#ctx.metrics.countResponse(node, this.#client.acceptStatus, 0);

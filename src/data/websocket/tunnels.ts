@@ -38,6 +38,7 @@ export class Tunnels {
     node: UpstreamNode,
     idleTimeoutMs: number,
     onClosed?: () => void,
+    content?: string,
   ): void {
     const tunnel: Tunnel = { client, upstream, node };
     let set = this.#byNode.get(node);
@@ -47,6 +48,7 @@ export class Tunnels {
     }
     set.add(tunnel);
     node.websockets++;
+    if (content !== undefined) node.openSession(content);
     (upstream as Socket).setNoDelay?.(true);
     (client as Socket).setNoDelay?.(true);
     if (idleTimeoutMs > 0) {
@@ -63,6 +65,7 @@ export class Tunnels {
       if (closed) return;
       closed = true;
       node.websockets--;
+      if (content !== undefined) node.closeSession(content);
       const current = this.#byNode.get(node);
       current?.delete(tunnel);
       if (current?.size === 0) this.#byNode.delete(node);

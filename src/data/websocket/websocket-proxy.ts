@@ -147,8 +147,9 @@ export class WebSocketProxy implements HandshakeHost {
     node: UpstreamNode,
     idleTimeoutMs: number,
     onClosed: (() => void) | undefined,
+    content: string | undefined,
   ): void {
-    this.#tunnels.open(client, upstream, node, idleTimeoutMs, onClosed);
+    this.#tunnels.open(client, upstream, node, idleTimeoutMs, onClosed, content);
   }
 }
 

@@ -1,0 +1,307 @@
+// The Connect simulation (issue 23): the same seeded workload of app sessions (Poisson arrivals,
+// Zipf-popular apps, log-normal session lengths; returning users carrying the pin of an earlier
+// dashboard visit) against three simulated Connect nodes (bench/lib/sim-node.mjs: processes of 20
+// sessions, cold starts, idle reaping), through stickylb `content`, stickylb `leastLoad`, HAProxy's
+// bounded-load URI hashing with cookie insert (the nearest peer), and two stickylb replicas with and
+// without sharing loads through PostgreSQL (each session's page through one, its WebSocket through
+// the other). Reports cold starts per 1,000 sessions, peak processes, the p95 over time of busiest
+// node sessions / mean, and sessions split across nodes or failed.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import WebSocket from 'ws';
+import { startPostgres } from './lib/postgres.mjs';
+import { freePort, start, startStickylb, waitHttp, workdir } from './lib/servers.mjs';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const SIM_NODE = fileURLToPath(new URL('./lib/sim-node.mjs', import.meta.url));
+const SECRET = 'bench-sim-secret-0123456789';
+const NODES = ['a', 'b', 'c'];
+
+/** mulberry32: the same workload for every contender. */
+function rng(seed) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The workload: `count` sessions over `seconds`, each { at (ms), user, app (index), ms (length) }.
+ * Apps are Zipf(1) over `apps`; lengths log-normal (median `medianMs`, sigma 0.6).
+ */
+function workload({ count, seconds, apps, users, medianMs, seed }) {
+  const random = rng(seed);
+  const weights = Array.from({ length: apps }, (_, i) => 1 / (i + 1));
+  const total = weights.reduce((s, w) => s + w, 0);
+  const pickApp = () => {
+    let r = random() * total;
+    for (let i = 0; i < apps; i++) {
+      r -= weights[i];
+      if (r <= 0) return i;
+    }
+    return apps - 1;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+  const sessions = [];
+  let at = 0;
+  const rate = count / seconds; // per second
+  for (let i = 0; i < count; i++) {
+    at += (-Math.log(random() + 1e-12) / rate) * 1000;
+    sessions.push({
+      at,
+      user: Math.floor(random() * users),
+      app: pickApp(),
+      ms: medianMs * Math.exp(0.6 * normal()),
+    });
+  }
+  return sessions;
+}
+
+/**
+ * App GUIDs such that the two most popular apps prefer the same node under stickylb's placement (so
+ * the bound has to act), the rest whatever their hash gives.
+ */
+async function appGuids(apps) {
+  const { contentKey } = await import('../dist/affinity/placement.js');
+  const { rendezvousScore, rendezvousSeed } = await import('../dist/affinity/rendezvous.js');
+  const preferred = (guid) => {
+    const key = contentKey(guid);
+    return [...NODES].sort(
+      (x, y) =>
+        rendezvousScore(key, rendezvousSeed(SECRET, y), 1) -
+        rendezvousScore(key, rendezvousSeed(SECRET, x), 1),
+    )[0];
+  };
+  const guid = (i) => `5e7a1c2d-3b4f-4a6e-8d9c-${String(i).padStart(12, '0')}`;
+  const list = [guid(0)];
+  for (let i = 1; list.length < 2; i++) if (preferred(guid(i)) === preferred(list[0])) list.push(guid(i));
+  for (let i = 1000; list.length < apps; i++) list.push(guid(i));
+  return list;
+}
+
+/** A browser's cookie jar: cookies with their Path, sent longest path first (RFC 6265). */
+class Jar {
+  cookies = new Map();
+  header(path) {
+    const list = [...this.cookies.values()]
+      .filter(
+        (c) =>
+          c.path === '/' || path === c.path || path.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`),
+      )
+      .sort((x, y) => y.path.length - x.path.length);
+    return list.length === 0 ? undefined : list.map((c) => `${c.name}=${c.value}`).join('; ');
+  }
+  store(raw) {
+    const lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    for (const line of lines) {
+      const [pair, ...attrs] = line.split(';').map((s) => s.trim());
+      const eq = pair.indexOf('=');
+      const path = attrs.find((a) => a.toLowerCase().startsWith('path='))?.slice(5) ?? '/';
+      this.cookies.set(`${pair.slice(0, eq)} ${path}`, {
+        name: pair.slice(0, eq),
+        value: pair.slice(eq + 1),
+        path,
+      });
+    }
+  }
+}
+
+const NAVIGATE = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', accept: 'text/html' };
+
+/** Three fresh simulated nodes. */
+async function startSimNodes() {
+  const nodes = [];
+  for (const name of NODES) {
+    const port = await freePort();
+    start(process.execPath, [SIM_NODE, name, String(port), '20', '30', '1500']);
+    await waitHttp(`http://127.0.0.1:${port}/__ping__`);
+    nodes.push({ name, url: `http://127.0.0.1:${port}` });
+  }
+  return nodes;
+}
+
+async function stats(nodes) {
+  return Promise.all(nodes.map(async (n) => (await fetch(`${n.url}/__sim__/stats`)).json()));
+}
+
+/** HAProxy: URI hashing (the app's path) with bounded loads, then a cookie per client. */
+async function startHaproxyUri(nodes) {
+  const port = await freePort();
+  const file = join(workdir, `haproxy-sim-${port}.cfg`);
+  writeFileSync(
+    file,
+    `global
+  maxconn 9900
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 75s
+  timeout server 300s
+  timeout tunnel 300s
+  option http-keep-alive
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+backend be
+  balance uri depth 2
+  hash-type consistent
+  hash-balance-factor 125
+  cookie SRV insert indirect nocache httponly
+  option httpchk GET /__ping__
+${nodes.map((n) => `  server ${n.name} ${new URL(n.url).host} cookie ${n.name} check inter 2s`).join('\n')}
+`,
+  );
+  const child = start('haproxy', ['-f', file, '-db']);
+  await waitHttp(`http://127.0.0.1:${port}/__ping__`);
+  return { pages: [`http://127.0.0.1:${port}`], sockets: [`http://127.0.0.1:${port}`], child };
+}
+
+/** Runs `sessions` through a contender; resolves with its measurements. */
+async function drive(contender, nodes, sessions, apps) {
+  const agent = new Agent({ connections: 64 });
+  const jars = new Map();
+  const jarOf = (user) => {
+    let jar = jars.get(user);
+    if (jar === undefined) {
+      jar = { jar: new Jar(), visited: false };
+      jars.set(user, jar);
+    }
+    return jar;
+  };
+  await Promise.all(nodes.map((n) => fetch(`${n.url}/__sim__/reset`).then((r) => r.arrayBuffer())));
+  let split = 0;
+  let failed = 0;
+  let open = 0;
+  let peakProcesses = 0;
+  const ratios = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const s = await stats(nodes);
+      peakProcesses = Math.max(
+        peakProcesses,
+        s.reduce((sum, n) => sum + n.processes, 0),
+      );
+      const total = s.reduce((sum, n) => sum + n.sessions, 0);
+      if (total >= nodes.length * 2)
+        ratios.push(Math.max(...s.map((n) => n.sessions)) / (total / nodes.length));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  const t0 = performance.now();
+  const one = async (session, i) => {
+    const wait = session.at - (performance.now() - t0);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const user = jarOf(session.user);
+    const guid = apps[session.app];
+    const page = contender.pages[i % contender.pages.length];
+    const socketBase =
+      contender.sockets[(i + (contender.sockets.length > 1 ? 1 : 0)) % contender.sockets.length];
+    try {
+      if (!user.visited) {
+        // The dashboard first: the user's global pin, from wherever it lands.
+        const res = await request(`${page}/connect/`, {
+          headers: { ...NAVIGATE, ...cookie(user.jar, '/connect/') },
+          dispatcher: agent,
+        });
+        user.jar.store(res.headers['set-cookie']);
+        await res.body.dump();
+        user.visited = true;
+      }
+      const path = `/content/${guid}/`;
+      const res = await request(`${page}${path}`, {
+        headers: { ...NAVIGATE, ...cookie(user.jar, path) },
+        dispatcher: agent,
+      });
+      user.jar.store(res.headers['set-cookie']);
+      const pageNode = (await res.body.json()).node;
+      const wsPath = `/content/${guid}/websocket/`;
+      const hello = await new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${socketBase.replace(/^http/, 'ws')}${wsPath}`, {
+          headers: cookie(user.jar, wsPath),
+        });
+        ws.once('upgrade', (r) => user.jar.store(r.headers['set-cookie']));
+        ws.once('message', (m) => {
+          open++;
+          setTimeout(() => {
+            ws.close();
+            open--;
+          }, session.ms);
+          resolve(JSON.parse(String(m)));
+        });
+        ws.once('error', reject);
+      });
+      if (hello.node !== pageNode) split++;
+    } catch {
+      failed++;
+    }
+  };
+  await Promise.all(sessions.map((s, i) => one(s, i)));
+  while (open > 0) await new Promise((r) => setTimeout(r, 100));
+  sampling = false;
+  await sampler;
+  const s = await stats(nodes);
+  await agent.close();
+  ratios.sort((x, y) => x - y);
+  const coldStarts = s.reduce((sum, n) => sum + n.coldStarts, 0);
+  return {
+    contender: contender.name,
+    sessions: sessions.length,
+    coldStartsPer1000: Math.round((coldStarts / sessions.length) * 1000),
+    peakProcesses,
+    p95Balance: Math.round((ratios[Math.floor(ratios.length * 0.95)] ?? 1) * 100) / 100,
+    split,
+    failed,
+  };
+}
+
+function cookie(jar, path) {
+  const h = jar.header(path);
+  return h === undefined ? {} : { cookie: h };
+}
+
+/** Runs the simulation for every contender; returns one row each. */
+export async function connectSimBench({ seconds = 40, count = 1200 } = {}) {
+  const apps = await appGuids(24);
+  const sessions = workload({ count, seconds, apps: apps.length, users: 300, medianMs: 2000, seed: 7 });
+  const rows = [];
+  const run = async (name, makeContender) => {
+    const nodes = await startSimNodes();
+    const contender = await makeContender(nodes);
+    rows.push(await drive({ name, ...contender }, nodes, sessions, apps));
+    for (const c of contender.children ?? []) c.kill('SIGKILL');
+    for (const n of nodes) await fetch(`${n.url}/__ping__`).catch(() => {});
+    console.error(`connect simulation: ${name} done`);
+  };
+  const one = (extra) => async (nodes) => {
+    const lb = await startStickylb(CLI, nodes, SECRET, extra);
+    return { pages: [lb.url], sockets: [lb.url], children: [lb.child] };
+  };
+  const two = (extra) => async (nodes) => {
+    const [x, y] = [
+      await startStickylb(CLI, nodes, SECRET, extra),
+      await startStickylb(CLI, nodes, SECRET, extra),
+    ];
+    return { pages: [x.url, y.url], sockets: [x.url, y.url], children: [x.child, y.child] };
+  };
+  await run('stickylb content', one({}));
+  await run('stickylb leastLoad', one({ placement: { strategy: 'leastLoad' } }));
+  await run('HAProxy 2.6 balance uri + hash-balance-factor 125 + cookie insert', async (nodes) => {
+    const h = await startHaproxyUri(nodes);
+    return { ...h, children: [h.child] };
+  });
+  await run('stickylb content, 2 replicas, nothing shared', two({}));
+  const pg = await startPostgres(mkdtempSync(join(tmpdir(), 'stickylb-bench-pg-')));
+  try {
+    await run('stickylb content, 2 replicas, sharedState', two({ sharedState: { url: pg.url } }));
+  } finally {
+    pg.stop();
+  }
+  return rows;
+}
