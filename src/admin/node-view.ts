@@ -34,6 +34,8 @@ export interface NodeView {
   safeToStop: boolean;
   /** What it still holds before it is safe to stop (empty when it is). */
   waitingFor: string[];
+  /** What Connect runs on the node (with `connect.apiKey`): processes, their memory, jobs. */
+  connect: { processes: number; ramBytes: number; jobs: number } | null;
   /** The contents with the most open sessions on the node (summed over workers), most first. */
   busiestContents: Array<{ content: string; sessions: number }>;
   /** While a slow start lasts, the share of its weight the node takes of new clients (0-1). */
@@ -42,7 +44,8 @@ export interface NodeView {
 
 /** Serialisable view of `node`; `openTasks` from the control plane's tracker. */
 export function nodeView(node: UpstreamNode, now = Date.now(), openTasks = 0): NodeView {
-  const waiting = waitingFor(node.state, node.inFlight, node.websockets, openTasks);
+  const procs = node.connectProcs;
+  const waiting = waitingFor(node.state, node.inFlight, node.websockets, openTasks, procs?.jobs ?? 0);
   const p = node.lastProbe;
   return {
     name: node.name,
@@ -75,6 +78,8 @@ export function nodeView(node: UpstreamNode, now = Date.now(), openTasks = 0): N
       by: node.stateSource.by ?? null,
     },
     openTasks,
+    connect:
+      procs === undefined ? null : { processes: procs.total, ramBytes: procs.ramBytes, jobs: procs.jobs },
     busiestContents: node.busiestContents(),
     safeToStop: waiting.length === 0,
     waitingFor: waiting,
@@ -86,11 +91,19 @@ export function nodeView(node: UpstreamNode, now = Date.now(), openTasks = 0): N
  * What keeps a node from being safe to stop: taking new clients, requests in flight, WebSockets,
  * open deploy tasks (stopping a node fails the deploys it builds). Empty: it may be stopped.
  */
-export function waitingFor(state: string, inFlight: number, websockets: number, openTasks: number): string[] {
+export function waitingFor(
+  state: string,
+  inFlight: number,
+  websockets: number,
+  openTasks: number,
+  connectJobs = 0,
+): string[] {
   const waiting: string[] = [];
   if (state === 'active') waiting.push('new clients (it is active: drain it first)');
   if (inFlight > 0) waiting.push(`${inFlight} request${inFlight === 1 ? '' : 's'} in flight`);
   if (websockets > 0) waiting.push(`${websockets} WebSocket${websockets === 1 ? '' : 's'}`);
   if (openTasks > 0) waiting.push(`${openTasks} deploy task${openTasks === 1 ? '' : 's'}`);
+  if (connectJobs > 0)
+    waiting.push(`${connectJobs} Connect job${connectJobs === 1 ? '' : 's'} (renders, builds)`);
   return waiting;
 }

@@ -255,6 +255,15 @@ export const configSchema = z
          * (default 30m).
          */
         taskTimeout: duration('30m'),
+        /**
+         * An administrator's API key (use `${CONNECT_API_KEY}`): lets the balancer ask each node what
+         * Connect runs there (`/__api__/metrics/procs`, directly, never through the balancer), so
+         * placement prefers nodes already running an app and "safe to stop" waits for renders,
+         * builds and jobs. Sent only to the nodes; never logged or exported (default: none).
+         */
+        apiKey: z.string().min(1).optional(),
+        /** How often each node's processes are read with `apiKey` (default 5s). */
+        procsInterval: duration('5s'),
       })
       .prefault({}),
     failover: z
@@ -468,6 +477,7 @@ export const RESTART_ONLY: Readonly<Record<string, 'value' | 'presence'>> = {
   workers: 'value',
   watchConfig: 'value',
   sharedState: 'value',
+  'connect.apiKey': 'presence',
 };
 
 /** The restart-only keys whose value differs between `before` and `after` (changes a reload keeps out). */

@@ -15,7 +15,9 @@ import { type NodeView, nodeView } from '../admin/node-view.js';
 import { type DataSettings, dataSettings } from '../config/data-settings.js';
 import { type Config, type OperatorState, restartOnlyChanges } from '../config/schema.js';
 import { loadTlsMaterial, type TlsMaterial } from '../config/tls-files.js';
+import { ProcsReader } from '../health/connect-procs.js';
 import { type CheckerOptions, HealthChecker } from '../health/health-checker.js';
+import { createProbeAgent } from '../health/probe.js';
 import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
@@ -104,6 +106,8 @@ export class ControlPlane {
   readonly history = new History();
   /** Deploy tasks open on each node, as the data plane reports them (safe to stop). */
   readonly tasks: OpenTasks;
+  /** Connect's own processes per node, read with `connect.apiKey` (none without a key). */
+  readonly procs: ProcsReader | undefined;
   #sampler: NodeJS.Timeout | undefined;
   #loadTimer: NodeJS.Timeout | undefined;
   #repinsSeen = new Map<string, number>();
@@ -169,6 +173,16 @@ export class ControlPlane {
       logger.child({ component: 'health' }),
       this.metrics,
     );
+    const connect = initial.config.connect;
+    if (connect.apiKey !== undefined) {
+      this.procs = new ProcsReader(
+        this.pool,
+        createProbeAgent(initial.config.healthCheck.timeout),
+        connect.apiKey,
+        connect.procsInterval,
+        Math.max(initial.config.healthCheck.timeout, 2000),
+      );
+    }
     this.#admin = createAdminServer({
       pool: this.pool,
       metrics: this.metrics,
@@ -227,7 +241,10 @@ export class ControlPlane {
     if (file !== undefined && this.#current.config.watchConfig) {
       this.#watch = new ConfigWatch(file, () => this.reload(), this.#log);
     }
-    if (this.#options.probing !== false) this.checker.start();
+    if (this.#options.probing !== false) {
+      this.checker.start();
+      this.procs?.start();
+    }
     const isIdle =
       this.#options.isIdle ??
       ((name: string) => {
@@ -343,6 +360,7 @@ export class ControlPlane {
     this.#watch?.close();
     await this.#store?.close();
     await this.checker.stop();
+    await this.procs?.stop();
     this.#admin.closeAllConnections();
     await new Promise<void>((resolve) => this.#admin.close(() => resolve()));
   }
@@ -366,6 +384,8 @@ export class ControlPlane {
     this.#current = next;
     this.pool.reconcile(next.settings.nodes, next.settings.pool);
     this.checker.reconfigure(checkerOptions(resolved));
+    if (resolved.connect.apiKey !== undefined)
+      this.procs?.reconfigure(resolved.connect.apiKey, resolved.connect.procsInterval);
     this.tasks.timeoutMs = resolved.connect.taskTimeout;
     for (const listener of this.#listeners) listener(next.settings);
   }

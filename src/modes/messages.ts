@@ -32,7 +32,12 @@ export type ToWorker =
   | { readonly t: 'query'; readonly id: number; readonly what: 'nodes' | 'metrics' }
   | { readonly t: 'shutdown' }
   /** The sessions and requests per node every other balancer process holds (rule 10's load). */
-  | { readonly t: 'loads'; readonly external: Readonly<Record<string, number>> }
+  /** ... and the contents Connect runs on each node (with `connect.apiKey`), for placement. */
+  | {
+      readonly t: 'loads';
+      readonly external: Readonly<Record<string, number>>;
+      readonly warm: Readonly<Record<string, readonly string[]>>;
+    }
   | { readonly t: 'skip-delay' };
 
 /** Worker -> primary. `hello`: the worker listens for messages; `ready`: its proxy listens. */

@@ -125,7 +125,13 @@ async function summedNodes(control: ControlPlane, relay: WorkerRelay | undefined
       .sort((x, y) => y[1] - x[1])
       .slice(0, 5)
       .map(([content, sessions]) => ({ content, sessions }));
-    view.waitingFor = waitingFor(view.state, view.inFlight, view.websockets, view.openTasks);
+    view.waitingFor = waitingFor(
+      view.state,
+      view.inFlight,
+      view.websockets,
+      view.openTasks,
+      view.connect?.jobs ?? 0,
+    );
     view.safeToStop = view.waitingFor.length === 0;
     return view;
   });

@@ -105,6 +105,10 @@ export class WorkerRelay {
    * loads plus the other workers' (rule 10: the bound is the fleet's, not one worker's view).
    */
   shareLoads(otherReplicas: ReadonlyMap<string, number>): void {
+    const warm: Record<string, string[]> = {};
+    for (const node of this.#control.pool.nodes) {
+      if (node.connectProcs !== undefined) warm[node.name] = [...node.connectProcs.byContent.keys()];
+    }
     for (const [worker, own] of this.#lastLoads) {
       if (!worker.isConnected()) continue;
       const external: Record<string, number> = {};
@@ -112,7 +116,7 @@ export class WorkerRelay {
         external[name] =
           (otherReplicas.get(name) ?? 0) + (this.#lastTotal.get(name) ?? 0) - (own.get(name) ?? 0);
       }
-      worker.send({ t: 'loads', external } satisfies ToWorker);
+      worker.send({ t: 'loads', external, warm } satisfies ToWorker);
     }
   }
 

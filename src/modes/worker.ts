@@ -81,7 +81,11 @@ class WorkerProcess {
         void answer(running, message.what).then((data) => send({ t: 'reply', id: message.id, data }));
         break;
       case 'loads':
-        for (const node of running.pool.nodes) node.externalLoad = message.external[node.name] ?? 0;
+        for (const node of running.pool.nodes) {
+          node.externalLoad = message.external[node.name] ?? 0;
+          const warm = message.warm[node.name];
+          node.warmContents = warm === undefined ? undefined : new Set(warm);
+        }
         break;
     }
   }

@@ -102,6 +102,7 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
       weight: node.weight,
       share: node.rampShare(now),
       load: node.fleetLoad(),
+      warm: node.runs(content),
     }));
     const placed = placeContent(candidates, contentKey(content), balanceFactor);
     return placed === undefined ? undefined : { node: placed.node.node, outcome: placed.outcome };

@@ -10,6 +10,17 @@ import { RequestStats } from './request-stats.js';
 
 /** Where a node's operator state came from: the YAML, or the admin API (of which replica, when). */
 /** Connect's answer to `/__ping__` once its licence has expired. */
+/** What a node's Connect reported of its own processes (`connect.apiKey`; health/connect-procs.ts). */
+export interface ConnectProcs {
+  /** Processes per content GUID. */
+  readonly byContent: ReadonlyMap<string, number>;
+  /** Processes in all, and their memory (bytes). */
+  readonly total: number;
+  readonly ramBytes: number;
+  /** Processes of a non-interactive kind (renders, builds, jobs). */
+  readonly jobs: number;
+}
+
 export const LICENCE_EXPIRED = 402;
 
 export interface StateSource {
@@ -68,6 +79,10 @@ export class UpstreamNode {
    * process's view of it. 0 for a lone process.
    */
   externalLoad = 0;
+  /** Connect's own processes on the node, when `connect.apiKey` lets the balancer ask; else undefined. */
+  connectProcs: ConnectProcs | undefined;
+  /** Contents Connect runs on this node as a worker last heard them (a cluster worker's mirror). */
+  warmContents: ReadonlySet<string> | undefined;
   /** Open sessions (WebSockets) per content GUID on this node; a content leaves with its last one. */
   readonly contentSessions = new Map<string, number>();
   /** Consecutive connection failures seen on real traffic (passive health evidence). */
@@ -139,6 +154,11 @@ export class UpstreamNode {
       return 1;
     }
     return Math.max(share, 0.02);
+  }
+
+  /** Whether Connect runs a process of `content` on this node (as far as the balancer was told). */
+  runs(content: string): boolean {
+    return this.connectProcs?.byContent.has(content) === true || this.warmContents?.has(content) === true;
   }
 
   /** A session (WebSocket) of `content` opened on this node. */

@@ -197,4 +197,54 @@ describe('content-aware placement', () => {
       }, 30_000);
     },
   );
+
+  describe("with connect.apiKey (Connect's own processes)", () => {
+    const KEY = 'test-connect-key-0123456789';
+    interface View {
+      connect: { processes: number; jobs: number } | null;
+      safeToStop: boolean;
+      waitingFor: string[];
+    }
+    const viewOf = async (lb: { adminUrl: string }, name: string) =>
+      (await (await fetch(`${lb.adminUrl}/api/nodes/${name}`)).json()) as View;
+
+    it('a node already running an app takes its new sessions while under the bound; the key reaches only the nodes', async () => {
+      const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+      const app = contentPreferring('b', ['a', 'b']);
+      await nodes[0]!.setProcs([{ appGuid: app, type: 'shiny', ram: 2 ** 27 }]);
+      const lb = await startBalancer(nodes, { connect: { apiKey: KEY, procsInterval: '200ms' } });
+      await expect.poll(async () => (await viewOf(lb, 'a')).connect?.processes).toBe(1);
+      expect((await viewOf(lb, 'b')).connect).toMatchObject({ processes: 0, jobs: 0 });
+      expect((await new BrowserClient(lb.url).get(`/content/${app}/`, 'navigate')).node).toBe('a');
+      // Another app, running nowhere: its preferred node.
+      const other = contentPreferring('b', ['a', 'b'], 1);
+      expect((await new BrowserClient(lb.url).get(`/content/${other}/`, 'navigate')).node).toBe('b');
+      expect(JSON.stringify(lb.logs)).not.toContain(KEY);
+      expect(await lb.app.metrics.text()).not.toContain(KEY);
+    });
+
+    it('a render running on a node keeps it from being safe to stop (rule 12)', async () => {
+      const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+      const lb = await startBalancer(nodes, { connect: { apiKey: KEY, procsInterval: '200ms' } });
+      await nodes[0]!.setProcs([{ appGuid: '00000000-0000-4000-8000-000000000001', type: 'render' }]);
+      lb.app.pool.setState(lb.app.pool.get('a')!, 'draining', 'admin');
+      await expect
+        .poll(async () => (await viewOf(lb, 'a')).waitingFor)
+        .toEqual(['1 Connect job (renders, builds)']);
+      expect((await viewOf(lb, 'a')).safeToStop).toBe(false);
+      await nodes[0]!.setProcs([]);
+      await expect.poll(async () => (await viewOf(lb, 'a')).safeToStop).toBe(true);
+    });
+
+    it('a node whose procs endpoint refuses the key costs nothing: placement goes by what the balancer sees', async () => {
+      const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+      const app = contentPreferring('b', ['a', 'b']);
+      await nodes[0]!.setProcs([{ appGuid: app, type: 'shiny' }]);
+      const lb = await startBalancer(nodes, {
+        connect: { apiKey: 'a-wrong-key-0123456789', procsInterval: '200ms' },
+      });
+      expect((await new BrowserClient(lb.url).get(`/content/${app}/`, 'navigate')).node).toBe('b');
+      expect((await viewOf(lb, 'a')).connect).toBeNull();
+    });
+  });
 });
