@@ -238,7 +238,7 @@ if (sim.length > 0) {
   const apart = row('stickylb content, 2 replicas, nothing');
   const shared = row('stickylb content, 2 replicas, sharedState');
   lines.push(
-    `Connect simulation (issue 23): ${content.sessions} app sessions (Poisson arrivals, Zipf-popular apps over 24, the two most popular preferring one node; log-normal lengths, median 2 s; 300 users, each with a dashboard visit first) against three simulated Connect nodes (processes of 20 sessions, a cold start for each new process, reaped after 1.5 s idle); the same seeded workload for every contender`,
+    `Connect simulation (issue 23): ${content.sessions} app sessions (Poisson arrivals, Zipf-popular apps over 24, the two most popular preferring one node; log-normal lengths, median 6 s, over 60 s; 300 users, each with a dashboard visit first) against three simulated Connect nodes (processes of 20 sessions, a cold start for each new process, reaped after 1.5 s idle); the same seeded workload for every contender; balance sampled every 200 ms while at least 10 sessions per node are open`,
     '',
     '| contender | cold starts per 1,000 sessions | peak processes | p95 busiest node / mean | split sessions | failed |',
     '|---|---:|---:|---:|---:|---:|',

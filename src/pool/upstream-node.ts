@@ -156,9 +156,16 @@ export class UpstreamNode {
     return Math.max(share, 0.02);
   }
 
-  /** Whether Connect runs a process of `content` on this node (as far as the balancer was told). */
+  /**
+   * Whether a process of `content` runs on this node, as far as the balancer knows: Connect said so
+   * (`connect.apiKey`), or a session of it is open here through this process.
+   */
   runs(content: string): boolean {
-    return this.connectProcs?.byContent.has(content) === true || this.warmContents?.has(content) === true;
+    return (
+      this.contentSessions.has(content) ||
+      this.connectProcs?.byContent.has(content) === true ||
+      this.warmContents?.has(content) === true
+    );
   }
 
   /** A session (WebSocket) of `content` opened on this node. */
