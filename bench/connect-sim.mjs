@@ -6,14 +6,14 @@
 // without sharing loads through PostgreSQL (each session's page through one, its WebSocket through
 // the other). Reports cold starts per 1,000 sessions, peak processes, the p95 over time of busiest
 // node sessions / mean, and sessions split across nodes or failed.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { startPostgres } from './lib/postgres.mjs';
-import { freePort, start, startStickylb, waitHttp, workdir } from './lib/servers.mjs';
+import { freePort, start, startHaproxy, startStickylb, waitHttp } from './lib/servers.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const SIM_NODE = fileURLToPath(new URL('./lib/sim-node.mjs', import.meta.url));
@@ -132,34 +132,12 @@ async function stats(nodes) {
 
 /** HAProxy: URI hashing (the app's path) with bounded loads, then a cookie per client. */
 async function startHaproxyUri(nodes) {
-  const port = await freePort();
-  const file = join(workdir, `haproxy-sim-${port}.cfg`);
-  writeFileSync(
-    file,
-    `global
-  maxconn 9900
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 75s
-  timeout server 300s
-  timeout tunnel 300s
-  option http-keep-alive
-frontend fe
-  bind 127.0.0.1:${port}
-  default_backend be
-backend be
-  balance uri depth 2
-  hash-type consistent
-  hash-balance-factor 125
-  cookie SRV insert indirect nocache httponly
-  option httpchk GET /__ping__
-${nodes.map((n) => `  server ${n.name} ${new URL(n.url).host} cookie ${n.name} check inter 2s`).join('\n')}
-`,
-  );
-  const child = start('haproxy', ['-f', file, '-db']);
-  await waitHttp(`http://127.0.0.1:${port}/__ping__`);
-  return { pages: [`http://127.0.0.1:${port}`], sockets: [`http://127.0.0.1:${port}`], child };
+  const h = await startHaproxy(nodes, 1, ['timeout tunnel 300s'], undefined, [
+    'balance uri depth 2',
+    'hash-type consistent',
+    'hash-balance-factor 125',
+  ]);
+  return { pages: [h.url], sockets: [h.url], child: h.child };
 }
 
 /** Runs `sessions` through a contender; resolves with its measurements. */

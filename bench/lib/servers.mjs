@@ -98,7 +98,13 @@ ${servers} }`;
  * HAProxy with cookie insert and option redispatch, `threads` threads; with `tls` ({ combined }:
  * certificate and key in one PEM) it terminates TLS with ALPN h2 and http/1.1.
  */
-export async function startHaproxy(nodes, threads = 1, defaultsExtra = [], tls = undefined) {
+export async function startHaproxy(
+  nodes,
+  threads = 1,
+  defaultsExtra = [],
+  tls = undefined,
+  balance = ['balance leastconn'],
+) {
   const port = await freePort();
   const cfg = `global
   nbthread ${threads}
@@ -117,7 +123,7 @@ frontend fe
   bind 127.0.0.1:${port}${tls ? ` ssl crt ${tls.combined} alpn h2,http/1.1` : ''}
   default_backend be
 backend be
-  balance leastconn
+${balance.map((l) => `  ${l}`).join('\n')}
   cookie SERVERID insert indirect nocache httponly${tls ? ' secure' : ''}
   http-reuse always
   option httpchk GET /__ping__

@@ -19,8 +19,10 @@ function parseMetrics(text: string): Map<string, number> {
       types.set(name!, type!);
       continue;
     }
+    // prom-client writes NaN as `Nan` (the event loop lag before its first sample); Prometheus reads
+    // either spelling (Go's ParseFloat ignores case).
     const m =
-      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.eE+-]+|NaN|Nan|\+Inf|-Inf)$/.exec(
         line,
       );
     expect(m, `malformed metrics line: ${line}`).not.toBeNull();
