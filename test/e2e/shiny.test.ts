@@ -1,39 +1,8 @@
-import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { startBalancer, waitFor } from '../helpers/balancer.js';
-import { chromiumAvailable, e2eReady, launchBrowser } from '../helpers/browser.js';
+import { chromiumAvailable, e2eReady, launchBrowser, waitForText } from '../helpers/browser.js';
 import type { FakeNode } from '../helpers/fake-node.js';
 import { shinyAvailable, startShiny } from '../helpers/shiny.js';
-
-/** Polls an element's text from the test side (page-side polling stalls while Shiny is disconnected). */
-async function waitForText(
-  page: Page,
-  selector: string,
-  text: string,
-  timeoutMs: number,
-  context: () => string = () => '',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last =
-      (await page
-        .locator(selector)
-        .textContent({ timeout: 1000 })
-        .catch(() => '')) ?? '';
-    if (last === text) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const body = (
-    (await page
-      .locator('body')
-      .textContent()
-      .catch(() => '')) ?? ''
-  ).slice(0, 200);
-  throw new Error(
-    `${selector} still reads "${last}", not "${text}", after ${timeoutMs} ms; page: ${body}; ${context()}`,
-  );
-}
 
 const ready = e2eReady(['chromium', chromiumAvailable()], ['r-cran-shiny', shinyAvailable()]);
 

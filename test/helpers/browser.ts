@@ -1,6 +1,6 @@
 /** Headless Debian Chromium through playwright-core (no browser download). */
 import { existsSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { onTestFinished } from 'vitest';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -38,4 +38,34 @@ export function e2eReady(...checks: Array<[string, boolean]>): boolean {
   if (process.env.STICKYLB_REQUIRE_E2E === '1') throw new Error(message);
   console.warn(`skipping: ${message}`);
   return false;
+}
+
+/** Polls an element's text from the test side (page-side polling stalls while Shiny is disconnected). */
+export async function waitForText(
+  page: Page,
+  selector: string,
+  text: string,
+  timeoutMs: number,
+  context: () => string = () => '',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last =
+      (await page
+        .locator(selector)
+        .textContent({ timeout: 1000 })
+        .catch(() => '')) ?? '';
+    if (last === text) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const body = (
+    (await page
+      .locator('body')
+      .textContent()
+      .catch(() => '')) ?? ''
+  ).slice(0, 200);
+  throw new Error(
+    `${selector} still reads "${last}", not "${text}", after ${timeoutMs} ms; page: ${body}; ${context()}`,
+  );
 }
