@@ -41,6 +41,36 @@ export function contentOf(path: string): string | undefined {
   return CONTENT_PATH.exec(path)?.[1]?.toLowerCase();
 }
 
+/** A content a request belongs to, and the path its pin is scoped to. */
+export interface ContentRef {
+  readonly guid: string;
+  /** `/content/{guid}/`, or the content's vanity path. */
+  readonly path: string;
+}
+
+/**
+ * The content of a request path: `/content/{guid}/...`, or a vanity path of `vanity` (path prefix,
+ * ending in `/`, to GUID; Connect's content list read with `connect.apiKey`), matched on the first
+ * three path segments at most.
+ */
+export function contentRefOf(
+  path: string,
+  vanity: ReadonlyMap<string, string> | undefined,
+): ContentRef | undefined {
+  const guid = contentOf(path);
+  if (guid !== undefined) return { guid, path: `/content/${guid}/` };
+  if (vanity === undefined || vanity.size === 0) return undefined;
+  let end = 0;
+  for (let depth = 0; depth < 3; depth++) {
+    end = path.indexOf('/', end + 1);
+    if (end < 0) return undefined;
+    const prefix = path.slice(0, end + 1);
+    const found = vanity.get(prefix);
+    if (found !== undefined) return { guid: found, path: prefix };
+  }
+  return undefined;
+}
+
 /** The hash a content is placed by (mixed with each node's seed, which needs the affinity key). */
 export function contentKey(content: string): HashWords {
   return credentialHash(`content\0${content}`);

@@ -29,27 +29,25 @@ export function setCookieLines(token: string, attrs: CookieAttributes): SetCooki
   return lines(attrs, (secure) => build(attrs.name, token, '/', attrs, secure));
 }
 
-/** The content pin's Set-Cookie for one node, split around the content GUID in its Path. */
+/** The content pin's Set-Cookie for one node, split around its Path (`/content/{guid}/` or a vanity path). */
 export interface ContentCookieParts {
   readonly plain: readonly [string, string];
   readonly tls: readonly [string, string];
 }
 
-const GUID_MARK = 'STICKYLBCONTENTGUID';
+const PATH_MARK = '/STICKYLBCONTENTPATH';
 
 /**
- * The content pin's Set-Cookie lines for `token` around a content GUID (rule 11): `Path` is the
- * content's own (`/content/{guid}/`), so a browser sends it only with that app's requests; every
- * other attribute is the affinity cookie's. Built once per node; a placement only joins strings.
+ * The content pin's Set-Cookie lines for `token` around a path (rule 11): `Path` is the content's
+ * own (`/content/{guid}/`, or its vanity path), so a browser sends it only with that app's requests;
+ * every other attribute is the affinity cookie's. Built once per node; a placement only joins strings.
  */
 export function contentCookieParts(token: string, attrs: CookieAttributes): ContentCookieParts {
   const split = (line: string): [string, string] => {
-    const at = line.indexOf(GUID_MARK);
-    return [line.slice(0, at), line.slice(at + GUID_MARK.length)];
+    const at = line.indexOf(PATH_MARK);
+    return [line.slice(0, at), line.slice(at + PATH_MARK.length)];
   };
-  const { plain, tls } = lines(attrs, (secure) =>
-    build(attrs.contentName, token, `/content/${GUID_MARK}/`, attrs, secure),
-  );
+  const { plain, tls } = lines(attrs, (secure) => build(attrs.contentName, token, PATH_MARK, attrs, secure));
   return { plain: split(plain), tls: split(tls) };
 }
 

@@ -15,7 +15,7 @@ export interface NodeCookie {
   readonly token: string;
   readonly plain: string;
   readonly tls: string;
-  /** The content pin's Set-Cookie around its content GUID (rule 11): `before + guid + after`. */
+  /** The content pin's Set-Cookie around its path (rule 11): `before + path + after`. */
   readonly content: ContentCookieParts;
 }
 

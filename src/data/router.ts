@@ -4,7 +4,7 @@
  * forwarding and WebSocket upgrades; built per runtime settings and swapped on reload.
  */
 
-import { contentOf } from '../affinity/placement.js';
+import { type ContentRef, contentRefOf } from '../affinity/placement.js';
 import type { HashWords } from '../affinity/rendezvous.js';
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import { credentialKey, decide, findPin, type RepinReason } from '../affinity/sticky.js';
@@ -30,6 +30,8 @@ export interface Route {
   content: string | undefined;
   /** Node whose content pin the response carries (for `content`), or undefined for none. */
   contentFor: UpstreamNode | undefined;
+  /** The path the content pin is scoped to (`/content/{guid}/` or the content's vanity path). */
+  contentPath: string | undefined;
 }
 
 /** What routing reads of a request. */
@@ -77,7 +79,7 @@ export class Router {
    */
   route(req: Routable, rawHeaders: readonly string[]): Route | undefined {
     if (this.#placement.strategy === 'content') {
-      const content = contentOf(req.path);
+      const content = contentRefOf(req.path, this.#pool.vanity);
       if (content !== undefined) {
         const placed = this.#routeContent(content, req, rawHeaders);
         if (placed !== undefined) return placed;
@@ -110,24 +112,26 @@ export class Router {
    * pin too when the client has none); undefined hands the request to rules 1-8 (it follows the
    * global pin, or its credentials).
    */
-  #routeContent(content: string, req: Routable, rawHeaders: readonly string[]): Route | undefined {
+  #routeContent(content: ContentRef, req: Routable, rawHeaders: readonly string[]): Route | undefined {
     const pool = this.#pool;
     const contentPin = findPin(req.contentValues, pool);
     if (contentPin.serving !== undefined) {
       this.#counts.pinned++;
       const pinned = newRoute(contentPin.serving, undefined, undefined);
-      pinned.content = content;
+      pinned.content = content.guid;
+      pinned.contentPath = content.path;
       return pinned;
     }
     const globalPin = findPin(req.affinityValues, pool);
     if (!req.navigation && (globalPin.serving !== undefined || credentialKey(rawHeaders, this.#hashHeaders)))
       return undefined;
-    const placed = pool.placeContent(content, this.#placement.balanceFactor);
+    const placed = pool.placeContent(content.guid, this.#placement.balanceFactor);
     if (placed === undefined) return undefined;
     const node = placed.node;
     this.#counts[placed.outcome]++;
     const route = newRoute(node, globalPin.serving === undefined ? node : undefined, undefined);
-    route.content = content;
+    route.content = content.guid;
+    route.contentPath = content.path;
     route.contentFor = node;
     // The client's old content pin (or, with none, its old global pin) named a node it now leaves.
     const stale =
@@ -210,6 +214,7 @@ function newRoute(
     repin: undefined,
     content: undefined,
     contentFor: undefined,
+    contentPath: undefined,
   };
 }
 
@@ -223,8 +228,8 @@ export function pushSetCookies(headers: string[], route: Route, secure: boolean)
   if (cookieFor !== undefined)
     headers.push('Set-Cookie', secure ? cookieFor.cookie.tls : cookieFor.cookie.plain);
   const contentFor = route.contentFor;
-  if (contentFor !== undefined && route.content !== undefined) {
+  if (contentFor !== undefined && route.contentPath !== undefined) {
     const [before, after] = secure ? contentFor.cookie.content.tls : contentFor.cookie.content.plain;
-    headers.push('Set-Cookie', before + route.content + after);
+    headers.push('Set-Cookie', before + route.contentPath + after);
   }
 }

@@ -6,7 +6,9 @@
  * It gives placement the contents a node already runs (rule 10: among nodes under the cap, one
  * with a process of the content first) and "safe to stop" the work no request shows: renders,
  * builds, scheduled jobs (rule 12). A node that does not answer costs nothing: placement falls
- * back to what the balancer sees, and its last answer is forgotten.
+ * back to what the balancer sees, and its last answer is forgotten. With the same key, Connect's
+ * content list (`GET /__api__/v1/content`: `guid`, `content_url`) gives each content's vanity path,
+ * so a session of `/my-app/` is placed like one of `/content/{guid}/` (read about once a minute).
  * The key goes only to the nodes, in the Authorization header; it is never logged or exported.
  */
 import { type Agent, request } from 'undici';
@@ -80,9 +82,60 @@ export function summarise(body: unknown): ConnectProcs | undefined {
   return { byContent, total: body.length, ramBytes, jobs };
 }
 
+/** Content paths answered by Connect's content list, at most this many (a bound on memory). */
+const MAX_VANITY = 20_000;
+
+/**
+ * The vanity paths of Connect's content list (`content_url` whose path is not `/content/{guid}/`),
+ * path prefix (ending in `/`) to GUID; undefined when the node does not answer.
+ */
+export async function readVanity(
+  agent: Agent,
+  node: UpstreamNode,
+  apiKey: string,
+  timeoutMs: number,
+): Promise<Map<string, string> | undefined> {
+  try {
+    const res = await request(`${node.url}/__api__/v1/content`, {
+      dispatcher: agent,
+      headers: { authorization: `Key ${apiKey}`, accept: 'application/json', 'user-agent': 'stickylb' },
+      signal: AbortSignal.timeout(timeoutMs),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return undefined;
+    }
+    const list = (await res.body.json()) as unknown;
+    if (!Array.isArray(list)) return undefined;
+    const vanity = new Map<string, string>();
+    for (const c of list as Array<Record<string, unknown>>) {
+      if (vanity.size >= MAX_VANITY) break;
+      if (typeof c?.guid !== 'string' || typeof c.content_url !== 'string') continue;
+      let path: string;
+      try {
+        path = new URL(c.content_url).pathname;
+      } catch {
+        continue;
+      }
+      if (!path.endsWith('/')) path += '/';
+      if (path === '/' || path.startsWith('/content/') || path.startsWith('/__')) continue;
+      vanity.set(path, c.guid.toLowerCase());
+    }
+    return vanity;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Content list reads, one per this many process reads (about a minute at the default 5 s). */
+const VANITY_EVERY = 12;
+
 /** Reads every node's processes every `intervalMs` while started (`connect.apiKey` set). */
 export class ProcsReader {
-  readonly #pool: { readonly nodes: readonly UpstreamNode[] };
+  readonly #pool: { readonly nodes: readonly UpstreamNode[]; vanity: ReadonlyMap<string, string> };
+  #reads = 0;
   readonly #agent: Agent;
   #apiKey: string;
   #intervalMs: number;
@@ -91,7 +144,7 @@ export class ProcsReader {
   #running: Promise<void> | undefined;
 
   constructor(
-    pool: { readonly nodes: readonly UpstreamNode[] },
+    pool: { readonly nodes: readonly UpstreamNode[]; vanity: ReadonlyMap<string, string> },
     agent: Agent,
     apiKey: string,
     intervalMs: number,
@@ -121,13 +174,24 @@ export class ProcsReader {
     this.#intervalMs = intervalMs;
   }
 
-  /** Reads every node once; a node that does not answer has no processes known. */
+  /**
+   * Reads every node's processes once (a node that does not answer has no processes known), and
+   * every VANITY_EVERY reads the content list from the first node that is up.
+   */
   async readOnce(): Promise<void> {
     await Promise.all(
       this.#pool.nodes.map(async (node) => {
         node.connectProcs = await readProcs(this.#agent, node, this.#apiKey, this.#timeoutMs);
       }),
     );
+    if (this.#reads++ % VANITY_EVERY !== 0) return;
+    const node = this.#pool.nodes.find((n) => n.health === 'up');
+    if (node === undefined) {
+      this.#reads = 0; // none up yet: try again at the next read
+      return;
+    }
+    const vanity = await readVanity(this.#agent, node, this.#apiKey, this.#timeoutMs);
+    if (vanity !== undefined) this.#pool.vanity = vanity;
   }
 
   async stop(): Promise<void> {

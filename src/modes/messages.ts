@@ -37,6 +37,8 @@ export type ToWorker =
       readonly t: 'loads';
       readonly external: Readonly<Record<string, number>>;
       readonly warm: Readonly<Record<string, readonly string[]>>;
+      /** Vanity paths (path prefix -> content GUID), sent when they changed. */
+      readonly vanity?: ReadonlyArray<readonly [string, string]>;
     }
   | { readonly t: 'skip-delay' };
 

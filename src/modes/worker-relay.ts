@@ -29,6 +29,8 @@ export class WorkerRelay {
   /** Each worker's own load per node at the last count, and their sum. */
   #lastLoads: Array<[Worker, Map<string, number>]> = [];
   #lastTotal = new Map<string, number>();
+  /** The vanity map last sent to the workers (a worker that starts later gets it again). */
+  #vanitySent: ReadonlyMap<string, string> | undefined;
   #stopping = false;
   #delaySkipped = false;
   #resolveProxyUrl: (url: string) => void = () => {};
@@ -105,6 +107,9 @@ export class WorkerRelay {
    * loads plus the other workers' (rule 10: the bound is the fleet's, not one worker's view).
    */
   shareLoads(otherReplicas: ReadonlyMap<string, number>): void {
+    const vanityMap = this.#control.pool.vanity;
+    const vanity = vanityMap === this.#vanitySent ? undefined : [...vanityMap];
+    this.#vanitySent = vanityMap;
     const warm: Record<string, string[]> = {};
     for (const node of this.#control.pool.nodes) {
       if (node.connectProcs !== undefined) warm[node.name] = [...node.connectProcs.byContent.keys()];
@@ -116,7 +121,12 @@ export class WorkerRelay {
         external[name] =
           (otherReplicas.get(name) ?? 0) + (this.#lastTotal.get(name) ?? 0) - (own.get(name) ?? 0);
       }
-      worker.send({ t: 'loads', external, warm } satisfies ToWorker);
+      worker.send({
+        t: 'loads',
+        external,
+        warm,
+        ...(vanity === undefined ? {} : { vanity }),
+      } satisfies ToWorker);
     }
   }
 
@@ -163,6 +173,7 @@ export class WorkerRelay {
         break;
       case 'ready':
         this.#ready.add(worker);
+        this.#vanitySent = undefined;
         worker.send({ t: 'snapshot', nodes: this.#snapshot() } satisfies ToWorker);
         this.#resolveProxyUrl(message.proxyUrl);
         break;

@@ -81,6 +81,7 @@ class WorkerProcess {
         void answer(running, message.what).then((data) => send({ t: 'reply', id: message.id, data }));
         break;
       case 'loads':
+        if (message.vanity !== undefined) running.pool.vanity = new Map(message.vanity);
         for (const node of running.pool.nodes) {
           node.externalLoad = message.external[node.name] ?? 0;
           const warm = message.warm[node.name];

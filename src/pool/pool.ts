@@ -53,6 +53,11 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   #byName = new Map<string, UpstreamNode>();
   #byToken = new Map<string, UpstreamNode>();
   #options: PoolOptions;
+  /**
+   * Vanity paths of contents (path prefix ending in `/` -> GUID), from Connect's content list with
+   * `connect.apiKey`; empty without a key.
+   */
+  vanity: ReadonlyMap<string, string> = new Map();
   /** Uniform in [0, 1): the slow-start draw for clients without a key (tests seed it). */
   readonly #random: () => number;
 

@@ -26,6 +26,8 @@ export interface FakeNode {
   serving(active: number): Promise<void>;
   /** `hold`: deploy tasks started from now on keep building; `finish`: every task finishes. */
   tasks(action: 'hold' | 'finish'): Promise<void>;
+  /** The content list the node's /__api__/v1/content reports from now on. */
+  setContents(list: Array<{ guid: string; content_url: string }>): Promise<void>;
   /** The processes the node's /__api__/metrics/procs reports from now on. */
   setProcs(procs: Array<{ appGuid: string; type: string; ram?: number }>): Promise<void>;
 }
@@ -77,6 +79,13 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
       await res.arrayBuffer();
     },
     state: () => nodeState(host, port),
+    setContents: async (list) => {
+      const res = await fetch(`http://127.0.0.1:${port}/__control__/contents`, {
+        method: 'POST',
+        body: JSON.stringify(list),
+      });
+      await res.arrayBuffer();
+    },
     setProcs: async (list) => {
       const res = await fetch(`http://127.0.0.1:${port}/__control__/procs`, {
         method: 'POST',

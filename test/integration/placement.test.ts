@@ -223,6 +223,26 @@ describe('content-aware placement', () => {
       expect(await lb.app.metrics.text()).not.toContain(KEY);
     });
 
+    it("a vanity path from Connect's content list is placed and pinned as its content, the pin scoped to that path", async () => {
+      const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+      const app = contentPreferring('b', ['a', 'b']);
+      for (const n of nodes)
+        await n.setContents([{ guid: app, content_url: 'https://connect.example/sales/dashboard/' }]);
+      const lb = await startBalancer(nodes, { connect: { apiKey: KEY, procsInterval: '200ms' } });
+      await expect.poll(() => lb.app.pool.vanity.get('/sales/dashboard/')).toBe(app);
+      const tab = new BrowserClient(lb.url);
+      const page = await tab.get('/sales/dashboard/', 'navigate');
+      expect(page.node).toBe('b');
+      expect(page.setCookie.find((l) => l.startsWith('stickylb_content='))).toMatch(
+        /; Path=\/sales\/dashboard\/;/,
+      );
+      expect((await tab.get('/sales/dashboard/session/x/upload')).node).toBe('b');
+      // Without the list (another path), the path follows rule 1.
+      expect((await tab.get('/other/app/')).setCookie.some((l) => l.startsWith('stickylb_content='))).toBe(
+        false,
+      );
+    });
+
     it('a render running on a node keeps it from being safe to stop (rule 12)', async () => {
       const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
       const lb = await startBalancer(nodes, { connect: { apiKey: KEY, procsInterval: '200ms' } });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   contentKey,
   contentOf,
+  contentRefOf,
   isNavigation,
   type PlacementCandidate,
   placeContent,
@@ -37,6 +38,34 @@ describe('contentOf', () => {
     ['/', undefined],
   ])('%s -> %s', (path, expected) => {
     expect(contentOf(path)).toBe(expected);
+  });
+});
+
+describe('contentRefOf (GUID paths and vanity paths)', () => {
+  const vanity = new Map([
+    ['/sales/', 'aaaaaaaa-0000-4000-8000-000000000001'],
+    ['/team/reports/q3/', 'aaaaaaaa-0000-4000-8000-000000000002'],
+  ]);
+  it.each<[string, { guid: string; path: string } | undefined]>([
+    [
+      '/content/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/x',
+      {
+        guid: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+        path: '/content/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/',
+      },
+    ],
+    ['/sales/', { guid: 'aaaaaaaa-0000-4000-8000-000000000001', path: '/sales/' }],
+    ['/sales/websocket/?x=1', { guid: 'aaaaaaaa-0000-4000-8000-000000000001', path: '/sales/' }],
+    [
+      '/team/reports/q3/session/1',
+      { guid: 'aaaaaaaa-0000-4000-8000-000000000002', path: '/team/reports/q3/' },
+    ],
+    ['/team/reports/', undefined],
+    ['/sales', undefined],
+    ['/salesforce/', undefined],
+    ['/', undefined],
+  ])('%s', (path, expected) => {
+    expect(contentRefOf(path, vanity)).toEqual(expected);
   });
 });
 

@@ -13,7 +13,7 @@ import { type ClientRequest, request as httpRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { contentOf } from '../../affinity/placement.js';
+import { contentRefOf } from '../../affinity/placement.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Pool } from '../../pool/pool.js';
@@ -228,7 +228,7 @@ export class Handshake {
       node,
       this.#runtime.settings.websocket.idleTimeoutMs,
       onClosed,
-      contentOf(this.#fwd.path),
+      contentRefOf(this.#fwd.path, this.#ctx.pool.vanity)?.guid,
     );
     node.stats.upgrades++;
     this.#ctx.metrics.countResponse(node, this.#client.acceptStatus, 0);
