@@ -24,7 +24,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
 import { OpenTasks } from '../pool/open-tasks.js';
 import { isLost, Pool, type Transition } from '../pool/pool.js';
-import type { UpstreamNode } from '../pool/upstream-node.js';
+import type { NodeLoad, UpstreamNode } from '../pool/upstream-node.js';
 import { ConfigWatch } from './config-watch.js';
 import { reloadConfig } from './reload.js';
 import { SharedStateStore } from './shared-state.js';
@@ -72,8 +72,8 @@ export interface ControlPlaneOptions {
    */
   readonly loads?:
     | {
-        readonly local: () => Promise<ReadonlyMap<string, number>>;
-        readonly apply: (otherReplicas: ReadonlyMap<string, number>) => void;
+        readonly local: () => Promise<ReadonlyMap<string, NodeLoad>>;
+        readonly apply: (otherReplicas: ReadonlyMap<string, NodeLoad>) => void;
       }
     | undefined;
   /** Re-pin counts by origin node and reason, for the status page (default: this process's counter). */
@@ -321,13 +321,18 @@ export class ControlPlane {
   #shareLoads(): void {
     const local =
       this.#options.loads?.local ??
-      (async () => new Map(this.pool.nodes.map((n) => [n.name, n.inFlight + n.websockets])));
+      (async () => new Map(this.pool.nodes.map((n) => [n.name, n.localLoad()])));
     const apply =
       this.#options.loads?.apply ??
-      ((others: ReadonlyMap<string, number>) => {
-        for (const n of this.pool.nodes) n.externalLoad = others.get(n.name) ?? 0;
+      ((others: ReadonlyMap<string, NodeLoad>) => {
+        for (const n of this.pool.nodes) {
+          const other = others.get(n.name);
+          n.externalLoad = other?.load ?? 0;
+          n.warmContents =
+            other === undefined || other.contents.length === 0 ? undefined : new Set(other.contents);
+        }
       });
-    let others: ReadonlyMap<string, number> = new Map();
+    let others: ReadonlyMap<string, NodeLoad> = new Map();
     const tick = async () => {
       try {
         const mine = await local();

@@ -24,7 +24,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { OpenTasks, TaskChange } from '../pool/open-tasks.js';
 import type { Pool } from '../pool/pool.js';
-import type { UpstreamNode } from '../pool/upstream-node.js';
+import type { NodeLoad, UpstreamNode } from '../pool/upstream-node.js';
 
 const SCHEMA_VERSION = 1;
 const CHANNEL = 'stickylb_node_states';
@@ -56,6 +56,7 @@ const DDL = [
      instance text NOT NULL,
      node text NOT NULL,
      load integer NOT NULL,
+     contents text NOT NULL DEFAULT '',
      at timestamptz NOT NULL DEFAULT now(),
      PRIMARY KEY (instance, node)
    )`,
@@ -88,10 +89,10 @@ const FINISHED_TASK = 'DELETE FROM stickylb_open_tasks WHERE task_id = $1';
 
 /** Load counts older than this are another replica's that stopped: not counted (rule 10). */
 const LOADS_FRESH_SECONDS = 5;
-const PUBLISH_LOADS = `INSERT INTO stickylb_loads (instance, node, load, at)
-  SELECT $1, n, l, now() FROM unnest($2::text[], $3::int[]) AS t(n, l)
-  ON CONFLICT (instance, node) DO UPDATE SET load = EXCLUDED.load, at = now()`;
-const OTHERS_LOADS = `SELECT node, sum(load)::int AS load FROM stickylb_loads
+const PUBLISH_LOADS = `INSERT INTO stickylb_loads (instance, node, load, contents, at)
+  SELECT $1, n, l, c, now() FROM unnest($2::text[], $3::int[], $4::text[]) AS t(n, l, c)
+  ON CONFLICT (instance, node) DO UPDATE SET load = EXCLUDED.load, contents = EXCLUDED.contents, at = now()`;
+const OTHERS_LOADS = `SELECT node, sum(load)::int AS load, string_agg(contents, ',') AS contents FROM stickylb_loads
   WHERE instance <> $1 AND at > now() - make_interval(secs => ${LOADS_FRESH_SECONDS}) GROUP BY node`;
 const FORGET_LOADS = `DELETE FROM stickylb_loads WHERE at < now() - interval '1 minute'`;
 
@@ -218,17 +219,32 @@ export class SharedStateStore {
    * Publishes this replica's sessions and requests per node and reads the other replicas' sums
    * (rule 10: the bound is the fleet's). Undefined when the store cannot tell (it is down).
    */
-  async exchangeLoads(mine: ReadonlyMap<string, number>): Promise<Map<string, number> | undefined> {
+  async exchangeLoads(mine: ReadonlyMap<string, NodeLoad>): Promise<Map<string, NodeLoad> | undefined> {
     try {
       const rows = await this.#withSchema(() =>
         this.#op(async (client) => {
-          await client.query(PUBLISH_LOADS, [this.#instance, [...mine.keys()], [...mine.values()]]);
+          const values = [...mine.values()];
+          await client.query(PUBLISH_LOADS, [
+            this.#instance,
+            [...mine.keys()],
+            values.map((v) => v.load),
+            values.map((v) => v.contents.join(',')),
+          ]);
           if (Math.random() < 0.02) await client.query(FORGET_LOADS);
-          return (await client.query<{ node: string; load: number }>(OTHERS_LOADS, [this.#instance])).rows;
+          return (
+            await client.query<{ node: string; load: number; contents: string | null }>(OTHERS_LOADS, [
+              this.#instance,
+            ])
+          ).rows;
         }),
       );
       this.#markUp();
-      return new Map(rows.map((r) => [r.node, r.load]));
+      return new Map(
+        rows.map((r) => [
+          r.node,
+          { load: r.load, contents: [...new Set((r.contents ?? '').split(',').filter(Boolean))] },
+        ]),
+      );
     } catch (err) {
       this.#down(err);
       return undefined;

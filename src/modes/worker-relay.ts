@@ -7,6 +7,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
+import type { NodeLoad } from '../pool/upstream-node.js';
 import {
   isMessage,
   type NodeCounters,
@@ -28,7 +29,7 @@ export class WorkerRelay {
   #nextQuery = 1;
   /** Each worker's own load per node at the last count, and their sum. */
   #lastLoads: Array<[Worker, Map<string, number>]> = [];
-  #lastTotal = new Map<string, number>();
+  #lastTotal = new Map<string, NodeLoad>();
   /** The vanity map last sent to the workers (a worker that starts later gets it again). */
   #vanitySent: ReadonlyMap<string, string> | undefined;
   #stopping = false;
@@ -87,39 +88,56 @@ export class WorkerRelay {
    * This replica's sessions and requests per node, summed over its workers; each worker's own
    * counts are kept for `shareLoads`.
    */
-  async workerLoads(): Promise<Map<string, number>> {
+  async workerLoads(): Promise<Map<string, NodeLoad>> {
     const live = [...this.#workers].filter((w) => w.isConnected() && this.#ready.has(w));
     const answers = await Promise.all(live.map((w) => this.#query(w, 'nodes')));
-    const total = new Map<string, number>();
+    const total = new Map<string, { load: number; contents: Set<string> }>();
     this.#lastLoads = [];
     for (const [i, answer] of answers.entries()) {
       if (answer === undefined) continue;
-      const own = new Map((answer as NodeCounters[]).map((c) => [c.name, c.inFlight + c.websockets]));
-      this.#lastLoads.push([live[i]!, own]);
-      for (const [name, load] of own) total.set(name, (total.get(name) ?? 0) + load);
+      const counters = answer as NodeCounters[];
+      this.#lastLoads.push([live[i]!, new Map(counters.map((c) => [c.name, c.inFlight + c.websockets]))]);
+      for (const c of counters) {
+        const sum = total.get(c.name) ?? { load: 0, contents: new Set<string>() };
+        sum.load += c.inFlight + c.websockets;
+        for (const { content } of c.contents) sum.contents.add(content);
+        total.set(c.name, sum);
+      }
     }
-    this.#lastTotal = total;
-    return total;
+    const result = new Map(
+      [...total].map(([name, t]) => [name, { load: t.load, contents: [...t.contents] }]),
+    );
+    this.#lastTotal = result;
+    return result;
   }
 
   /**
    * Tells each worker what every other balancer process holds per node: the other replicas'
    * loads plus the other workers' (rule 10: the bound is the fleet's, not one worker's view).
    */
-  shareLoads(otherReplicas: ReadonlyMap<string, number>): void {
+  shareLoads(otherReplicas: ReadonlyMap<string, NodeLoad>): void {
     const vanityMap = this.#control.pool.vanity;
     const vanity = vanityMap === this.#vanitySent ? undefined : [...vanityMap];
     this.#vanitySent = vanityMap;
+    // Contents running on each node as far as any process knows: Connect's list, the other
+    // replicas' sessions, every worker's sessions (a worker's own are in its own counts anyway).
     const warm: Record<string, string[]> = {};
     for (const node of this.#control.pool.nodes) {
-      if (node.connectProcs !== undefined) warm[node.name] = [...node.connectProcs.byContent.keys()];
+      const known = new Set([
+        ...(node.connectProcs?.byContent.keys() ?? []),
+        ...(otherReplicas.get(node.name)?.contents ?? []),
+        ...(this.#lastTotal.get(node.name)?.contents ?? []),
+      ]);
+      if (known.size > 0) warm[node.name] = [...known];
     }
     for (const [worker, own] of this.#lastLoads) {
       if (!worker.isConnected()) continue;
       const external: Record<string, number> = {};
       for (const name of new Set([...this.#lastTotal.keys(), ...otherReplicas.keys()])) {
         external[name] =
-          (otherReplicas.get(name) ?? 0) + (this.#lastTotal.get(name) ?? 0) - (own.get(name) ?? 0);
+          (otherReplicas.get(name)?.load ?? 0) +
+          (this.#lastTotal.get(name)?.load ?? 0) -
+          (own.get(name) ?? 0);
       }
       worker.send({
         t: 'loads',

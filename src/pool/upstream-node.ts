@@ -10,6 +10,13 @@ import { RequestStats } from './request-stats.js';
 
 /** Where a node's operator state came from: the YAML, or the admin API (of which replica, when). */
 /** Connect's answer to `/__ping__` once its licence has expired. */
+/** One balancer process's (or a fleet's) view of a node: its sessions and requests, and its apps. */
+export interface NodeLoad {
+  readonly load: number;
+  /** Contents with open sessions on the node there (rule 10: a process of them runs on the node). */
+  readonly contents: readonly string[];
+}
+
 /** What a node's Connect reported of its own processes (`connect.apiKey`; health/connect-procs.ts). */
 export interface ConnectProcs {
   /** Processes per content GUID. */
@@ -81,7 +88,10 @@ export class UpstreamNode {
   externalLoad = 0;
   /** Connect's own processes on the node, when `connect.apiKey` lets the balancer ask; else undefined. */
   connectProcs: ConnectProcs | undefined;
-  /** Contents Connect runs on this node as a worker last heard them (a cluster worker's mirror). */
+  /**
+   * Contents with a process on this node as other balancer processes know it: sessions open there
+   * through other replicas or workers, and, in a cluster worker, what Connect reported.
+   */
   warmContents: ReadonlySet<string> | undefined;
   /** Open sessions (WebSockets) per content GUID on this node; a content leaves with its last one. */
   readonly contentSessions = new Map<string, number>();
@@ -186,6 +196,11 @@ export class UpstreamNode {
       .sort((x, y) => y[1] - x[1])
       .slice(0, count)
       .map(([content, sessions]) => ({ content, sessions }));
+  }
+
+  /** This process's load on the node as it tells the rest of the fleet. */
+  localLoad(): NodeLoad {
+    return { load: this.inFlight + this.websockets, contents: [...this.contentSessions.keys()] };
   }
 
   /** Sessions and requests on the node, fleet-wide where known (placement's load, rule 10). */

@@ -182,9 +182,13 @@ describe('content-aware placement', () => {
         const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
         const shared = { sharedState: { url: pg.url } };
         const [one, two] = [await startBalancer(nodes, shared), await startBalancer(nodes, shared)];
-        // Four sessions on a, all through replica one.
+        // Four sessions on a, all through replica one, of an app that runs there now.
+        const running = contentPreferring('b', ['a', 'b'], 2);
         for (let i = 0; i < 4; i++) {
-          const ws = await openSocket(`${one.url}/ws`, `stickylb=${affinityToken(SECRET, 'a')}`);
+          const ws = await openSocket(
+            `${one.url}/content/${running}/websocket/`,
+            `stickylb=${affinityToken(SECRET, 'a')}`,
+          );
           expect(ws.hello.hello).toBe('a');
         }
         // Replica two learns them (about once a second) ...
