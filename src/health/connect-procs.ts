@@ -38,15 +38,19 @@ const INTERACTIVE = new Set([
 /** Largest answer read (a node with thousands of processes answers a few hundred KB). */
 const MAX_BYTES = 4 * 1024 * 1024;
 
-/** Reads `node`'s processes; undefined when it does not answer in time or answers garbage. */
-export async function readProcs(
+/**
+ * `GET path` on `node` itself with the administrator key, as JSON; undefined when it does not
+ * answer 200 in time, answers more than MAX_BYTES, or answers something that is not JSON.
+ */
+async function getJson(
   agent: Agent,
   node: UpstreamNode,
+  path: string,
   apiKey: string,
   timeoutMs: number,
-): Promise<ConnectProcs | undefined> {
+): Promise<unknown> {
   try {
-    const res = await request(`${node.url}/__api__/metrics/procs`, {
+    const res = await request(`${node.url}${path}`, {
       dispatcher: agent,
       headers: { authorization: `Key ${apiKey}`, accept: 'application/json', 'user-agent': 'stickylb' },
       signal: AbortSignal.timeout(timeoutMs),
@@ -58,11 +62,20 @@ export async function readProcs(
       return undefined;
     }
     const text = await res.body.text();
-    if (text.length > MAX_BYTES) return undefined;
-    return summarise(JSON.parse(text) as unknown);
+    return text.length > MAX_BYTES ? undefined : (JSON.parse(text) as unknown);
   } catch {
     return undefined;
   }
+}
+
+/** Reads `node`'s processes; undefined when it does not answer in time or answers garbage. */
+export async function readProcs(
+  agent: Agent,
+  node: UpstreamNode,
+  apiKey: string,
+  timeoutMs: number,
+): Promise<ConnectProcs | undefined> {
+  return summarise(await getJson(agent, node, '/__api__/metrics/procs', apiKey, timeoutMs));
 }
 
 /** The summary of a procs answer (an array of processes); undefined when it is not one. */
@@ -95,38 +108,23 @@ export async function readVanity(
   apiKey: string,
   timeoutMs: number,
 ): Promise<Map<string, string> | undefined> {
-  try {
-    const res = await request(`${node.url}/__api__/v1/content`, {
-      dispatcher: agent,
-      headers: { authorization: `Key ${apiKey}`, accept: 'application/json', 'user-agent': 'stickylb' },
-      signal: AbortSignal.timeout(timeoutMs),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return undefined;
+  const list = await getJson(agent, node, '/__api__/v1/content', apiKey, timeoutMs);
+  if (!Array.isArray(list)) return undefined;
+  const vanity = new Map<string, string>();
+  for (const c of list as Array<Record<string, unknown>>) {
+    if (vanity.size >= MAX_VANITY) break;
+    if (typeof c?.guid !== 'string' || typeof c.content_url !== 'string') continue;
+    let path: string;
+    try {
+      path = new URL(c.content_url).pathname;
+    } catch {
+      continue;
     }
-    const list = (await res.body.json()) as unknown;
-    if (!Array.isArray(list)) return undefined;
-    const vanity = new Map<string, string>();
-    for (const c of list as Array<Record<string, unknown>>) {
-      if (vanity.size >= MAX_VANITY) break;
-      if (typeof c?.guid !== 'string' || typeof c.content_url !== 'string') continue;
-      let path: string;
-      try {
-        path = new URL(c.content_url).pathname;
-      } catch {
-        continue;
-      }
-      if (!path.endsWith('/')) path += '/';
-      if (path === '/' || path.startsWith('/content/') || path.startsWith('/__')) continue;
-      vanity.set(path, c.guid.toLowerCase());
-    }
-    return vanity;
-  } catch {
-    return undefined;
+    if (!path.endsWith('/')) path += '/';
+    if (path === '/' || path.startsWith('/content/') || path.startsWith('/__')) continue;
+    vanity.set(path, c.guid.toLowerCase());
   }
+  return vanity;
 }
 
 /** Content list reads, one per this many process reads (about a minute at the default 5 s). */
