@@ -336,7 +336,7 @@ export class ControlPlane {
     const tick = async () => {
       try {
         const mine = await local();
-        if (this.#store !== undefined) others = (await this.#store.exchangeLoads(mine)) ?? others;
+        if (this.#store !== undefined) others = (await this.#store.fleet.exchangeLoads(mine)) ?? others;
         apply(others);
       } catch (err) {
         this.#log.debug({ err }, 'load share failed');
