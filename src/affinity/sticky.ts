@@ -67,7 +67,7 @@ export function findPin<N>(values: readonly string[], pool: StickyPool<N>): Pin<
 }
 
 /** The hash of the request's credentials (rule 8), when `hashHeaders` names one it carries. */
-export function credentialKey(raw: readonly string[], hashHeaders: readonly string[]): HashWords | undefined {
+function credentialKey(raw: readonly string[], hashHeaders: readonly string[]): HashWords | undefined {
   const credential = hashHeaders.length === 0 ? undefined : credentialOf(raw, hashHeaders);
   return credential === undefined ? undefined : credentialHash(credential);
 }

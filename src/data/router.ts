@@ -6,8 +6,9 @@
 
 import { type ContentRef, contentRefOf } from '../affinity/placement.js';
 import type { HashWords } from '../affinity/rendezvous.js';
+import { credentialOf } from '../affinity/rendezvous.js';
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
-import { credentialKey, decide, findPin, type RepinReason } from '../affinity/sticky.js';
+import { decide, findPin, type RepinReason } from '../affinity/sticky.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
 import type { Pool } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
@@ -123,8 +124,9 @@ export class Router {
       return pinned;
     }
     const globalPin = findPin(req.affinityValues, pool);
-    if (!req.navigation && (globalPin.serving !== undefined || credentialKey(rawHeaders, this.#hashHeaders)))
-      return undefined;
+    // Whether the request carries credentials (rule 8 keeps it): no need to hash them here.
+    const keyed = this.#hashHeaders.length > 0 && credentialOf(rawHeaders, this.#hashHeaders) !== undefined;
+    if (!req.navigation && (globalPin.serving !== undefined || keyed)) return undefined;
     const placed = pool.placeContent(content.guid, this.#placement.balanceFactor);
     if (placed === undefined) return undefined;
     const node = placed.node;

@@ -4,10 +4,12 @@
  * unready, before its port closes; a second signal skips the delay.
  */
 import { Agent, get } from 'node:http';
+import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startBalancer } from '../helpers/balancer.js';
+import { makeCert } from '../helpers/certs.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 import { closed, openSocket, roundTrip } from '../helpers/ws.js';
 
@@ -94,5 +96,46 @@ describe('stopping a replica', () => {
     expect(await closed(socket.ws)).not.toBe(1000);
     expect(await accepts(lb.url)).toBe(false);
     expect(lb.app.skipDelay()).toBe(false);
+  });
+
+  it('shutdownDelay over HTTP/2: open sessions get GOAWAY; a session opened during the delay is served, then told to go', async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await startBalancer(
+      [a],
+      {
+        shutdownDelay: '60s',
+        listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } },
+      },
+      { persistent: true },
+    );
+    const session = (): ClientHttp2Session => {
+      const s = h2connect(lb.url, { ca: cert.cert });
+      s.on('error', () => {});
+      onTestFinished(() => {
+        s.destroy();
+      });
+      return s;
+    };
+    const get2 = (s: ClientHttp2Session) =>
+      new Promise<number>((resolve, reject) => {
+        const stream = s.request({ ':path': '/' });
+        stream.on('response', (h) => resolve(Number(h[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+      });
+    const before = session();
+    expect(await get2(before)).toBe(200);
+    const beforeGoaway = new Promise<void>((resolve) => before.once('goaway', () => resolve()));
+
+    const stopped = lb.close();
+    await beforeGoaway;
+    const during = session();
+    const duringGoaway = new Promise<void>((resolve) => during.once('goaway', () => resolve()));
+    expect(await get2(during)).toBe(200);
+    await duringGoaway;
+
+    expect(lb.app.skipDelay()).toBe(true);
+    await stopped;
   });
 });
