@@ -128,9 +128,9 @@ async function startBareTls(nodes, tls) {
   return { url: `https://127.0.0.1:${port}`, child, headers: {} };
 }
 
-async function startStickylbTls(nodes, tls) {
+async function startStickylbTls(nodes, tls, cli = here('../dist/cli.js')) {
   const { affinityToken } = await import(here('../dist/affinity/token.js'));
-  const server = await startStickylb(here('../dist/cli.js'), nodes, SECRET, {}, tls);
+  const server = await startStickylb(cli, nodes, SECRET, {}, tls);
   return { ...server, headers: { cookie: `stickylb=${affinityToken(SECRET, 'a')}` } };
 }
 
@@ -182,6 +182,15 @@ export async function tlsBench({ seconds, rounds }) {
   const tls = makeCert();
   const contenders = [
     { name: 'stickylb', start: () => startStickylbTls(nodes, tls) },
+    // BENCH_BASELINE=/path/to/another/checkout: its build runs beside this one, paired (bench/http.mjs).
+    ...(process.env.BENCH_BASELINE
+      ? [
+          {
+            name: 'stickylb baseline',
+            start: () => startStickylbTls(nodes, tls, `${process.env.BENCH_BASELINE}/dist/cli.js`),
+          },
+        ]
+      : []),
     { name: 'bare node:http2 + undici', start: () => startBareTls(nodes, tls) },
     { name: 'HAProxy 2.6, 1 thread', start: () => startHaproxyTls(nodes, tls) },
     { name: 'Caddy 2.6', start: () => startCaddy(nodes, tls) },

@@ -5,11 +5,12 @@
  * `X-Stickylb-Error`). `answer` and `answerSocket` also count the response; the Exchange writes its
  * answers with `writeAnswer` and counts them once, with their duration, when it finishes.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from '../metrics/metrics.js';
 import type { ForwardedRequest } from './forwarded-headers.js';
+import { type Reply, writeReplyHead } from './reply.js';
+import type { RequestHead } from './request-head.js';
 import type { Route } from './router.js';
 import { newRequestId, traceIdOf } from './trace-context.js';
 import { type FinishedSpan, recordSpan, type Tracing } from './tracing/spans.js';
@@ -111,7 +112,7 @@ export function statusOf(code: AnswerCode): number {
 
 /** Body and content type of the answer `code` for `req`, naming the request's ids. */
 export function answerBody(
-  req: IncomingMessage,
+  req: RequestHead,
   code: AnswerCode,
   ids: AnswerIds,
 ): { type: string; body: string } {
@@ -139,19 +140,21 @@ export function answerBody(
 }
 
 /**
- * Writes the answer `code` on `res` (without counting it), unless headers already went out: then the
- * connection is cut, the only honest signal left. `close` adds `Connection: close` (an unread body).
+ * Writes the answer `code` on `reply` (without counting it), unless headers already went out: then
+ * the request is cut, the only honest signal left. `close` ends an HTTP/1.1 connection after it (an
+ * unread body).
  */
 export function writeAnswer(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: RequestHead,
+  reply: Reply,
   code: AnswerCode,
   retryAfterSeconds: number,
   close = false,
   ids?: AnswerIds,
 ): void {
-  if (res.headersSent) {
-    res.destroy();
+  const stream = req.stream;
+  if (reply.headersSent || (stream !== undefined && (stream.destroyed || stream.closed))) {
+    reply.destroy();
     return;
   }
   const known = idsOr(ids);
@@ -169,9 +172,8 @@ export function writeAnswer(
     code,
   ];
   if (ANSWERS[code].retryAfter) headers.push('Retry-After', String(retryAfterSeconds));
-  if (close) headers.push('Connection', 'close');
-  res.writeHead(ANSWERS[code].status, headers);
-  res.end(req.method === 'HEAD' ? undefined : body);
+  writeReplyHead(req, reply, ANSWERS[code].status, headers, close);
+  reply.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /**
@@ -188,10 +190,10 @@ export class Answers {
     this.#tracing = tracing;
   }
 
-  /** Answers `code` on an HTTP response. */
+  /** Answers `code` on an HTTP response (HTTP/1.1's, or an HTTP/2 stream). */
   http(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: RequestHead,
+    res: Reply,
     code: AnswerCode,
     retryAfterSeconds: number,
     close = false,
@@ -204,7 +206,7 @@ export class Answers {
 
   /** Answers `code` on a raw socket (an upgrade or CONNECT request) and closes it. */
   socket(
-    req: IncomingMessage,
+    req: RequestHead,
     socket: Duplex,
     code: AnswerCode,
     retryAfterSeconds: number,
@@ -229,7 +231,7 @@ export class Answers {
 
   /** Answers `code` on an HTTP/2 stream (an extended CONNECT) and ends the stream. */
   stream(
-    req: IncomingMessage,
+    req: RequestHead,
     stream: ServerHttp2Stream,
     code: AnswerCode,
     retryAfterSeconds: number,
@@ -237,27 +239,12 @@ export class Answers {
     fwd?: ForwardedRequest,
   ): void {
     this.#count('websocket', req, code, route, fwd);
-    if (stream.destroyed || stream.closed || stream.headersSent) {
-      stream.destroy();
-      return;
-    }
-    const { status, known, type, body } = answerParts(req, code, fwd);
-    const headers: OutgoingHttpHeaders = {
-      ':status': status,
-      'x-request-id': known.requestId,
-      'content-type': type,
-      'content-length': Buffer.byteLength(body),
-      'cache-control': 'no-store',
-      'x-stickylb-error': code,
-    };
-    if (ANSWERS[code].retryAfter) headers['retry-after'] = String(retryAfterSeconds);
-    stream.respond(headers);
-    stream.end(body);
+    writeAnswer(req, stream, code, retryAfterSeconds, false, fwd);
   }
 
   #count(
     kind: FinishedSpan['kind'],
-    req: IncomingMessage,
+    req: RequestHead,
     code: AnswerCode,
     route: Route | undefined,
     fwd: ForwardedRequest | undefined,
@@ -281,7 +268,7 @@ export class Answers {
 }
 
 /** What every raw answer is made of: its status, the request's ids, and its body. */
-function answerParts(req: IncomingMessage, code: AnswerCode, ids: AnswerIds | undefined) {
+function answerParts(req: RequestHead, code: AnswerCode, ids: AnswerIds | undefined) {
   const known = idsOr(ids);
   return { status: ANSWERS[code].status, known, ...answerBody(req, code, known) };
 }

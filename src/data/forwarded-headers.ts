@@ -5,8 +5,6 @@
  * the forwarded headers are dropped unless the peer is a trusted proxy, whose values are kept and
  * whose `X-Forwarded-For` is extended.
  */
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
 import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { takeCookie } from '../affinity/cookie-header.js';
@@ -14,6 +12,7 @@ import { isNavigation } from '../affinity/placement.js';
 import { StickyError } from '../errors.js';
 import { connectionTokens, HOP_BY_HOP, removeHeaders } from './hop-by-hop.js';
 import { proxiedPeer } from './proxy-protocol.js';
+import type { RequestHead } from './request-head.js';
 import { acceptRequestId, newRequestId, nextTraceparent } from './trace-context.js';
 
 /** What the proxy learns from the request headers. */
@@ -82,7 +81,7 @@ type BadRequestCode = 'INVALID_HOST' | 'INVALID_TARGET' | 'HOST_MISMATCH';
  * Throws `BadRequestError` for a Host header or request target that must be refused.
  */
 export function forwardRequestHeaders(
-  req: IncomingMessage,
+  req: RequestHead,
   ctx: ForwardContext,
   keepUpgrade: boolean,
 ): ForwardedRequest {
@@ -234,10 +233,7 @@ export function forwardRequestHeaders(
     navigation: isNavigation(fetchMode, fetchDest, accept),
     secure: proto === 'https',
     // An HTTP/2 request has a body unless its headers ended the stream (a length is optional there).
-    hasBody:
-      chunked ||
-      contentLength > 0 ||
-      (req.httpVersionMajor === 2 && (req as unknown as Http2ServerRequest).stream.endAfterHeaders === false),
+    hasBody: chunked || contentLength > 0 || req.stream?.endAfterHeaders === false,
     contentLength,
     upgrade,
     path,

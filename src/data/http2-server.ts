@@ -1,11 +1,12 @@
 /**
  * HTTP/2 and HTTP/1.1 by ALPN on one TLS port (node:http2 with `allowHTTP1`).
  *
- * - Requests reach the same request listener as HTTP/1.1 ones through node's compatibility API;
- *   HTTP/1.1 connections, their WebSocket upgrades and parser errors behave as on an https server.
+ * - Requests are taken from node:http2's core API (the `stream` event) and handed to the forwarder
+ *   as streams: node's compatibility layer, which builds a request and a response object per
+ *   stream with their listeners, is bypassed (issue 25). HTTP/1.1 connections, their WebSocket
+ *   upgrades and parser errors behave as on an https server.
  * - WebSockets over HTTP/2 (RFC 8441): SETTINGS_ENABLE_CONNECT_PROTOCOL is advertised, and an
- *   extended CONNECT stream goes to the WebSocket proxy as the raw stream, before the compatibility
- *   layer (which would buffer the stream's data into a request nobody reads).
+ *   extended CONNECT stream goes to the WebSocket proxy.
  * - Hostile clients meet the limits of http2-budget.ts: concurrent streams, refused-stream and
  *   invalid-frame floods (node:http2's own), header list size (`limits.maxHeaderSize`), and the
  *   per-session budgets of resets, PINGs and SETTINGS counted here (node:http2 hands over a stream
@@ -33,18 +34,18 @@ import type { Lifecycle } from './lifecycle.js';
 
 /** What the HTTP/2 server is built from. */
 export interface Http2ServerParts {
-  /** The request listener (node:http's shape, through the compatibility API). */
+  /** The request listener for HTTP/1.1 connections (ALPN `http/1.1`, or none). */
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Takes an HTTP/2 request stream. */
+  readonly handleStream: StreamHandler;
   /** Takes an extended CONNECT stream (RFC 8441). */
-  readonly handleConnectStream: (
-    stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
-    rawHeaders: string[],
-  ) => void;
+  readonly handleConnectStream: StreamHandler;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly lifecycle: Lifecycle;
 }
+
+type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void;
 
 type StreamListener = (
   stream: ServerHttp2Stream,
@@ -116,10 +117,9 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
     if (idleMs > 0) session.setTimeout(idleMs, () => state.streams === 0 && close(session, 'idle'));
   });
 
-  // The compatibility layer's stream listener, called for every stream but extended CONNECT.
-  const [compat] = server.listeners('stream') as StreamListener[];
+  // No compatibility layer: its stream listener goes, streams come here.
   server.removeAllListeners('stream');
-  server.on('stream', ((stream, headers, flags, rawHeaders) => {
+  server.on('stream', ((stream, headers, _flags, rawHeaders) => {
     const session = stream.session;
     const state = session === undefined ? undefined : sessions.get(session);
     if (state === undefined || session === undefined) {
@@ -127,6 +127,8 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
       return;
     }
     state.streams++;
+    // A stream's errors (a reset while its answer is written) end at its 'close'; never the process's.
+    stream.on('error', ignore);
     // Stopping: a session opened since the GOAWAY went out gets its own after this stream, which
     // is served; the client's next request opens a connection to another replica.
     if (parts.lifecycle.closing && !session.closed) session.close();
@@ -144,7 +146,7 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
       if (String(headers[':protocol']).toLowerCase() === 'websocket') metrics.websocketsOverHttp2.inc();
       parts.handleConnectStream(stream, headers, rawHeaders);
     } else {
-      compat!.call(server, stream, headers, flags, rawHeaders);
+      parts.handleStream(stream, headers, rawHeaders);
     }
   }) as StreamListener);
 
@@ -162,3 +164,5 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
   };
   return adapted;
 }
+
+function ignore(): void {}

@@ -46,6 +46,7 @@ export function createProxyServer(settings: DataSettings, parts: ProxyServerPart
     ? settings.listen.http2
       ? createHttp2Server(settings, {
           handle: forwarder.handle,
+          handleStream: forwarder.handleStream,
           handleConnectStream: websockets.handleStream,
           metrics,
           logger,

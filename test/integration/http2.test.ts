@@ -206,6 +206,62 @@ describe('HTTP/2 over TLS', () => {
     expect(out).toMatch(/\r\nset-cookie: stickylb=/i);
   });
 
+  it("the balancer's own answers and Expect, over streams: 413 before any 100, 100 then the answer, 417, 400, 503, OPTIONS *", async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a], {
+      listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } },
+      limits: { maxBodySize: '1KiB' },
+    });
+    const s = session(lb.url, cert);
+    /** A request with a body held until the node's 100 (or any answer); resolves with what came back. */
+    const expecting = (headers: Record<string, string>, body: Buffer) =>
+      new Promise<{ status: number; continued: boolean; error: string | undefined }>((resolve, reject) => {
+        const stream = s.request({ ':method': 'POST', ':path': '/upload', ...headers }, { endStream: false });
+        let continued = false;
+        stream.on('continue', () => {
+          continued = true;
+          stream.end(body);
+        });
+        stream.on('response', (h) => {
+          if (!continued) stream.close();
+          resolve({
+            status: Number(h[':status']),
+            continued,
+            error: h['x-stickylb-error'] as string | undefined,
+          });
+        });
+        stream.resume();
+        stream.on('error', reject);
+      });
+    const tooLarge = await expecting(
+      { expect: '100-continue', 'content-length': '5000' },
+      Buffer.alloc(5000),
+    );
+    expect(tooLarge).toEqual({ status: 413, continued: false, error: 'BODY_TOO_LARGE' });
+    const fits = await expecting({ expect: '100-continue', 'content-length': '10' }, Buffer.alloc(10));
+    expect(fits).toEqual({ status: 200, continued: true, error: undefined });
+    const unknown = await expecting({ expect: 'something-else' }, Buffer.alloc(1));
+    expect(unknown.status).toBe(417);
+    // A body with no length over the limit: 413 once it passes it, on its own stream only.
+    const chunked = await h2(s, { ':path': '/upload', ':method': 'POST' }, Buffer.alloc(4096));
+    expect(chunked.headers[':status']).toBe(413);
+    const badHost = await h2(s, { ':path': '/echo', ':authority': 'h'.repeat(300) });
+    expect(badHost.headers[':status']).toBe(400);
+    expect(JSON.parse(badHost.body.toString()).error.code).toBe('INVALID_HOST');
+    const options = await h2(s, { ':path': '*', ':method': 'OPTIONS' });
+    expect(options.headers[':status']).toBe(200);
+    const maintenance = await fetch(`${lb.adminUrl}/api/nodes/a/maintenance`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-admin-token-0123456789' },
+    });
+    expect(maintenance.status).toBe(200);
+    const none = await h2(s, { ':path': '/echo' });
+    expect(none.headers[':status']).toBe(503);
+    expect(none.headers['retry-after']).toEqual(expect.any(String));
+    expect(JSON.parse(none.body.toString()).error.code).toBe('NO_AVAILABLE_NODE');
+  });
+
   it('listen.http2: false keeps the TLS port HTTP/1.1 only', async () => {
     const cert = makeCert();
     const a = await startFakeNode('a');

@@ -1,7 +1,8 @@
 /**
  * One proxied HTTP request, from the node chosen for it to the end of its response, over undici's
- * dispatcher API: the request body (the client's IncomingMessage) is streamed to the node, the
- * response is written to the client chunk by chunk with backpressure, nothing is buffered. The
+ * dispatcher API: the request body (HTTP/1.1's IncomingMessage, or the HTTP/2 stream) is streamed to
+ * the node, the response is written to the client chunk by chunk with backpressure (reply.ts),
+ * nothing is buffered. The
  * `Exchange` object is itself the undici handler, so the hot path allocates no closures beyond the
  * client-abort listener.
  *
@@ -11,7 +12,6 @@
  * With a per-node connection cap, a request that waits longer than `timeouts.queue` for a connection
  * gets 503 (like HAProxy's `timeout queue`); undici drops it before writing when its turn comes.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
@@ -22,8 +22,9 @@ import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
 import { isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { connectionTokens, isResponseHopByHop, removeHeaders } from '../hop-by-hop.js';
-import { respondHttp2 } from '../http2-response.js';
 import type { Lifecycle } from '../lifecycle.js';
+import { type Reply, writeReplyHead } from '../reply.js';
+import { bodyOf, type RequestHead } from '../request-head.js';
 import { pushSetCookies, type Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { traceIdOf } from '../trace-context.js';
@@ -52,8 +53,8 @@ export interface ExchangeContext {
 export class Exchange implements Dispatcher.DispatchHandler {
   readonly #ctx: ExchangeContext;
   readonly #runtime: Runtime;
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  readonly #req: RequestHead;
+  readonly #res: Reply;
   readonly #fwd: ForwardedRequest;
   readonly #route: Route;
   #node!: UpstreamNode;
@@ -95,8 +96,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   constructor(
     ctx: ExchangeContext,
     runtime: Runtime,
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: RequestHead,
+    res: Reply,
     fwd: ForwardedRequest,
     route: Route,
   ) {
@@ -135,7 +136,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         path: this.#fwd.path,
         method: req.method ?? 'GET',
         headers: this.#fwd.headers,
-        body: this.#fwd.hasBody ? req : null,
+        body: this.#fwd.hasBody ? bodyOf(req) : null,
       },
       this,
     );
@@ -254,13 +255,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     this.#resume = resume;
     if (this.#watch !== undefined && statusCode >= 200 && statusCode < 300) this.#tap = new BodyTap();
-    // A request that arrived before the stop signal is answered after it: its client must not
-    // reuse the connection either (issue 24).
-    if (this.#ctx.lifecycle.closing) this.#res.shouldKeepAlive = false;
     try {
-      // HTTP/2 has no reason phrase (node:http2 warns when given one).
-      if (this.#req.httpVersionMajor === 2) respondHttp2(this.#res, statusCode, headers);
-      else this.#res.writeHead(statusCode, statusText, headers);
+      // A request that arrived before the stop signal is answered after it: its client must not
+      // reuse the connection either (issue 24).
+      writeReplyHead(this.#req, this.#res, statusCode, headers, this.#ctx.lifecycle.closing, statusText);
     } catch (err) {
       // The node sent a header node:http will not write (invalid characters): a bad gateway.
       this.#ctx.logger.warn({ err, upstream: node.name }, 'invalid response header from upstream');

@@ -1,12 +1,17 @@
 /**
- * The `request` listener of the proxy: reads the forwarded headers and the affinity cookie, applies
- * the sticky decision, answers what no node needs to see (400, 413, 503) and hands the rest to an
- * `Exchange` (exchange.ts), which forwards it under the attempt policy.
+ * The request listeners of the proxy (HTTP/1.1's `request`, HTTP/2's `stream`): reads the forwarded
+ * headers and the affinity cookie, applies the sticky decision, answers what no node needs to see
+ * (400, 413, 503) and hands the rest to an `Exchange` (exchange.ts), which forwards it under the
+ * attempt policy. Both protocols meet in `#serve`, with the request as a `RequestHead` and its answer
+ * as a `Reply`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Answers } from '../answers.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
+import { type Reply, writeReplyHead } from '../reply.js';
+import { Http2Request, type RequestHead } from '../request-head.js';
 import type { Runtime } from '../runtime.js';
 import { Exchange, type ExchangeContext } from './exchange.js';
 
@@ -23,19 +28,49 @@ export class HttpForwarder {
     this.#runtime = runtime;
   }
 
-  /** The `request` listener for the proxy server. */
+  /** The `request` listener for the proxy server (HTTP/1.x). */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const runtime = this.#runtime();
     if (this.#ctx.lifecycle.closing) res.shouldKeepAlive = false;
-    const retryAfter = runtime.settings.routing.retryAfterSeconds;
-    if (req.httpVersionMajor !== 1 && req.httpVersionMajor !== 2) {
+    if (req.httpVersionMajor !== 1) {
       // HTTP/0.9 (`GET /path` with no version): no headers, no Host; refused like HAProxy does.
+      const retryAfter = this.#runtime().settings.routing.retryAfterSeconds;
       this.#answers.http(req, res, 'HTTP_VERSION_NOT_SUPPORTED', retryAfter, true);
       return;
     }
+    this.#serve(req, res);
+  };
+
+  /**
+   * The listener for an HTTP/2 request stream (node:http2's core API; extended CONNECT streams go to
+   * the WebSocket proxy). `Expect` is handled as node:http handles it over HTTP/1.1.
+   */
+  readonly handleStream = (
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    rawHeaders: string[],
+  ): void => {
+    const req = new Http2Request(stream, headers, rawHeaders);
+    const expect = headers.expect;
+    if (expect !== undefined) {
+      if (expect.toLowerCase() !== '100-continue') {
+        stream.respond({ ':status': 417, 'content-length': 0 }, { endStream: true });
+        this.#ctx.metrics.countResponse(undefined, 417, 0);
+        return;
+      }
+      if (this.#declaredTooLarge(req, stream)) return;
+      stream.additionalHeaders({ ':status': 100 });
+    }
+    this.#serve(req, stream);
+  };
+
+  /** Both protocols: refuses what no node should see, routes the rest and starts its exchange. */
+  #serve(req: RequestHead, reply: Reply): void {
+    const runtime = this.#runtime();
+    const retryAfter = runtime.settings.routing.retryAfterSeconds;
     if (req.url === '*' && req.method === 'OPTIONS') {
       // About the server as a whole: answered as Go's net/http (Connect) answers it.
-      res.writeHead(200, ['Content-Length', '0']).end();
+      writeReplyHead(req, reply, 200, ['Content-Length', '0'], false);
+      reply.end();
       this.#ctx.metrics.countResponse(undefined, 200, 0);
       return;
     }
@@ -44,37 +79,42 @@ export class HttpForwarder {
       fwd = forwardRequestHeaders(req, runtime, false);
     } catch (err) {
       this.#ctx.logger.debug({ err, url: req.url }, 'unforwardable request');
-      this.#answers.http(req, res, err instanceof BadRequestError ? err.code : 'BAD_REQUEST', retryAfter);
+      this.#answers.http(req, reply, err instanceof BadRequestError ? err.code : 'BAD_REQUEST', retryAfter);
       return;
     }
     const maxBody = runtime.settings.http.maxBodySize;
     if (maxBody > 0 && fwd.contentLength > maxBody) {
-      this.#answers.http(req, res, 'BODY_TOO_LARGE', retryAfter, true, undefined, fwd);
+      this.#answers.http(req, reply, 'BODY_TOO_LARGE', retryAfter, true, undefined, fwd);
       return;
     }
     const route = runtime.router.route(fwd, req.rawHeaders);
     if (route === undefined) {
-      this.#answers.http(req, res, 'NO_AVAILABLE_NODE', retryAfter, false, undefined, fwd);
+      this.#answers.http(req, reply, 'NO_AVAILABLE_NODE', retryAfter, false, undefined, fwd);
       return;
     }
-    new Exchange(this.#ctx, runtime, req, res, fwd, route).start();
-  };
+    new Exchange(this.#ctx, runtime, req, reply, fwd, route).start();
+  }
 
   /**
    * The `checkContinue` listener (`Expect: 100-continue`): a body the declared length already makes
    * too large gets its 413 at once, never a 100 that invites the client to send it.
    */
   readonly handleExpectContinue = (req: IncomingMessage, res: ServerResponse): void => {
-    const runtime = this.#runtime();
-    const maxBody = runtime.settings.http.maxBodySize;
-    const declared = Number(req.headers['content-length'] ?? -1);
-    if (maxBody > 0 && declared > maxBody) {
-      this.#answers.http(req, res, 'BODY_TOO_LARGE', 0, true);
-      return;
-    }
+    if (this.#declaredTooLarge(req, res)) return;
     res.writeContinue();
     this.handle(req, res);
   };
+
+  /** Answers 413 when `req`'s declared length is over `limits.maxBodySize`. */
+  #declaredTooLarge(req: RequestHead, reply: Reply): boolean {
+    const maxBody = this.#runtime().settings.http.maxBodySize;
+    const declared = Number(req.headers['content-length'] ?? -1);
+    if (maxBody > 0 && declared > maxBody) {
+      this.#answers.http(req, reply, 'BODY_TOO_LARGE', 0, true);
+      return true;
+    }
+    return false;
+  }
 
   /**
    * The `connect` listener: stickylb is a gateway, not a forward proxy. Without this listener

@@ -11,17 +11,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { AnswerCode, Answers } from '../answers.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { isResponseHopByHop } from '../hop-by-hop.js';
+import type { RequestHead } from '../request-head.js';
 import type { Route } from '../router.js';
 
 /** How a handshake answers its client; see the file comment. */
 export interface HandshakeClient {
   /** The request as received (for answers and the forwarded headers). */
-  readonly req: IncomingMessage;
+  readonly req: RequestHead;
   /** What the tunnel relays on the client's side: the socket or the HTTP/2 stream. */
   readonly duplex: Duplex;
   /** The method of the node's handshake. */
@@ -82,13 +83,13 @@ export class Http1HandshakeClient implements HandshakeClient {
 
 /** A handshake on an HTTP/2 stream (RFC 8441 extended CONNECT). */
 export class Http2HandshakeClient implements HandshakeClient {
-  readonly req: IncomingMessage;
+  readonly req: RequestHead;
   readonly duplex: ServerHttp2Stream;
   readonly method = 'GET';
   readonly upgradeHeaders: readonly string[];
   readonly acceptStatus = 200;
 
-  constructor(req: IncomingMessage, stream: ServerHttp2Stream) {
+  constructor(req: RequestHead, stream: ServerHttp2Stream) {
     this.req = req;
     this.duplex = stream;
     // The HTTP/1.1 handshake the node expects (RFC 6455 4.1); the key is ours, the accept not relayed.
@@ -140,30 +141,6 @@ export class Http2HandshakeClient implements HandshakeClient {
     stream.respond(headers);
     return true;
   }
-}
-
-/**
- * The request head of an extended CONNECT stream, in the shape node:http gives an upgrade request
- * (what the forwarded headers, the router and the answers read): a WebSocket handshake, GET in
- * HTTP/1.1 terms, for `:path` at `:authority`.
- */
-export function extendedConnectRequest(
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
-  rawHeaders: string[],
-): IncomingMessage {
-  const head = {
-    method: 'GET',
-    url: headers[':path'] ?? '/',
-    headers,
-    rawHeaders,
-    httpVersion: '2.0',
-    httpVersionMajor: 2,
-    httpVersionMinor: 0,
-    socket: stream.session?.socket,
-    stream,
-  };
-  return head as unknown as IncomingMessage;
 }
 
 function addHeader(headers: OutgoingHttpHeaders, name: string, value: string): void {

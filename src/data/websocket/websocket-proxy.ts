@@ -16,15 +16,11 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
+import { Http2Request } from '../request-head.js';
 import type { Runtime } from '../runtime.js';
 import { isWebSocketUpgrade, serveAsPlainHttp } from '../upgrade-fallback.js';
 import { Handshake, type HandshakeContext, type HandshakeHost } from './handshake.js';
-import {
-  extendedConnectRequest,
-  type HandshakeClient,
-  Http1HandshakeClient,
-  Http2HandshakeClient,
-} from './handshake-client.js';
+import { type HandshakeClient, Http1HandshakeClient, Http2HandshakeClient } from './handshake-client.js';
 import { Tunnels } from './tunnels.js';
 
 /** What the proxy and its handshakes use, whatever the runtime settings. */
@@ -83,8 +79,9 @@ export class WebSocketProxy implements HandshakeHost {
     headers: IncomingHttpHeaders,
     rawHeaders: string[],
   ): void => {
-    stream.on('error', ignore);
-    const req = extendedConnectRequest(stream, headers, rawHeaders);
+    // (The HTTP/2 server keeps every stream's errors from the process.)
+    // A WebSocket handshake, GET in HTTP/1.1 terms, for `:path` at `:authority`.
+    const req = new Http2Request(stream, headers, rawHeaders, 'GET');
     const protocol = headers[':protocol'];
     if (typeof protocol !== 'string' || protocol.toLowerCase() !== 'websocket') {
       this.#ctx.answers.stream(req, stream, 'METHOD_NOT_SUPPORTED', 0);
