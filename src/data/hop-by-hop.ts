@@ -77,9 +77,46 @@ export function connectionTokens(value: string): Set<string> | undefined {
   return tokens;
 }
 
-/** Removes from a flat `[name, value, ...]` list every header whose lower-cased name is in `names`. */
-export function removeHeaders(headers: string[], names: ReadonlySet<string>): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
+/**
+ * Removes from a flat `[name, value, ...]` list (from index `from` on) every header whose lower-cased
+ * name is in `names`.
+ */
+export function removeHeaders(headers: string[], names: ReadonlySet<string>, from = 0): void {
+  for (let i = headers.length - 2; i >= from; i -= 2) {
     if (names.has(headers[i]!.toLowerCase())) headers.splice(i, 2);
   }
+}
+
+/**
+ * Appends to `out` (flat `[name, value, ...]`) the headers of a node's response head `raw` that go on
+ * to the client: never a hop-by-hop header, nor one the node's own `Connection` header names, nor
+ * the node's `X-Request-Id` (the balancer answers with the request's id itself). `upgrade` keeps the
+ * `Upgrade` and `Connection` of a 101 that the client's HTTP/1.1 handshake needs. One filter for
+ * HTTP answers, WebSocket acceptances and refusals alike. Returns the head's Content-Length, or -1.
+ */
+export function pushNodeHeaders(out: string[], raw: readonly (string | Buffer)[], upgrade = false): number {
+  const start = out.length;
+  let connection: string | undefined;
+  let length = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const item = raw[i]!;
+    const name = typeof item === 'string' ? item : item.toString('latin1');
+    if (isResponseHopByHop(name)) {
+      const lower = name.toLowerCase();
+      if (lower === 'connection') connection = textOf(raw[i + 1]!);
+      if (upgrade && (lower === 'connection' || lower === 'upgrade')) out.push(name, textOf(raw[i + 1]!));
+      continue;
+    }
+    if (name.length === 12 && name.toLowerCase() === 'x-request-id') continue;
+    const value = textOf(raw[i + 1]!);
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(value);
+    out.push(name, value);
+  }
+  const named = connection === undefined ? undefined : connectionTokens(connection);
+  if (named !== undefined) removeHeaders(out, named, start);
+  return length;
+}
+
+function textOf(value: string | Buffer): string {
+  return typeof value === 'string' ? value : value.toString('latin1');
 }

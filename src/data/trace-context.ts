@@ -3,23 +3,26 @@
  * `traceparent`). A client's valid `traceparent` is continued with a new span id, a missing or
  * invalid one (all-zero ids included) starts a new trace; `X-Request-Id` is kept from a trusted
  * proxy, else made here: a per-process random prefix and a counter, unique across replicas and
- * restarts and cheap enough for every request. Random bytes come from a pooled buffer refilled by
- * the CSPRNG, not one system call per request.
+ * restarts and cheap enough for every request. Random hex comes from a pooled string: 4 KiB of
+ * CSPRNG bytes hex-encoded at once, sliced per id (no system call nor encoding per request).
  */
 import { randomFillSync } from 'node:crypto';
 
 const POOL = Buffer.alloc(4096);
-let offset = POOL.length;
+let hex = '';
+let offset = 0;
 
-/** `bytes` random bytes as lower-case hex. */
+/** `bytes` random bytes as lower-case hex (each pooled byte used once). */
 function randomHex(bytes: number): string {
-  if (offset + bytes > POOL.length) {
+  const chars = bytes * 2;
+  if (offset + chars > hex.length) {
     randomFillSync(POOL);
+    hex = POOL.toString('hex');
     offset = 0;
   }
-  const hex = POOL.toString('hex', offset, offset + bytes);
-  offset += bytes;
-  return hex;
+  const out = hex.slice(offset, offset + chars);
+  offset += chars;
+  return out;
 }
 
 const PREFIX = randomHex(6);

@@ -6,6 +6,8 @@ import WebSocket from 'ws';
 export interface OpenSocket {
   ws: WebSocket;
   setCookie: string[];
+  /** The headers of the 101. */
+  head: Record<string, string | string[] | undefined>;
   hello: {
     hello: string;
     cookie: string | null;
@@ -25,11 +27,13 @@ export function openSocket(url: string, cookie?: string, protocols?: string[]): 
     });
     onTestFinished(() => ws.terminate());
     let setCookie: string[] = [];
+    let head: OpenSocket['head'] = {};
     ws.once('upgrade', (res) => {
+      head = res.headers;
       const raw = res.headers['set-cookie'];
       setCookie = raw === undefined ? [] : raw;
     });
-    ws.once('message', (data) => resolve({ ws, setCookie, hello: JSON.parse(String(data)) }));
+    ws.once('message', (data) => resolve({ ws, setCookie, head, hello: JSON.parse(String(data)) }));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`unexpected response ${res.statusCode}`)));
   });

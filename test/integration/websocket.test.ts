@@ -33,6 +33,15 @@ describe('WebSockets on the pinned node', () => {
     }
   });
 
+  it("the 101 drops what its node's Connection header names, as HTTP answers do (regression: relayed)", async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    const sock = await openSocket(`${lb.url}/ws-named`);
+    expect(sock.head['x-kept']).toBe('yes');
+    expect(sock.head['x-hop']).toBeUndefined();
+    expect(sock.head.upgrade).toBe('websocket');
+  });
+
   it('passes text, binary, a 10 MB message, subprotocols and permessage-deflate through', async () => {
     const node = await startFakeNode('a');
     const lb = await startBalancer([node]);

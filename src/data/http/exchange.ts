@@ -21,7 +21,7 @@ import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
 import { isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import { connectionTokens, isResponseHopByHop, removeHeaders } from '../hop-by-hop.js';
+import { pushNodeHeaders } from '../hop-by-hop.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { type Reply, writeReplyHead } from '../reply.js';
 import { bodyOf, type RequestHead } from '../request-head.js';
@@ -234,22 +234,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#ctx.pool.reportConnected(node);
     if (this.#taskPoll && !this.#lookAfterTask(statusCode)) return true;
     const headers: string[] = [];
-    let connection: string | undefined;
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1');
-      if (isResponseHopByHop(name)) {
-        if (name.length === 10 && name.toLowerCase() === 'connection')
-          connection = rawHeaders[i + 1]!.toString('latin1');
-        continue;
-      }
-      // The balancer answers with the request's id itself (a node echoing it would double it).
-      if (name.length === 12 && name.toLowerCase() === 'x-request-id') continue;
-      const value = rawHeaders[i + 1]!.toString('latin1');
-      if (name.length === 14 && name.toLowerCase() === 'content-length') this.#bodyLength = Number(value);
-      headers.push(name, value);
-    }
-    const named = connection === undefined ? undefined : connectionTokens(connection);
-    if (named !== undefined) removeHeaders(headers, named);
+    this.#bodyLength = pushNodeHeaders(headers, rawHeaders);
     pushSetCookies(headers, this.#route, this.#fwd.secure);
     headers.push('X-Request-Id', this.#fwd.requestId);
     this.#status = statusCode;

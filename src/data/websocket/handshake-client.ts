@@ -15,7 +15,7 @@ import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { AnswerCode, Answers } from '../answers.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import { isResponseHopByHop } from '../hop-by-hop.js';
+import { pushNodeHeaders } from '../hop-by-hop.js';
 import type { RequestHead } from '../request-head.js';
 import type { Route } from '../router.js';
 
@@ -55,14 +55,14 @@ export class Http1HandshakeClient implements HandshakeClient {
 
   accept(res: IncomingMessage, extra: readonly string[]): void {
     const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
-    pushNodeHeaders(lines, res.rawHeaders, false);
+    pushLines(lines, nodeHeaders(res.rawHeaders, true));
     pushLines(lines, extra);
     this.duplex.write(`${lines.join('\r\n')}\r\n\r\n`);
   }
 
   refuse(res: IncomingMessage, extra: readonly string[]): void {
     const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
-    pushNodeHeaders(lines, res.rawHeaders, true);
+    pushLines(lines, nodeHeaders(res.rawHeaders, false));
     pushLines(lines, extra);
     lines.push('Connection: close');
     this.duplex.write(`${lines.join('\r\n')}\r\n\r\n`);
@@ -132,10 +132,11 @@ export class Http2HandshakeClient implements HandshakeClient {
     const stream = this.duplex;
     if (stream.destroyed || stream.closed || stream.headersSent) return false;
     const headers: OutgoingHttpHeaders = { ':status': status };
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      if (isResponseHopByHop(name) || name === 'sec-websocket-accept' || name === 'x-request-id') continue;
-      addHeader(headers, name, raw[i + 1]!);
+    const relayed = nodeHeaders(raw, false);
+    for (let i = 0; i < relayed.length; i += 2) {
+      const name = relayed[i]!.toLowerCase();
+      // The accept key answers the HTTP/1.1 handshake stickylb made, not the client's.
+      if (name !== 'sec-websocket-accept') addHeader(headers, name, relayed[i + 1]!);
     }
     for (let i = 0; i < extra.length; i += 2) addHeader(headers, extra[i]!.toLowerCase(), extra[i + 1]!);
     stream.respond(headers);
@@ -149,14 +150,11 @@ function addHeader(headers: OutgoingHttpHeaders, name: string, value: string): v
   else headers[name] = Array.isArray(had) ? [...had, value] : [String(had), value];
 }
 
-/** The node's response headers as lines; `dropHopByHop` for refusals (a 101 keeps Upgrade/Connection). */
-function pushNodeHeaders(lines: string[], raw: readonly string[], dropHopByHop: boolean): void {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.toLowerCase() === 'x-request-id') continue;
-    if (dropHopByHop && isResponseHopByHop(name)) continue;
-    lines.push(`${name}: ${raw[i + 1]}`);
-  }
+/** The node's headers relayed to the client (hop-by-hop.ts); `upgrade` for a 101 over HTTP/1.1. */
+function nodeHeaders(raw: readonly string[], upgrade: boolean): string[] {
+  const out: string[] = [];
+  pushNodeHeaders(out, raw, upgrade);
+  return out;
 }
 
 function pushLines(lines: string[], extra: readonly string[]): void {
