@@ -150,7 +150,7 @@ export async function startPeer(script, env) {
  * `tls` ({ cert, key, http2 }) serves HTTPS (HTTP/2, unless `http2` is false, and HTTP/1.1 by ALPN)
  * instead of plain HTTP.
  */
-export async function startStickylb(cli, nodes, secret, extra = {}, tls = undefined) {
+export async function startStickylb(cli, nodes, secret, extra = {}, tls = undefined, nodeArgs = []) {
   const port = await freePort();
   const admin = await freePort();
   const file = join(workdir, `stickylb-${port}.yaml`);
@@ -166,7 +166,7 @@ export async function startStickylb(cli, nodes, secret, extra = {}, tls = undefi
     ...Object.entries(extra).map(([k, v]) => `${k}: ${JSON.stringify(v)}`),
   ].join('\n');
   writeFileSync(file, yaml);
-  const child = start(process.execPath, [cli, '--config', file]);
+  const child = start(process.execPath, [...nodeArgs, cli, '--config', file]);
   await waitHttp(`http://127.0.0.1:${admin}/healthz`);
   // Wait for the first probes so every node is up.
   const deadline = Date.now() + 5000;

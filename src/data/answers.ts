@@ -7,13 +7,13 @@
  */
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import type { Metrics } from '../metrics/metrics.js';
 import type { ForwardedRequest } from './forwarded-headers.js';
 import { type Reply, writeReplyHead } from './reply.js';
 import type { RequestHead } from './request-head.js';
+import { type RecordSinks, recordFinished } from './request-record.js';
 import type { Route } from './router.js';
 import { newRequestId, traceIdOf } from './trace-context.js';
-import { type FinishedSpan, recordSpan, type Tracing } from './tracing/spans.js';
+import type { FinishedSpan } from './tracing/spans.js';
 
 interface AnswerSpec {
   readonly status: number;
@@ -182,12 +182,10 @@ export function writeAnswer(
  * made, its span.
  */
 export class Answers {
-  readonly #metrics: Metrics;
-  readonly #tracing: Tracing;
+  readonly #sinks: RecordSinks;
 
-  constructor(metrics: Metrics, tracing: Tracing) {
-    this.#metrics = metrics;
-    this.#tracing = tracing;
+  constructor(sinks: RecordSinks) {
+    this.#sinks = sinks;
   }
 
   /** Answers `code` on an HTTP response (HTTP/1.1's, or an HTTP/2 stream). */
@@ -249,21 +247,18 @@ export class Answers {
     route: Route | undefined,
     fwd: ForwardedRequest | undefined,
   ): void {
-    const status = ANSWERS[code].status;
-    this.#metrics.countResponse(route?.node, status, 0);
-    const spans = this.#tracing.current;
-    if (spans === undefined || fwd === undefined) return;
-    recordSpan(spans, {
+    const finished = {
       kind,
       method: req.method,
       target: req.url,
       fwd,
       route,
-      status,
+      node: route?.node,
+      status: ANSWERS[code].status,
       bytesOut: 0,
       bytesIn: 0,
-      ended: performance.now(),
-    });
+    };
+    recordFinished(this.#sinks, finished, false);
   }
 }
 

@@ -9,6 +9,7 @@
 import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { RepinRecorder } from '../affinity/repin-recorder.js';
+import { systemClock } from '../clock.js';
 import type { DataSettings } from '../config/data-settings.js';
 import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
@@ -60,7 +61,7 @@ export class DataPlane {
     const runtime = () => this.#runtime;
     this.#tracing = new Tracing(this.#logger);
     const tracing = this.#tracing;
-    const answers = new Answers(metrics, tracing);
+    const answers = new Answers({ metrics, tracing, logger: this.#logger });
     const taskLookups = new TaskLookupBudget();
     const lifecycle = this.#lifecycle;
     const ctx = {
@@ -72,6 +73,7 @@ export class DataPlane {
       taskLookups,
       lifecycle,
       tasks,
+      clock: systemClock,
     };
     const forwarder = new HttpForwarder(ctx, answers, runtime);
     this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers, tracing }, runtime);

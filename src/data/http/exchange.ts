@@ -13,6 +13,7 @@
  * gets 503 (like HAProxy's `timeout queue`); undici drops it before writing when its turn comes.
  */
 import type { Dispatcher } from 'undici';
+import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { TaskReports } from '../../pool/open-tasks.js';
@@ -25,12 +26,14 @@ import { pushNodeHeaders } from '../hop-by-hop.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { type Reply, writeReplyHead } from '../reply.js';
 import { bodyOf, type RequestHead } from '../request-head.js';
+import { recordFinished } from '../request-record.js';
 import { pushSetCookies, type Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
-import { traceIdOf } from '../trace-context.js';
-import { recordSpan, type Tracing } from '../tracing/spans.js';
+import type { Tracing } from '../tracing/spans.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
-import { BodyTap, isFinished, polledTask, startedTask, type TaskWatch, taskWatchOf } from './deploy-tasks.js';
+import { taskWatchOf } from './deploy-tasks.js';
+import { ExchangeTimers, type TimedExchange } from './exchange-timers.js';
+import { TaskFollower } from './task-follower.js';
 import { isTaskPoll, type TaskLookupBudget } from './task-lookup.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
@@ -47,10 +50,12 @@ export interface ExchangeContext {
   readonly lifecycle: Lifecycle;
   /** Where deploy tasks seen starting and finishing are reported (safe to stop). */
   readonly tasks: TaskReports;
+  /** What the exchange timers run on. */
+  readonly clock: Clock;
 }
 
 /** One client request and its attempts upstream; the undici handler. */
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   readonly #ctx: ExchangeContext;
   readonly #runtime: Runtime;
   readonly #req: RequestHead;
@@ -65,12 +70,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #done = false;
   #clientGone = false;
   #resume: (() => void) | undefined;
-  /** Set while the request waits for a free connection of a capped pool. */
-  #queueTimer: NodeJS.Timeout | undefined;
-  /** Set while a request body streams to the node: refreshed by every chunk (timeouts.clientBody). */
-  #bodyTimer: NodeJS.Timeout | undefined;
-  /** Set once the client has failed to take the response (timeouts.clientSend); refreshed on each stall. */
-  #sendTimer: NodeJS.Timeout | undefined;
+  /** The queue, body and send timers, made when the first is needed (exchange-timers.ts). */
+  #timers: ExchangeTimers | undefined;
   /** The response waits for 'drain': the client has not taken what was written. */
   #blocked = false;
   /** The 'drain' listener, made on the first stall only. */
@@ -80,18 +81,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** The response's Content-Length (-1: none): the chunk that completes it ends the response. */
   #bodyLength = -1;
   #ended = false;
-  /** A deploy task poll (rule 9): a 404 from its node is asked of the other nodes. */
-  readonly #taskPoll: boolean;
-  /** The node the current 404 is being skipped for: asked next once this answer is read. */
-  #askNext: UpstreamNode | undefined;
-  /** The node that first answered 404 for the task poll. */
-  #taskFrom: UpstreamNode | undefined;
   /** Request body bytes written upstream, for `limits.maxBodySize` on bodies without Content-Length. */
   #bodyBytes = 0;
-  /** A deploy or a task poll: its answer tells which tasks are open (safe to stop). */
-  readonly #watch: TaskWatch;
-  /** A copy of that answer's body as it streams by. */
-  #tap: BodyTap | undefined;
+  /** A deploy or a task poll (task-follower.ts); undefined for every other request. */
+  readonly #tasks: TaskFollower | undefined;
 
   constructor(
     ctx: ExchangeContext,
@@ -107,9 +100,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#res = res;
     this.#fwd = fwd;
     this.#route = route;
-    this.#taskPoll =
+    const lookup =
       runtime.settings.routing.taskLookup && req.method === 'GET' && !fwd.hasBody && isTaskPoll(fwd.path);
-    this.#watch = taskWatchOf(req.method, fwd.path);
+    const watch = taskWatchOf(req.method, fwd.path);
+    if (lookup || watch !== undefined)
+      this.#tasks = new TaskFollower(ctx, runtime.router, route, fwd.path, lookup, watch);
   }
 
   start(): void {
@@ -124,11 +119,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#busy = true;
     node.inFlight++;
     // A timer left from waiting on the previous node (a retry) must not answer for this one.
-    this.#stopQueueTimer();
+    this.#timers?.stopQueue();
     const settings = this.#runtime.settings.http;
     // Beyond the cap every connection of the node is busy (one request each): this one queues.
     if (settings.upstreamConnections > 0 && node.inFlight > settings.upstreamConnections) {
-      this.#startQueueTimer(settings.queueTimeoutMs);
+      this.#timed().queue(settings.queueTimeoutMs);
     }
     const req = this.#req;
     this.#ctx.clients.get(node).dispatch(
@@ -148,8 +143,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#node.inFlight--;
   }
 
+  #timed(): ExchangeTimers {
+    this.#timers ??= new ExchangeTimers(this, this.#ctx.clock);
+    return this.#timers;
+  }
+
   onConnect(abort: (err?: Error) => void): void {
-    this.#stopQueueTimer();
+    this.#timers?.stopQueue();
     this.#abort = abort;
     this.#sent = true;
     // The client left, or was answered (queue timeout), while the request waited: never send it.
@@ -158,52 +158,36 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     const bodyMs = this.#runtime.settings.http.clientBodyTimeoutMs;
-    if (this.#fwd.hasBody && bodyMs > 0 && !this.#req.complete) {
-      clearTimeout(this.#bodyTimer);
-      this.#bodyTimer = setTimeout(Exchange.#bodyIdle, bodyMs, this);
-    }
+    if (this.#fwd.hasBody && bodyMs > 0 && !this.#req.complete) this.#timed().body(bodyMs);
   }
 
   /**
-   * The body was silent for timeouts.clientBody. A body waiting in our buffer for the node to take
-   * it is the node's slowness, not the client's: only a client that sends nothing is answered 408.
+   * The body was silent for timeouts.clientBody (for ExchangeTimers). A body waiting in our buffer
+   * for the node to take it is the node's slowness, not the client's: only a client that sends
+   * nothing is answered 408.
    */
-  static #bodyIdle(ex: Exchange): void {
-    if (ex.#done || ex.#req.complete) return;
-    if (ex.#req.readableLength > 0) {
-      ex.#bodyTimer?.refresh();
-      return;
-    }
-    ex.#bodyTimer = undefined;
-    ex.#node.stats.bodyTimeouts++;
-    ex.#ctx.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'request body timeout');
-    ex.#answer('CLIENT_BODY_TIMEOUT', true);
+  bodyIdle(): boolean {
+    if (this.#done || this.#req.complete) return false;
+    if (this.#req.readableLength > 0) return true;
+    this.#node.stats.bodyTimeouts++;
+    this.#ctx.logger.debug({ upstream: this.#node.name, method: this.#req.method }, 'request body timeout');
+    this.#answer('CLIENT_BODY_TIMEOUT', true);
     // The 408 says Connection: close: the client's connection is unusable with its body half read.
-    ex.#abort?.(new Error('request body timeout'));
+    this.#abort?.(new Error('request body timeout'));
+    return false;
   }
 
-  #startQueueTimer(ms: number): void {
-    if (ms > 0) this.#queueTimer = setTimeout(Exchange.#queueExpired, ms, this);
-  }
-
-  #stopQueueTimer(): void {
-    if (this.#queueTimer === undefined) return;
-    clearTimeout(this.#queueTimer);
-    this.#queueTimer = undefined;
-  }
-
-  /** A static function and an argument, so that no closure is made per request. */
-  static #queueExpired(ex: Exchange): void {
-    ex.#queueTimer = undefined;
-    if (ex.#done || ex.#sent) return;
-    if (ex.#clientGone) {
-      ex.#finish(499);
+  /** No connection came within timeouts.queue (for ExchangeTimers). */
+  queueExpired(): void {
+    if (this.#done || this.#sent) return;
+    if (this.#clientGone) {
+      this.#finish(499);
       return;
     }
-    ex.#node.stats.queueTimeouts++;
-    ex.#ctx.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'queue timeout');
+    this.#node.stats.queueTimeouts++;
+    this.#ctx.logger.debug({ upstream: this.#node.name, method: this.#req.method }, 'queue timeout');
     // An unread request body leaves the connection unusable: close it after the answer.
-    ex.#answer('QUEUE_TIMEOUT', ex.#fwd.hasBody);
+    this.#answer('QUEUE_TIMEOUT', this.#fwd.hasBody);
   }
 
   /**
@@ -212,7 +196,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
    * reads it and lose bytes.)
    */
   onBodySent(chunk: unknown): void {
-    this.#bodyTimer?.refresh();
+    this.#timers?.bodyProgress();
     const limit = this.#runtime.settings.http.maxBodySize;
     if (limit === 0) return;
     // undici 7 passes the chunk itself (its typings still say a size).
@@ -232,14 +216,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     const node = this.#node;
     this.#ctx.pool.reportConnected(node);
-    if (this.#taskPoll && !this.#lookAfterTask(statusCode)) return true;
+    if (this.#tasks !== undefined && !this.#tasks.head(statusCode, node)) return true;
     const headers: string[] = [];
     this.#bodyLength = pushNodeHeaders(headers, rawHeaders);
     pushSetCookies(headers, this.#route, this.#fwd.secure);
     headers.push('X-Request-Id', this.#fwd.requestId);
     this.#status = statusCode;
     this.#resume = resume;
-    if (this.#watch !== undefined && statusCode >= 200 && statusCode < 300) this.#tap = new BodyTap();
     try {
       // A request that arrived before the stop signal is answered after it: its client must not
       // reuse the connection either (issue 24).
@@ -262,9 +245,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.#done) return false;
-    // The body of a 404 being skipped for the next node (rule 9) is read and dropped.
-    if (this.#askNext !== undefined) return true;
-    this.#tap?.push(chunk);
+    const tasks = this.#tasks;
+    if (tasks !== undefined) {
+      // The body of a 404 being skipped for the next node (rule 9) is read and dropped.
+      if (tasks.skipping) return true;
+      tasks.data(chunk);
+    }
     this.#bytes += chunk.length;
     if (this.#bytes === this.#bodyLength) {
       // The last chunk: sent with the end (over HTTP/2, in the DATA frame that ends the stream,
@@ -291,46 +277,29 @@ export class Exchange implements Dispatcher.DispatchHandler {
     };
     this.#res.once('drain', this.#drain);
     const ms = this.#runtime.settings.http.clientSendTimeoutMs;
-    if (ms === 0) return;
-    if (this.#sendTimer === undefined) this.#sendTimer = setTimeout(Exchange.#sendExpired, ms, this);
-    else this.#sendTimer.refresh();
+    if (ms > 0) this.#timed().stalled(ms);
   }
 
-  static #sendExpired(ex: Exchange): void {
-    ex.#sendTimer = undefined;
-    if (ex.#done || !ex.#blocked) return;
-    ex.#node.stats.sendTimeouts++;
-    ex.#ctx.logger.debug({ upstream: ex.#node.name, method: ex.#req.method }, 'client send timeout');
-    ex.#finish(ex.#status);
-    ex.#abort?.(new Error('client send timeout'));
-    ex.#res.destroy();
+  /** The client took nothing for timeouts.clientSend (for ExchangeTimers). */
+  sendExpired(): void {
+    if (this.#done || !this.#blocked) return;
+    this.#node.stats.sendTimeouts++;
+    this.#ctx.logger.debug({ upstream: this.#node.name, method: this.#req.method }, 'client send timeout');
+    this.#finish(this.#status);
+    this.#abort?.(new Error('client send timeout'));
+    this.#res.destroy();
   }
 
   onComplete(): void {
     this.#release();
     if (this.#done) return;
-    const next = this.#askNext;
+    const next = this.#tasks?.complete(this.#node);
     if (next !== undefined) {
-      this.#askNext = undefined;
       this.#dispatch(next);
       return;
     }
     if (!this.#ended) this.#res.end();
-    if (this.#tap !== undefined) this.#reportTask(this.#tap);
     this.#finish(this.#status);
-  }
-
-  /** A deploy's answer opens its task on the node; a poll's says whether it is still open. */
-  #reportTask(tap: BodyTap): void {
-    this.#tap = undefined;
-    const body = tap.json();
-    if (this.#watch === 'deploy') {
-      const id = startedTask(body);
-      if (id !== undefined) this.#ctx.tasks.opened(this.#node.name, id);
-      return;
-    }
-    const id = polledTask(this.#fwd.path);
-    if (id !== undefined) this.#ctx.tasks.polled(id, isFinished(body));
   }
 
   onError(err: Error): void {
@@ -403,33 +372,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#finish(statusOf(code));
   }
 
-  /**
-   * Rule 9 for a task poll's answer: false when this answer is a 404 to skip (another node will be
-   * asked once it is read); true to relay it, re-pinning the client when another node had the task.
-   */
-  #lookAfterTask(statusCode: number): boolean {
-    if (statusCode === 404) {
-      const next = this.#runtime.router.taskCandidate(this.#route, this.#node);
-      // One lookup (every other node asked) is charged once, at its first 404.
-      if (next !== undefined && this.#taskFrom === undefined && !this.#ctx.taskLookups.take()) {
-        this.#ctx.metrics.taskLookups.inc({ result: 'refused' });
-        return true;
-      }
-      if (next !== undefined) {
-        this.#taskFrom ??= this.#node;
-        this.#askNext = next;
-        return false;
-      }
-      if (this.#taskFrom !== undefined) this.#ctx.metrics.taskLookups.inc({ result: 'not_found' });
-      return true;
-    }
-    if (this.#taskFrom !== undefined) {
-      this.#runtime.router.taskFound(this.#route, this.#node, this.#taskFrom);
-      this.#ctx.metrics.taskLookups.inc({ result: 'found' });
-    }
-    return true;
-  }
-
   #idempotent(): boolean {
     const m = this.#req.method;
     return (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') && !this.#fwd.hasBody;
@@ -445,48 +387,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #finish(status: number): void {
     if (this.#done) return;
     this.#done = true;
-    this.#stopQueueTimer();
-    if (this.#bodyTimer !== undefined) {
-      clearTimeout(this.#bodyTimer);
-      this.#bodyTimer = undefined;
-    }
-    if (this.#sendTimer !== undefined) {
-      clearTimeout(this.#sendTimer);
-      this.#sendTimer = undefined;
-    }
-    const now = performance.now();
-    const seconds = (now - this.#fwd.received) / 1000;
-    this.#ctx.metrics.countResponse(this.#node, status, seconds);
-    const spans = this.#ctx.tracing.current;
-    if (spans !== undefined) {
-      const req = this.#req;
-      recordSpan(spans, {
-        kind: 'http',
-        method: req.method,
-        target: req.url,
-        fwd: this.#fwd,
-        route: this.#route,
-        status,
-        bytesOut: this.#bytes,
-        bytesIn: 0,
-        ended: now,
-      });
-    }
-    if (this.#runtime.settings.http.accessLog) {
-      this.#ctx.logger.info(
-        {
-          method: this.#req.method,
-          path: this.#req.url,
-          status,
-          upstream: this.#node.name,
-          ms: Math.round(seconds * 1000),
-          bytes: this.#bytes,
-          pin: this.#route.cookieFor === undefined ? 'kept' : 'set',
-          requestId: this.#fwd.requestId,
-          traceId: traceIdOf(this.#fwd.traceparent),
-        },
-        'request',
-      );
-    }
+    this.#timers?.clear();
+    const req = this.#req;
+    const finished = {
+      kind: 'http',
+      method: req.method,
+      target: req.url,
+      fwd: this.#fwd,
+      route: this.#route,
+      node: this.#node,
+      status,
+      bytesOut: this.#bytes,
+      bytesIn: 0,
+    } as const;
+    recordFinished(this.#ctx, finished, this.#runtime.settings.http.accessLog);
   }
 }

@@ -21,6 +21,7 @@ import type { UpstreamNode } from '../../pool/upstream-node.js';
 import type { AnswerCode, Answers } from '../answers.js';
 import { type AttemptFailure, isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
+import { recordFinished } from '../request-record.js';
 import { pushSetCookies, type Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { recordSpan, type SpanSink, type Tracing } from '../tracing/spans.js';
@@ -245,9 +246,18 @@ export class Handshake {
     }
     this.#done = true;
     this.#client.refuse(res, this.#extraHeaders());
-    const spans = this.#ctx.tracing.current;
-    if (spans !== undefined) this.#recordSpan(spans, res.statusCode ?? 502, 0, 0);
-    this.#ctx.metrics.countResponse(node, res.statusCode ?? 502, 0);
+    const refused = {
+      kind: 'websocket',
+      method: this.#client.method,
+      target: this.#client.req.url,
+      fwd: this.#fwd,
+      route: this.#route,
+      node,
+      status: res.statusCode ?? 502,
+      bytesOut: 0,
+      bytesIn: 0,
+    } as const;
+    recordFinished(this.#ctx, refused, false);
   }
 
   #onError(err: Error): void {
