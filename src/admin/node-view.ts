@@ -83,7 +83,7 @@ export function nodeView(node: UpstreamNode, now = Date.now(), openTasks = 0): N
     busiestContents: node.busiestContents(),
     safeToStop: waiting.length === 0,
     waitingFor: waiting,
-    slowStartShare: node.rampFrom === undefined ? null : Math.round(node.rampShare(now) * 100) / 100,
+    slowStartShare: node.ramping(now) ? Math.round(node.rampShare(now) * 100) / 100 : null,
   };
 }
 

@@ -120,7 +120,8 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
    */
   choose(exclude?: ReadonlySet<UpstreamNode>, key?: HashWords): UpstreamNode | undefined {
     const candidates = this.#candidates(exclude);
-    if (candidates.some((n) => n.rampFrom !== undefined)) return this.#chooseRamping(candidates, key);
+    const now = Date.now();
+    if (candidates.some((n) => n.ramping(now))) return this.#chooseRamping(candidates, key, now);
     return key === undefined ? selectLeastLoaded(candidates) : rendezvousWinner(candidates, key);
   }
 
@@ -148,15 +149,16 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
    * count would win every choice). A client with a key sees the node's weight scaled by the share
    * (every replica agrees); any other client considers it with that probability.
    */
-  #chooseRamping(candidates: readonly UpstreamNode[], key: HashWords | undefined): UpstreamNode | undefined {
-    const now = Date.now();
+  #chooseRamping(
+    candidates: readonly UpstreamNode[],
+    key: HashWords | undefined,
+    now: number,
+  ): UpstreamNode | undefined {
     if (key !== undefined) {
       const scaled = candidates.map((n) => ({ node: n, seed: n.seed, weight: n.weight * n.rampShare(now) }));
       return rendezvousWinner(scaled, key)?.node;
     }
-    const considered = candidates.filter(
-      (n) => n.rampFrom === undefined || this.#random() < n.rampShare(now),
-    );
+    const considered = candidates.filter((n) => !n.ramping(now) || this.#random() < n.rampShare(now));
     return selectLeastLoaded(considered.length > 0 ? considered : candidates);
   }
 

@@ -152,18 +152,19 @@ export class UpstreamNode {
     return this.state !== 'maintenance' && this.health !== 'down';
   }
 
+  /** In its slow start at `now` (epoch ms). */
+  ramping(now: number): boolean {
+    return this.rampFrom !== undefined && now - this.rampFrom < this.rampMs;
+  }
+
   /**
    * The share of its weight the node takes of new clients (slow start): grows from near zero to 1
-   * over `rampMs` after it became available again; 1 otherwise.
+   * over `rampMs` after it became available again; 1 otherwise. A pure function of `now`: the
+   * pool alone sets and clears the ramp.
    */
   rampShare(now: number): number {
-    if (this.rampFrom === undefined) return 1;
-    const share = (now - this.rampFrom) / this.rampMs;
-    if (share >= 1) {
-      this.rampFrom = undefined;
-      return 1;
-    }
-    return Math.max(share, 0.02);
+    if (!this.ramping(now)) return 1;
+    return Math.max((now - this.rampFrom!) / this.rampMs, 0.02);
   }
 
   /**

@@ -127,7 +127,7 @@ describe('pool reconciliation', () => {
     pool.setHealth(a, 'up', 'probe');
     pool.setHealth(b, 'up', 'probe');
     // Up at start (from unknown): no ramp.
-    expect(a.rampFrom).toBeUndefined();
+    expect(a.ramping(Date.now())).toBe(false);
     pool.setHealth(a, 'down', 'probe');
     pool.setHealth(a, 'up', 'probe');
     const share = (elapsedMs: number) => {
@@ -141,8 +141,30 @@ describe('pool reconciliation', () => {
     expect(share(5000)).toBeGreaterThan(0.15);
     expect(share(5000)).toBeLessThan(0.35);
     expect(share(10_000)).toBeGreaterThan(0.45);
-    expect(a.rampFrom).toBeUndefined();
-    expect(b.rampFrom).toBeUndefined();
+    expect(a.ramping(Date.now())).toBe(false);
+    expect(b.ramping(Date.now())).toBe(false);
+  });
+
+  it('the slow-start share is a pure function of time (reading it writes nothing)', () => {
+    const pool = new Pool([spec('a')], { ...options, slowStartMs: 10_000 });
+    const a = pool.get('a')!;
+    pool.setHealth(a, 'up', 'probe');
+    pool.setState(a, 'maintenance', 'admin');
+    pool.setState(a, 'active', 'admin');
+    const from = a.rampFrom!;
+    const table: Array<[number, number, boolean]> = [
+      [0, 0.02, true],
+      [2500, 0.25, true],
+      [9999, 0.9999, true],
+      [10_000, 1, false],
+      [60_000, 1, false],
+      [5000, 0.5, true],
+    ];
+    for (const [elapsed, share, ramping] of table) {
+      expect(a.rampShare(from + elapsed)).toBeCloseTo(share, 4);
+      expect(a.ramping(from + elapsed)).toBe(ramping);
+    }
+    expect(a.rampFrom).toBe(from);
   });
 
   it('slow start after maintenance or draining, and for keyed clients in proportion to the share', () => {
