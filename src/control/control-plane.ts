@@ -327,9 +327,9 @@ export class ControlPlane {
       ((others: ReadonlyMap<string, NodeLoad>) => {
         for (const n of this.pool.nodes) {
           const other = others.get(n.name);
-          n.externalLoad = other?.load ?? 0;
-          n.warmContents =
+          const warm =
             other === undefined || other.contents.length === 0 ? undefined : new Set(other.contents);
+          this.pool.setFleetView(n, other?.load ?? 0, warm);
         }
       });
     let others: ReadonlyMap<string, NodeLoad> = new Map();

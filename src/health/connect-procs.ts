@@ -131,8 +131,15 @@ export async function readVanity(
 const VANITY_EVERY = 12;
 
 /** Reads every node's processes every `intervalMs` while started (`connect.apiKey` set). */
+/** What the reader needs of the pool: its nodes, where their processes are reported, vanity paths. */
+export interface ProcsPool {
+  readonly nodes: readonly UpstreamNode[];
+  setConnectProcs(node: UpstreamNode, procs: ConnectProcs | undefined): void;
+  vanity: ReadonlyMap<string, string>;
+}
+
 export class ProcsReader {
-  readonly #pool: { readonly nodes: readonly UpstreamNode[]; vanity: ReadonlyMap<string, string> };
+  readonly #pool: ProcsPool;
   #reads = 0;
   readonly #agent: Agent;
   #apiKey: string;
@@ -141,13 +148,7 @@ export class ProcsReader {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
-  constructor(
-    pool: { readonly nodes: readonly UpstreamNode[]; vanity: ReadonlyMap<string, string> },
-    agent: Agent,
-    apiKey: string,
-    intervalMs: number,
-    timeoutMs: number,
-  ) {
+  constructor(pool: ProcsPool, agent: Agent, apiKey: string, intervalMs: number, timeoutMs: number) {
     this.#pool = pool;
     this.#agent = agent;
     this.#apiKey = apiKey;
@@ -179,7 +180,7 @@ export class ProcsReader {
   async readOnce(): Promise<void> {
     await Promise.all(
       this.#pool.nodes.map(async (node) => {
-        node.connectProcs = await readProcs(this.#agent, node, this.#apiKey, this.#timeoutMs);
+        this.#pool.setConnectProcs(node, await readProcs(this.#agent, node, this.#apiKey, this.#timeoutMs));
       }),
     );
     if (this.#reads++ % VANITY_EVERY !== 0) return;

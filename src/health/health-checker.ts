@@ -102,16 +102,20 @@ export class HealthChecker {
     const loop = this.#loops.get(node);
     if (loop === undefined) return;
     const o = this.#options;
-    node.lastProbe = {
-      ok: result.ok,
-      latencyMs: Math.round(result.latencyMs * 10) / 10,
-      at: Date.now(),
-      ...(result.status === undefined ? {} : { status: result.status }),
-      ...(result.error === undefined ? {} : { error: result.error }),
-    };
+    this.#pool.recordProbe(
+      node,
+      {
+        ok: result.ok,
+        latencyMs: Math.round(result.latencyMs * 10) / 10,
+        at: Date.now(),
+        ...(result.status === undefined ? {} : { status: result.status }),
+        ...(result.error === undefined ? {} : { error: result.error }),
+      },
+      result.clockSkewMs === undefined ? undefined : Math.round(result.clockSkewMs),
+    );
     this.#metrics.healthChecks.inc({ upstream: node.name, result: result.ok ? 'success' : 'failure' });
     this.#metrics.healthCheckDuration.observe({ upstream: node.name }, result.latencyMs / 1000);
-    if (result.clockSkewMs !== undefined) this.#recordSkew(node, loop, result.clockSkewMs);
+    if (result.clockSkewMs !== undefined) this.#warnSkew(node, loop, result.clockSkewMs);
     if (result.status === LICENCE_EXPIRED && !loop.licenceLogged) {
       loop.licenceLogged = true;
       this.#logger.error(
@@ -250,8 +254,7 @@ export class HealthChecker {
     return entry.agent;
   }
 
-  #recordSkew(node: UpstreamNode, loop: NodeLoop, skewMs: number): void {
-    node.clockSkewMs = Math.round(skewMs);
+  #warnSkew(node: UpstreamNode, loop: NodeLoop, skewMs: number): void {
     const limit = this.#options.clockSkewWarningMs;
     if (limit <= 0) return;
     if (Math.abs(skewMs) > limit && !loop.skewWarned) {

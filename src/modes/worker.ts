@@ -83,9 +83,8 @@ class WorkerProcess {
       case 'loads':
         if (message.vanity !== undefined) running.pool.vanity = new Map(message.vanity);
         for (const node of running.pool.nodes) {
-          node.externalLoad = message.external[node.name] ?? 0;
           const warm = message.warm[node.name];
-          node.warmContents = warm === undefined ? undefined : new Set(warm);
+          running.pool.setFleetView(node, message.external[node.name] ?? 0, warm && new Set(warm));
         }
         break;
     }

@@ -11,7 +11,14 @@ import type { StickyPool } from '../affinity/sticky.js';
 import type { NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
 import { selectLeastLoaded } from './selection.js';
-import { type Health, type StateSource, UpstreamNode } from './upstream-node.js';
+import {
+  type ConnectProcs,
+  type Health,
+  type ProbeRecord,
+  type StateSource,
+  UpstreamNode,
+  writableStatus,
+} from './upstream-node.js';
 
 /** A health or operator-state change of one node. */
 export interface Transition {
@@ -47,8 +54,17 @@ export interface PoolOptions {
   readonly slowStartMs: number;
 }
 
+/**
+ * Passive evidence, the one way the data plane speaks to node status (Traefik's StatusSetter):
+ * whether a real request reached a node or failed to connect. The pool decides what follows.
+ */
+export interface PassiveEvidence {
+  reportConnected(node: UpstreamNode): void;
+  reportConnectFailure(node: UpstreamNode): void;
+}
+
 /** The set of upstream nodes and their state. */
-export class Pool extends EventEmitter<PoolEvents> implements StickyPool<UpstreamNode> {
+export class Pool extends EventEmitter<PoolEvents> implements StickyPool<UpstreamNode>, PassiveEvidence {
   #nodes: UpstreamNode[] = [];
   #byName = new Map<string, UpstreamNode>();
   #byToken = new Map<string, UpstreamNode>();
@@ -60,11 +76,19 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   vanity: ReadonlyMap<string, string> = new Map();
   /** Uniform in [0, 1): the slow-start draw for clients without a key (tests seed it). */
   readonly #random: () => number;
+  /** Epoch ms: transitions and slow starts are stamped with it (tests move it by hand). */
+  readonly #now: () => number;
 
-  constructor(specs: readonly NodeSpec[], options: PoolOptions, random: () => number = Math.random) {
+  constructor(
+    specs: readonly NodeSpec[],
+    options: PoolOptions,
+    random: () => number = Math.random,
+    now: () => number = Date.now,
+  ) {
     super();
     this.#options = options;
     this.#random = random;
+    this.#now = now;
     this.reconcile(specs, options);
   }
 
@@ -100,7 +124,7 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
     balanceFactor: number,
     exclude?: ReadonlySet<UpstreamNode>,
   ): Placement<UpstreamNode> | undefined {
-    const now = Date.now();
+    const now = this.#now();
     const candidates = this.#candidates(exclude).map((node) => ({
       node,
       seed: node.seed,
@@ -120,7 +144,7 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
    */
   choose(exclude?: ReadonlySet<UpstreamNode>, key?: HashWords): UpstreamNode | undefined {
     const candidates = this.#candidates(exclude);
-    const now = Date.now();
+    const now = this.#now();
     if (candidates.some((n) => n.ramping(now))) return this.#chooseRamping(candidates, key, now);
     return key === undefined ? selectLeastLoaded(candidates) : rendezvousWinner(candidates, key);
   }
@@ -170,13 +194,14 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
   /** Sets a node's health; returns true and emits when it changed. */
   setHealth(node: UpstreamNode, health: Health, cause: string): boolean {
     if (node.health === health) return false;
-    const from = node.health;
-    node.health = health;
+    const status = writableStatus(node);
+    const from = status.health;
+    status.health = health;
     // Back from down: ramp in (a node up at start, from unknown, takes its share at once).
     if (health === 'up' && from === 'down') this.#startRamp(node);
-    else if (health !== 'up') node.rampFrom = undefined;
-    node.since = Date.now();
-    if (health === 'up') node.connectFailures = 0;
+    else if (health !== 'up') status.rampFrom = undefined;
+    status.since = this.#now();
+    if (health === 'up') status.connectFailures = 0;
     this.emit('transition', { node, kind: 'health', from, to: health, cause });
     return true;
   }
@@ -186,25 +211,27 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
    * the state changed.
    */
   setState(node: UpstreamNode, state: OperatorState, cause: string, source?: StateSource): boolean {
-    if (source !== undefined) node.stateSource = source;
-    if (node.state === state) return false;
-    const from = node.state;
-    node.state = state;
+    const status = writableStatus(node);
+    if (source !== undefined) status.stateSource = source;
+    if (status.state === state) return false;
+    const from = status.state;
+    status.state = state;
     if (state === 'active') this.#startRamp(node);
-    node.since = Date.now();
+    status.since = this.#now();
     this.emit('transition', { node, kind: 'state', from, to: state, cause });
     return true;
   }
 
   #startRamp(node: UpstreamNode): void {
     if (this.#options.slowStartMs <= 0) return;
-    node.rampFrom = Date.now();
-    node.rampMs = this.#options.slowStartMs;
+    const status = writableStatus(node);
+    status.rampFrom = this.#now();
+    status.rampMs = this.#options.slowStartMs;
   }
 
   /** Passive evidence: a real request could not connect. Enough in a row take the node down. */
   reportConnectFailure(node: UpstreamNode): void {
-    node.connectFailures++;
+    writableStatus(node).connectFailures++;
     const limit = this.#options.passiveFailures;
     if (limit > 0 && node.connectFailures >= limit && node.health !== 'down') {
       this.setHealth(node, 'down', 'passive');
@@ -213,16 +240,38 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
 
   /** Passive evidence: a request reached the node. */
   reportConnected(node: UpstreamNode): void {
-    if (node.connectFailures !== 0) node.connectFailures = 0;
+    if (node.connectFailures !== 0) writableStatus(node).connectFailures = 0;
+  }
+
+  /** A probe's outcome (the health checker's; thresholds are its own) and the node's clock skew. */
+  recordProbe(node: UpstreamNode, probe: ProbeRecord, clockSkewMs?: number): void {
+    const status = writableStatus(node);
+    status.lastProbe = probe;
+    if (clockSkewMs !== undefined) status.clockSkewMs = clockSkewMs;
+  }
+
+  /** What the node's Connect reported of its processes (`connect.apiKey`), or undefined. */
+  setConnectProcs(node: UpstreamNode, procs: ConnectProcs | undefined): void {
+    writableStatus(node).connectProcs = procs;
+  }
+
+  /**
+   * What the rest of the fleet holds on each node (other replicas and workers): their load, and the
+   * contents with sessions there (none: undefined).
+   */
+  setFleetView(node: UpstreamNode, externalLoad: number, warm: ReadonlySet<string> | undefined): void {
+    const status = writableStatus(node);
+    status.externalLoad = externalLoad;
+    status.warmContents = warm;
   }
 
   /** Records a node's Connect version and recomputes which nodes are outdated. */
   setVersion(node: UpstreamNode, version: string | undefined): void {
-    node.version = version;
+    writableStatus(node).version = version;
     const versions = this.#nodes.map((n) => n.version).filter((v): v is string => v !== undefined);
     const newest = versions.sort(compareVersions).at(-1);
     for (const n of this.#nodes) {
-      n.outdated =
+      writableStatus(n).outdated =
         this.#options.requireSameVersion &&
         newest !== undefined &&
         n.version !== undefined &&
@@ -253,20 +302,22 @@ export class Pool extends EventEmitter<PoolEvents> implements StickyPool<Upstrea
         node = new UpstreamNode(spec, previous?.stats);
         // A re-addressed node keeps a state the API gave it while the YAML says the same as before.
         if (previous !== undefined && previous.configState === spec.state) {
-          node.state = previous.state;
-          node.stateSource = previous.stateSource;
+          const status = writableStatus(node);
+          status.state = previous.state;
+          status.stateSource = previous.stateSource;
         }
       } else {
-        node.weight = spec.weight;
-        node.cookie = spec.cookie;
-        node.seed = spec.seed;
-        node.tlsOptions = spec.tls;
+        const status = writableStatus(node);
+        status.weight = spec.weight;
+        status.cookie = spec.cookie;
+        status.seed = spec.seed;
+        status.tlsOptions = spec.tls;
       }
       // A state set through the API survives reloads and DNS changes until the YAML changes the
       // state it gives this node: then the YAML wins.
       if (node.configState !== spec.state) {
-        node.configState = spec.state;
-        this.setState(node, spec.state, 'config', { origin: 'config', at: Date.now() });
+        writableStatus(node).configState = spec.state;
+        this.setState(node, spec.state, 'config', { origin: 'config', at: this.#now() });
       }
       next.push(node);
       byName.set(spec.name, node);

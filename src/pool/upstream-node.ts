@@ -51,8 +51,57 @@ export interface ProbeRecord {
 }
 
 /**
- * A node in the pool. Health, state and version are written by the Pool only; the data plane owns
- * the traffic counters (`inFlight`, `websockets`, `stats`), the health checker the probe record.
+ * A node's status: config-given parameters, health, operator state, version, slow start, and what
+ * Connect and the rest of the fleet say of it. Written by the pool alone (`writableStatus`, which
+ * test/unit/import-graph.test.ts lets no other file of src/ import); everyone else reads it through
+ * the node's getters. Probes, passive evidence and fleet views reach it through the pool's methods.
+ */
+export interface NodeStatus {
+  weight: number;
+  cookie: NodeCookie;
+  /** Rendezvous seed for clients without cookies (rule 8). */
+  seed: HashWords;
+  /** TLS options for an https:// node (CA, verification); undefined for defaults. */
+  tlsOptions: UpstreamTls | undefined;
+  health: Health;
+  state: OperatorState;
+  /** The state the YAML gives this node: a change of it wins over an API-set state. */
+  configState: OperatorState;
+  stateSource: StateSource;
+  /** Epoch ms of the last health or state transition. */
+  since: number;
+  /** Consecutive connection failures seen on real traffic (passive health evidence). */
+  connectFailures: number;
+  lastProbe: ProbeRecord | undefined;
+  /** Node clock minus balancer clock, from the probe's Date header. */
+  clockSkewMs: number | undefined;
+  /** Connect version from /__api__/server_settings, when version checks are on. */
+  version: string | undefined;
+  /** Set when `requireSameVersion` is on and a newer version is present. */
+  outdated: boolean;
+  /** Epoch ms at which the node became available again (its slow start), if it did. */
+  rampFrom: number | undefined;
+  /** Length of that slow start. */
+  rampMs: number;
+  /** Connect's own processes on the node, when `connect.apiKey` lets the balancer ask. */
+  connectProcs: ConnectProcs | undefined;
+  /**
+   * Sessions and requests other balancer processes hold on this node (the other replicas' and
+   * workers' counts, shared about once a second): placement bounds the fleet's load, not this
+   * process's view of it. 0 for a lone process.
+   */
+  externalLoad: number;
+  /**
+   * Contents with a process on this node as other balancer processes know it: sessions open there
+   * through other replicas or workers, and, in a cluster worker, what Connect reported.
+   */
+  warmContents: ReadonlySet<string> | undefined;
+}
+
+/**
+ * A node in the pool: its identity (name and address, immutable), its status (`NodeStatus`, the
+ * pool's to write) and its traffic (`inFlight`, `websockets`, `stats`, `contentSessions`: the data
+ * plane's). Policies read the predicates (`takesNewClients`, `servesPinned`), never raw fields.
  */
 export class UpstreamNode {
   readonly name: string;
@@ -60,56 +109,18 @@ export class UpstreamNode {
   readonly host: string;
   readonly port: number;
   readonly tls: boolean;
-  weight: number;
-  cookie: NodeCookie;
-  /** Rendezvous seed for clients without cookies (rule 8). */
-  seed: HashWords;
-  /** TLS options for an https:// node (CA, verification); undefined for defaults. */
-  tlsOptions: UpstreamTls | undefined;
+  readonly #status: NodeStatus;
 
-  health: Health = 'unknown';
-  state: OperatorState;
-  /** The state the YAML gives this node: a change of it wins over an API-set state. */
-  configState: OperatorState;
-  stateSource: StateSource;
-  /** Epoch ms of the last health or state transition. */
-  since = Date.now();
   /** Requests being proxied to this node right now. */
   inFlight = 0;
   /** Responses, durations and failures of this node's traffic since start, read at scrape time. */
   readonly stats: RequestStats;
   /** Open upgraded (WebSocket) connections to this node. */
   websockets = 0;
-  /**
-   * Sessions and requests other balancer processes hold on this node (the other replicas' and
-   * workers' counts, shared about once a second): placement bounds the fleet's load, not this
-   * process's view of it. 0 for a lone process.
-   */
-  externalLoad = 0;
-  /** Connect's own processes on the node, when `connect.apiKey` lets the balancer ask; else undefined. */
-  connectProcs: ConnectProcs | undefined;
-  /**
-   * Contents with a process on this node as other balancer processes know it: sessions open there
-   * through other replicas or workers, and, in a cluster worker, what Connect reported.
-   */
-  warmContents: ReadonlySet<string> | undefined;
   /** Open sessions (WebSockets) per content GUID on this node; a content leaves with its last one. */
   readonly contentSessions = new Map<string, number>();
-  /** Consecutive connection failures seen on real traffic (passive health evidence). */
-  connectFailures = 0;
-  /** Smooth weighted round-robin accumulator, used to break ties between equally loaded nodes. */
+  /** Smooth weighted round-robin accumulator (selection.ts), used to break ties between equally loaded nodes. */
   currentWeight = 0;
-  lastProbe: ProbeRecord | undefined;
-  /** Node clock minus balancer clock, from the probe's Date header. */
-  clockSkewMs: number | undefined;
-  /** Connect version from /__api__/server_settings, when version checks are on. */
-  version: string | undefined;
-  /** Set by the pool when `requireSameVersion` is on and a newer version is present. */
-  outdated = false;
-  /** Epoch ms at which the node became available again, while its slow start lasts. */
-  rampFrom: number | undefined;
-  /** Length of that slow start. */
-  rampMs = 0;
 
   constructor(opts: NodeSpec, stats = new RequestStats()) {
     this.name = opts.name;
@@ -119,14 +130,91 @@ export class UpstreamNode {
     // URL keeps IPv6 literals bracketed ([::1]); sockets want the bare address.
     this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = url.port === '' ? (this.tls ? 443 : 80) : Number(url.port);
-    this.weight = opts.weight;
-    this.state = opts.state;
-    this.configState = opts.state;
-    this.stateSource = { origin: 'config', at: Date.now() };
-    this.cookie = opts.cookie;
-    this.seed = opts.seed;
-    this.tlsOptions = opts.tls;
+    this.#status = {
+      weight: opts.weight,
+      cookie: opts.cookie,
+      seed: opts.seed,
+      tlsOptions: opts.tls,
+      health: 'unknown',
+      state: opts.state,
+      configState: opts.state,
+      stateSource: { origin: 'config', at: Date.now() },
+      since: Date.now(),
+      connectFailures: 0,
+      lastProbe: undefined,
+      clockSkewMs: undefined,
+      version: undefined,
+      outdated: false,
+      rampFrom: undefined,
+      rampMs: 0,
+      connectProcs: undefined,
+      externalLoad: 0,
+      warmContents: undefined,
+    };
     this.stats = stats;
+  }
+
+  /** The pool's handle on a node's status (writableStatus). */
+  static statusOf(node: UpstreamNode): NodeStatus {
+    return node.#status;
+  }
+
+  get weight(): number {
+    return this.#status.weight;
+  }
+  get cookie(): NodeCookie {
+    return this.#status.cookie;
+  }
+  get seed(): HashWords {
+    return this.#status.seed;
+  }
+  get tlsOptions(): UpstreamTls | undefined {
+    return this.#status.tlsOptions;
+  }
+  get health(): Health {
+    return this.#status.health;
+  }
+  get state(): OperatorState {
+    return this.#status.state;
+  }
+  get configState(): OperatorState {
+    return this.#status.configState;
+  }
+  get stateSource(): StateSource {
+    return this.#status.stateSource;
+  }
+  get since(): number {
+    return this.#status.since;
+  }
+  get connectFailures(): number {
+    return this.#status.connectFailures;
+  }
+  get lastProbe(): ProbeRecord | undefined {
+    return this.#status.lastProbe;
+  }
+  get clockSkewMs(): number | undefined {
+    return this.#status.clockSkewMs;
+  }
+  get version(): string | undefined {
+    return this.#status.version;
+  }
+  get outdated(): boolean {
+    return this.#status.outdated;
+  }
+  get rampFrom(): number | undefined {
+    return this.#status.rampFrom;
+  }
+  get rampMs(): number {
+    return this.#status.rampMs;
+  }
+  get connectProcs(): ConnectProcs | undefined {
+    return this.#status.connectProcs;
+  }
+  get externalLoad(): number {
+    return this.#status.externalLoad;
+  }
+  get warmContents(): ReadonlySet<string> | undefined {
+    return this.#status.warmContents;
   }
 
   /** Responses from this node since start (for request rates on the status page). */
@@ -213,4 +301,9 @@ export class UpstreamNode {
   load(): number {
     return (this.inFlight + this.websockets) / this.weight;
   }
+}
+
+/** The writable status of `node`: for the pool alone. */
+export function writableStatus(node: UpstreamNode): NodeStatus {
+  return UpstreamNode.statusOf(node);
 }

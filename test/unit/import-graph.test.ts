@@ -109,6 +109,14 @@ describe('import graph of src/', () => {
     expect(wrong).toEqual([]);
   });
 
+  it("a node's status has one writer: only the pool takes writableStatus", () => {
+    const writers = files(SRC)
+      .filter((file) => /\bwritableStatus\b/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file))
+      .sort();
+    expect(writers).toEqual(['pool/pool.ts', 'pool/upstream-node.ts']);
+  });
+
   it('the data plane loads neither the schema nor zod at run time (a worker builds no schema)', () => {
     // Run-time edges only: `import type` is erased by the compiler.
     const runtime = new Map<string, string[]>();

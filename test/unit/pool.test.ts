@@ -122,16 +122,18 @@ describe('pool reconciliation', () => {
   });
 
   it('slow start: a node back from down takes a growing share of new clients, then its full share', () => {
-    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, seeded(42));
+    let now = 1_000_000;
+    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, seeded(42), () => now);
     const [a, b] = [pool.get('a')!, pool.get('b')!];
     pool.setHealth(a, 'up', 'probe');
     pool.setHealth(b, 'up', 'probe');
     // Up at start (from unknown): no ramp.
-    expect(a.ramping(Date.now())).toBe(false);
+    expect(a.ramping(now)).toBe(false);
     pool.setHealth(a, 'down', 'probe');
     pool.setHealth(a, 'up', 'probe');
+    const from = now;
     const share = (elapsedMs: number) => {
-      a.rampFrom = Date.now() - elapsedMs;
+      now = from + elapsedMs;
       let onA = 0;
       for (let i = 0; i < 2000; i++) if (pool.choose() === a) onA++;
       return onA / 2000;
@@ -141,8 +143,8 @@ describe('pool reconciliation', () => {
     expect(share(5000)).toBeGreaterThan(0.15);
     expect(share(5000)).toBeLessThan(0.35);
     expect(share(10_000)).toBeGreaterThan(0.45);
-    expect(a.ramping(Date.now())).toBe(false);
-    expect(b.ramping(Date.now())).toBe(false);
+    expect(a.ramping(now)).toBe(false);
+    expect(b.ramping(now)).toBe(false);
   });
 
   it('the slow-start share is a pure function of time (reading it writes nothing)', () => {
@@ -168,13 +170,19 @@ describe('pool reconciliation', () => {
   });
 
   it('slow start after maintenance or draining, and for keyed clients in proportion to the share', () => {
-    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 });
+    let now = 1_000_000;
+    const pool = new Pool(
+      [spec('a'), spec('b')],
+      { ...options, slowStartMs: 10_000 },
+      Math.random,
+      () => now,
+    );
     const [a, b] = [pool.get('a')!, pool.get('b')!];
     for (const n of [a, b]) pool.setHealth(n, 'up', 'probe');
     pool.setState(a, 'maintenance', 'admin');
     pool.setState(a, 'active', 'admin');
     expect(a.rampFrom).toBeDefined();
-    a.rampFrom = Date.now() - 2000;
+    now += 2000;
     let onA = 0;
     for (let i = 0; i < 2000; i++) if (pool.choose(undefined, [i * 2654435761, i * 40503]) === a) onA++;
     // Weight 1 x share 0.2 against weight 1: about 1/6 of the keys.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { selectLeastLoaded } from '../../src/pool/selection.js';
-import { UpstreamNode } from '../../src/pool/upstream-node.js';
+import { UpstreamNode, writableStatus } from '../../src/pool/upstream-node.js';
 
 const cookie = {
   token: 't',
@@ -18,7 +18,7 @@ const node = (name: string, weight = 1, inFlight = 0) => {
     seed: [1, 2],
   });
   n.inFlight = inFlight;
-  n.health = 'up';
+  writableStatus(n).health = 'up';
   return n;
 };
 

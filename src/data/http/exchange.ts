@@ -17,7 +17,7 @@ import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { TaskReports } from '../../pool/open-tasks.js';
-import type { Pool } from '../../pool/pool.js';
+import type { PassiveEvidence } from '../../pool/pool.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
 import { isConnectFailure, nextStep } from '../attempt-policy.js';
@@ -39,7 +39,8 @@ import type { UpstreamClients } from './upstream-clients.js';
 
 /** What every exchange uses, whatever the runtime settings: built once per data plane. */
 export interface ExchangeContext {
-  readonly pool: Pool;
+  /** Where the exchange reports whether its node answered (the pool). */
+  readonly pool: PassiveEvidence;
   readonly clients: UpstreamClients;
   readonly metrics: Metrics;
   readonly logger: Logger;
