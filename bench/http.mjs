@@ -15,7 +15,7 @@
 // read from /proc around each run: CPU microseconds per request, the cost per core.
 import { fileURLToPath } from 'node:url';
 import { allCpus, canPin, cpuMs, pin } from './lib/cpu.mjs';
-import { startHaproxy, startNginxBackends, startPeer, startStickylb } from './lib/servers.mjs';
+import { BENCH_CONTENT, startHaproxy, startNginxBackends, startPeer, startStickylb } from './lib/servers.mjs';
 import { wrk } from './lib/wrk.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -76,6 +76,15 @@ async function contenders(nodes) {
       start: () => startStickylb(here('../dist/cli.js'), nodes, secret),
     },
     {
+      // Rules 10-11: a request of a content (`/content/{guid}/...`) with its content pin and its
+      // global pin, as a browser sends them inside an app (issue 23: a content request's cost).
+      name: 'stickylb, a content path',
+      cores: 1,
+      headers: { Cookie: `${pinCookie.Cookie}; stickylb_content=${affinityToken(secret, 'a')}` },
+      path: (url) => `/content/${BENCH_CONTENT}${url}`,
+      start: () => startStickylb(here('../dist/cli.js'), nodes, secret),
+    },
+    {
       // Rule 8: no cookie, a Connect API key; every answer carries the Set-Cookie it would set.
       name: 'stickylb, API key and no cookie',
       cores: 1,
@@ -113,9 +122,10 @@ async function measure(c, url, seconds, nodes) {
   const load = canPin ? LOAD_CPU : undefined;
   if (canPin && c.cores > 0) pin(server.child.pid, c.cores === 1 ? PROXY_CPU : allCpus);
   try {
-    await wrk(`${server.url}${url}`, { seconds: WARMUP_SECONDS, headers: c.headers, cpus: load });
+    const target = `${server.url}${c.path?.(url) ?? url}`;
+    await wrk(target, { seconds: WARMUP_SECONDS, headers: c.headers, cpus: load });
     const before = cpuMs(server.child.pid);
-    const r = await wrk(`${server.url}${url}`, { seconds, headers: c.headers, cpus: load });
+    const r = await wrk(target, { seconds, headers: c.headers, cpus: load });
     const used = cpuMs(server.child.pid) - before;
     return { ...r, cpuUs: (used * 1000) / (r.rps * seconds) };
   } finally {

@@ -69,7 +69,7 @@ async function startHaproxyTls(nodes, tls) {
 }
 
 /** Caddy terminating TLS (h1 and h2), cookie load balancing; the pin is read from its first answer. */
-async function startCaddy(nodes, tls) {
+export async function startCaddy(nodes, tls) {
   const port = await freePort();
   const file = join(workdir, 'Caddyfile');
   writeFileSync(

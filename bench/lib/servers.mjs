@@ -67,6 +67,9 @@ export async function waitHttp(url, timeoutMs = 10_000) {
 }
 
 /** Two nginx "Connect nodes" serving /1k, /64k and /__ping__, one worker process. */
+/** A content GUID whose files the nginx nodes serve at `/content/{guid}/1k` and `/64k`. */
+export const BENCH_CONTENT = '0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d';
+
 export async function startNginxBackends() {
   const ports = [await freePort(), await freePort()];
   const root = join(workdir, 'www');
@@ -74,6 +77,11 @@ export async function startNginxBackends() {
   writeFileSync(join(root, '1k'), 'x'.repeat(1024));
   writeFileSync(join(root, '64k'), 'y'.repeat(64 * 1024));
   writeFileSync(join(root, '__ping__'), 'ok');
+  // The same files under a content's path (bench/http.mjs's content-path row).
+  const content = join(root, 'content', BENCH_CONTENT);
+  spawnSync('mkdir', ['-p', content]);
+  writeFileSync(join(content, '1k'), 'x'.repeat(1024));
+  writeFileSync(join(content, '64k'), 'y'.repeat(64 * 1024));
   const servers = ports
     .map(
       (p) =>

@@ -1,0 +1,84 @@
+// Two contenders measured at the same time on the same core, each under its own load generator:
+// whatever the shared host does to the core in those seconds, it does to both, so the ratio of their
+// CPU time per request holds where sequential runs swing by a third (docs/performance.md). A side
+// is `build:protocol`: build `dist` (this checkout), a path to another checkout, or `caddy`;
+// protocol `h2` (h2load, 10 connections x 5 streams), `h1tls` (h2load --h1, 50 connections) or
+// `h1` (wrk, 50 connections, plain HTTP). Ratios are A's CPU per request over B's, per round.
+//   npm run build && PAIR=dist:h2,dist:h1tls node bench/paired.mjs
+//   PAIR=dist:h2,/path/to/old/checkout:h2 node bench/paired.mjs
+import { fileURLToPath } from 'node:url';
+import { canPin, cpuMs, pin } from './lib/cpu.mjs';
+import { startNginxBackends, startStickylb, stopAll } from './lib/servers.mjs';
+import { runLoad } from './lib/wrk.mjs';
+import { makeCert, startCaddy } from './tls.mjs';
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const { affinityToken } = await import(here('../dist/affinity/token.js'));
+const SECRET = 'bench-secret-0123456789abcdef';
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 6);
+const sides = (process.env.PAIR ?? 'dist:h2,dist:h1tls').split(',').map((s) => {
+  const at = s.lastIndexOf(':');
+  return { build: s.slice(0, at), mode: s.slice(at + 1) };
+});
+if (sides.length !== 2) throw new Error('PAIR names two sides: build:protocol,build:protocol');
+
+const nodes = await startNginxBackends();
+if (canPin) pin(nodes.child.pid, '0');
+const tls = makeCert();
+
+async function startSide({ build, mode }) {
+  if (build === 'caddy') return startCaddy(nodes, tls);
+  const cli = build === 'dist' ? here('../dist/cli.js') : `${build}/dist/cli.js`;
+  const server = await startStickylb(cli, nodes, SECRET, {}, mode === 'h1' ? undefined : tls);
+  return { ...server, headers: { cookie: `stickylb=${affinityToken(SECRET, 'a')}` } };
+}
+
+function loadArgs(mode, server, secs) {
+  const headers = Object.entries(server.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  if (mode === 'h1') return ['wrk', ['-t1', '-c50', '-d', `${secs}s`, ...headers, `${server.url}/1k`]];
+  const shape = mode === 'h1tls' ? ['--h1', '-c50', '-m1'] : ['-c10', '-m5'];
+  return ['h2load', ['-t1', '-D', String(secs), ...shape, ...headers, `${server.url}/1k`]];
+}
+
+function served(mode, out) {
+  const m =
+    mode === 'h1' ? /(\d+) requests in/.exec(out) : /requests: \d+ total, \d+ started, (\d+) done/.exec(out);
+  return Number(m?.[1] ?? Number.NaN);
+}
+
+const servers = [];
+for (const side of sides) {
+  const server = await startSide(side);
+  if (canPin) pin(server.child.pid, '1');
+  servers.push(server);
+}
+const ratios = [];
+const cpu = [[], []];
+for (let round = 0; round < rounds; round++) {
+  // Warm-up, then the measured run, both sides at once.
+  await Promise.all(
+    servers.map((s, i) => runLoad(...loadArgs(sides[i].mode, s, 2), canPin ? '0' : undefined)),
+  );
+  const before = servers.map((s) => cpuMs(s.child.pid));
+  const outs = await Promise.all(
+    servers.map((s, i) => runLoad(...loadArgs(sides[i].mode, s, seconds), canPin ? '0' : undefined)),
+  );
+  const us = servers.map(
+    (s, i) => ((cpuMs(s.child.pid) - before[i]) * 1000) / served(sides[i].mode, outs[i]),
+  );
+  cpu[0].push(us[0]);
+  cpu[1].push(us[1]);
+  ratios.push(us[0] / us[1]);
+  console.error(
+    `  round ${round + 1}: ${us[0].toFixed(1)} / ${us[1].toFixed(1)} CPU µs per request = ${(us[0] / us[1]).toFixed(3)}`,
+  );
+}
+const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
+const label = (s) => `${s.build === 'dist' ? 'stickylb' : s.build} ${s.mode}`;
+console.log(
+  `${label(sides[0])} vs ${label(sides[1])}: CPU per request ${median(cpu[0]).toFixed(1)} vs ${median(cpu[1]).toFixed(1)} µs; ` +
+    `A/B ${median(ratios).toFixed(3)} (rounds ${ratios.map((r) => r.toFixed(3)).join(', ')}); A per core ${(1 / median(ratios)).toFixed(2)}x B`,
+);
+stopAll();
+process.exit(0);
