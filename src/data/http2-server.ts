@@ -25,6 +25,7 @@ import {
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DataSettings } from '../config/data-settings.js';
 import type { Logger } from '../logger.js';
@@ -45,7 +46,13 @@ export interface Http2ServerParts {
   readonly lifecycle: Lifecycle;
 }
 
-type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void;
+/** Takes a stream with its header block and its connection's addresses (`peer`, read once per session). */
+type StreamHandler = (
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  rawHeaders: string[],
+  peer: Socket,
+) => void;
 
 type StreamListener = (
   stream: ServerHttp2Stream,
@@ -57,6 +64,11 @@ type StreamListener = (
 /** A session's bookkeeping. */
 interface SessionState {
   readonly budget: SessionBudget;
+  /**
+   * The connection's addresses, read once: node:http2 hands out its socket as a guarded proxy, a
+   * trap per property read on every request otherwise.
+   */
+  readonly peer: Socket;
   streams: number;
 }
 
@@ -99,7 +111,11 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
     close(session, state.budget.count(frame, Date.now()));
 
   server.on('session', (session: Http2Session) => {
-    const state: SessionState = { budget: new SessionBudget(Date.now()), streams: 0 };
+    const state: SessionState = {
+      budget: new SessionBudget(Date.now()),
+      peer: addressesOf(session),
+      streams: 0,
+    };
     sessions.set(session, state);
     metrics.http2Sessions.inc();
     session.on('close', () => {
@@ -144,9 +160,9 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
     });
     if (headers[':method'] === 'CONNECT') {
       if (String(headers[':protocol']).toLowerCase() === 'websocket') metrics.websocketsOverHttp2.inc();
-      parts.handleConnectStream(stream, headers, rawHeaders);
+      parts.handleConnectStream(stream, headers, rawHeaders, state.peer);
     } else {
-      parts.handleStream(stream, headers, rawHeaders);
+      parts.handleStream(stream, headers, rawHeaders, state.peer);
     }
   }) as StreamListener);
 
@@ -166,3 +182,15 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
 }
 
 function ignore(): void {}
+
+/** What the forwarded headers read of a session's connection, as a plain object. */
+function addressesOf(session: Http2Session): Socket {
+  const socket = session.socket;
+  return {
+    remoteAddress: socket?.remoteAddress,
+    remotePort: socket?.remotePort,
+    localAddress: socket?.localAddress,
+    localPort: socket?.localPort,
+    encrypted: true,
+  } as unknown as Socket;
+}

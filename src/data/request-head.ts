@@ -36,15 +36,19 @@ export class Http2Request implements RequestHead {
   readonly stream: ServerHttp2Stream;
   readonly httpVersionMajor = 2;
   readonly httpVersionMinor = 0;
-  /** The session's socket (node:http2's guarded proxy of the TLS socket). */
+  /** The connection's addresses (http2-server.ts reads them once per session). */
   readonly socket: Socket;
   #body: StreamBody | undefined;
 
-  /** `method` overrides `:method` (an extended CONNECT is a GET in HTTP/1.1 terms). */
+  /**
+   * `socket`: the connection's addresses; `method` overrides `:method` (an extended CONNECT is a GET
+   * in HTTP/1.1 terms).
+   */
   constructor(
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
     rawHeaders: string[],
+    socket: Socket,
     method?: string,
   ) {
     this.stream = stream;
@@ -52,7 +56,7 @@ export class Http2Request implements RequestHead {
     this.rawHeaders = rawHeaders;
     this.method = method ?? (headers[':method'] as string);
     this.url = (headers[':path'] as string | undefined) ?? '/';
-    this.socket = stream.session?.socket as Socket;
+    this.socket = socket;
   }
 
   get complete(): boolean {

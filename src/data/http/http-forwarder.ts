@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Answers } from '../answers.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
@@ -48,8 +49,9 @@ export class HttpForwarder {
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
     rawHeaders: string[],
+    peer: Socket,
   ): void => {
-    const req = new Http2Request(stream, headers, rawHeaders);
+    const req = new Http2Request(stream, headers, rawHeaders, peer);
     const expect = headers.expect;
     if (expect !== undefined) {
       if (expect.toLowerCase() !== '100-continue') {

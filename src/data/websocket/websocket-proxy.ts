@@ -13,6 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
@@ -78,10 +79,11 @@ export class WebSocketProxy implements HandshakeHost {
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
     rawHeaders: string[],
+    peer: Socket,
   ): void => {
     // (The HTTP/2 server keeps every stream's errors from the process.)
     // A WebSocket handshake, GET in HTTP/1.1 terms, for `:path` at `:authority`.
-    const req = new Http2Request(stream, headers, rawHeaders, 'GET');
+    const req = new Http2Request(stream, headers, rawHeaders, peer, 'GET');
     const protocol = headers[':protocol'];
     if (typeof protocol !== 'string' || protocol.toLowerCase() !== 'websocket') {
       this.#ctx.answers.stream(req, stream, 'METHOD_NOT_SUPPORTED', 0);
