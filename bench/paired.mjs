@@ -2,13 +2,14 @@
 // whatever the shared host does to the core in those seconds, it does to both, so the ratio of their
 // CPU time per request holds where sequential runs swing by a third (docs/performance.md). A side
 // is `build:protocol`: build `dist` (this checkout), a path to another checkout, or `caddy`;
-// protocol `h2` (h2load, 10 connections x 5 streams), `h1tls` (h2load --h1, 50 connections) or
-// `h1` (wrk, 50 connections, plain HTTP). Ratios are A's CPU per request over B's, per round.
+// protocol `h2` (h2load, 10 connections x 5 streams), `h1tls` (h2load --h1, 50 connections),
+// `h1` (wrk, 50 connections, plain HTTP) or `h1content` (the same on a content's path with its
+// content pin beside the global one, rules 10-11). Ratios are A's CPU per request over B's, per round.
 //   npm run build && PAIR=dist:h2,dist:h1tls node bench/paired.mjs
 //   PAIR=dist:h2,/path/to/old/checkout:h2 node bench/paired.mjs
 import { fileURLToPath } from 'node:url';
 import { canPin, cpuMs, pin } from './lib/cpu.mjs';
-import { startNginxBackends, startStickylb, stopAll } from './lib/servers.mjs';
+import { BENCH_CONTENT, startNginxBackends, startStickylb, stopAll } from './lib/servers.mjs';
 import { runLoad } from './lib/wrk.mjs';
 import { makeCert, startCaddy } from './tls.mjs';
 
@@ -30,20 +31,28 @@ const tls = makeCert();
 async function startSide({ build, mode }) {
   if (build === 'caddy') return startCaddy(nodes, tls);
   const cli = build === 'dist' ? here('../dist/cli.js') : `${build}/dist/cli.js`;
-  const server = await startStickylb(cli, nodes, SECRET, {}, mode === 'h1' ? undefined : tls);
-  return { ...server, headers: { cookie: `stickylb=${affinityToken(SECRET, 'a')}` } };
+  const plain = mode === 'h1' || mode === 'h1content';
+  const server = await startStickylb(cli, nodes, SECRET, {}, plain ? undefined : tls);
+  const pin = affinityToken(SECRET, 'a');
+  if (mode !== 'h1content') return { ...server, headers: { cookie: `stickylb=${pin}` } };
+  return {
+    ...server,
+    headers: { cookie: `stickylb=${pin}; stickylb_content=${pin}` },
+    path: `/content/${BENCH_CONTENT}`,
+  };
 }
 
 function loadArgs(mode, server, secs) {
   const headers = Object.entries(server.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  if (mode === 'h1') return ['wrk', ['-t1', '-c50', '-d', `${secs}s`, ...headers, `${server.url}/1k`]];
+  if (mode === 'h1' || mode === 'h1content')
+    return ['wrk', ['-t1', '-c50', '-d', `${secs}s`, ...headers, `${server.url}${server.path ?? ''}/1k`]];
   const shape = mode === 'h1tls' ? ['--h1', '-c50', '-m1'] : ['-c10', '-m5'];
   return ['h2load', ['-t1', '-D', String(secs), ...shape, ...headers, `${server.url}/1k`]];
 }
 
 function served(mode, out) {
-  const m =
-    mode === 'h1' ? /(\d+) requests in/.exec(out) : /requests: \d+ total, \d+ started, (\d+) done/.exec(out);
+  const wrk = mode === 'h1' || mode === 'h1content';
+  const m = wrk ? /(\d+) requests in/.exec(out) : /requests: \d+ total, \d+ started, (\d+) done/.exec(out);
   return Number(m?.[1] ?? Number.NaN);
 }
 

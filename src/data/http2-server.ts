@@ -47,7 +47,7 @@ export interface Http2ServerParts {
 }
 
 /** Takes a stream with its header block and its connection's addresses (`peer`, read once per session). */
-type StreamHandler = (
+export type StreamHandler = (
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   rawHeaders: string[],

@@ -28,6 +28,7 @@ export interface NodeCounters {
 /** Primary -> worker. The first `settings` starts the worker's data plane; later ones are reloads. */
 export type ToWorker =
   | { readonly t: 'settings'; readonly settings: DataSettings }
+  /** The status of the nodes named (all of them on start and on a reload; the one that changed on a transition). */
   | { readonly t: 'snapshot'; readonly nodes: readonly NodeSnapshot[] }
   | { readonly t: 'query'; readonly id: number; readonly what: 'nodes' | 'metrics' }
   | { readonly t: 'shutdown' }

@@ -4,10 +4,11 @@
  * evidence into the pool, asks them for counters and metrics, replaces a worker that exits, and
  * stops them on shutdown.
  */
+
 import cluster, { type Worker } from 'node:cluster';
 import type { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
-import type { NodeLoad } from '../pool/upstream-node.js';
+import type { NodeLoad, UpstreamNode } from '../pool/upstream-node.js';
 import {
   isMessage,
   type NodeCounters,
@@ -43,7 +44,8 @@ export class WorkerRelay {
   constructor(control: ControlPlane, log: Logger) {
     this.#control = control;
     this.#log = log;
-    control.pool.on('transition', () => this.#broadcast({ t: 'snapshot', nodes: this.#snapshot() }));
+    // What changed, not the whole table: a fleet probing its way up sends one line per transition.
+    control.pool.on('transition', (t) => this.#broadcast({ t: 'snapshot', nodes: [snapshotOf(t.node)] }));
     control.onSettings((settings) => {
       this.#broadcast({ t: 'settings', settings });
       this.#broadcast({ t: 'snapshot', nodes: this.#snapshot() });
@@ -230,15 +232,15 @@ export class WorkerRelay {
   }
 
   #snapshot(): NodeSnapshot[] {
-    return this.#control.pool.nodes.map((n) => ({
-      name: n.name,
-      health: n.health,
-      state: n.state,
-      version: n.version,
-    }));
+    return this.#control.pool.nodes.map(snapshotOf);
   }
 
   #broadcast(message: ToWorker): void {
     for (const w of this.#workers) if (w.isConnected()) w.send(message);
   }
+}
+
+/** The status a worker mirrors of `node`. */
+function snapshotOf(node: UpstreamNode): NodeSnapshot {
+  return { name: node.name, health: node.health, state: node.state, version: node.version };
 }

@@ -5,12 +5,12 @@
  * attempt policy. Both protocols meet in `#serve`, with the request as a `RequestHead` and its answer
  * as a `Reply`.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Answers } from '../answers.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
+import type { StreamHandler } from '../http2-server.js';
 import { type Reply, writeReplyHead } from '../reply.js';
 import { Http2Request, type RequestHead } from '../request-head.js';
 import type { Runtime } from '../runtime.js';
@@ -45,12 +45,7 @@ export class HttpForwarder {
    * The listener for an HTTP/2 request stream (node:http2's core API; extended CONNECT streams go to
    * the WebSocket proxy). `Expect` is handled as node:http handles it over HTTP/1.1.
    */
-  readonly handleStream = (
-    stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
-    rawHeaders: string[],
-    peer: Socket,
-  ): void => {
+  readonly handleStream: StreamHandler = (stream, headers, rawHeaders, peer) => {
     const req = new Http2Request(stream, headers, rawHeaders, peer);
     const expect = headers.expect;
     if (expect !== undefined) {

@@ -21,7 +21,7 @@ import type { UpstreamNode } from '../../pool/upstream-node.js';
 import type { AnswerCode, Answers } from '../answers.js';
 import { type AttemptFailure, isConnectFailure, nextStep } from '../attempt-policy.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import { recordFinished } from '../request-record.js';
+import { type FinishedRequest, recordFinished } from '../request-record.js';
 import { pushSetCookies, type Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { recordSpan, type SpanSink, type Tracing } from '../tracing/spans.js';
@@ -246,18 +246,7 @@ export class Handshake {
     }
     this.#done = true;
     this.#client.refuse(res, this.#extraHeaders());
-    const refused = {
-      kind: 'websocket',
-      method: this.#client.method,
-      target: this.#client.req.url,
-      fwd: this.#fwd,
-      route: this.#route,
-      node,
-      status: res.statusCode ?? 502,
-      bytesOut: 0,
-      bytesIn: 0,
-    } as const;
-    recordFinished(this.#ctx, refused, false);
+    recordFinished(this.#ctx, this.#finished(node, res.statusCode ?? 502, 0, 0), false);
   }
 
   #onError(err: Error): void {
@@ -299,19 +288,26 @@ export class Handshake {
     this.#client.answer(this.#ctx.answers, code, retryAfter, this.#route, this.#fwd);
   }
 
-  /** The span of this handshake (refused or failed) or WebSocket session (when its tunnel closes). */
+  /** The span of a WebSocket session, when its tunnel closes (it was counted at its 101). */
   #recordSpan(spans: SpanSink, status: number, bytesIn: number, bytesOut: number): void {
-    recordSpan(spans, {
+    const session = this.#finished(this.#node, status, bytesOut, bytesIn);
+    recordSpan(spans, { ...session, fwd: this.#fwd, ended: performance.now() });
+  }
+
+  /** This handshake as a finished request (request-record.ts). */
+  #finished(node: UpstreamNode, status: number, bytesOut: number, bytesIn: number): FinishedRequest {
+    const { method, req } = this.#client;
+    return {
       kind: 'websocket',
-      method: this.#client.method,
-      target: this.#client.req.url,
+      method,
+      target: req.url,
       fwd: this.#fwd,
       route: this.#route,
+      node,
       status,
       bytesOut,
       bytesIn,
-      ended: performance.now(),
-    });
+    };
   }
 
   /** The answer's request id, and its Set-Cookie when the handshake (re)pinned the client. */

@@ -11,12 +11,12 @@
  * - a node lost (down, maintenance, removed) aborts its pending handshakes, which are redispatched
  *   to another node and re-pin the client, as nothing was sent to the client yet.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
+import type { StreamHandler } from '../http2-server.js';
 import { Http2Request } from '../request-head.js';
 import type { Runtime } from '../runtime.js';
 import { isWebSocketUpgrade, serveAsPlainHttp } from '../upgrade-fallback.js';
@@ -75,12 +75,7 @@ export class WebSocketProxy implements HandshakeHost {
    * The listener for an HTTP/2 extended CONNECT stream (RFC 8441). `:protocol websocket` is a
    * WebSocket handshake like an HTTP/1.1 upgrade; any other CONNECT is refused (501).
    */
-  readonly handleStream = (
-    stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
-    rawHeaders: string[],
-    peer: Socket,
-  ): void => {
+  readonly handleStream: StreamHandler = (stream, headers, rawHeaders, peer) => {
     // (The HTTP/2 server keeps every stream's errors from the process.)
     // A WebSocket handshake, GET in HTTP/1.1 terms, for `:path` at `:authority`.
     const req = new Http2Request(stream, headers, rawHeaders, peer, 'GET');
