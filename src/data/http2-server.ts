@@ -74,7 +74,6 @@ interface SessionState {
 
 /** Creates (does not start) the HTTP/2 + HTTP/1.1 TLS server for `settings`. */
 export function createHttp2Server(settings: DataSettings, parts: Http2ServerParts): Server {
-  const { metrics, logger } = parts;
   const server = createSecureServer(
     {
       ...settings.tls!,
@@ -89,55 +88,73 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
     },
     parts.handle as unknown as Parameters<typeof createSecureServer>[1],
   );
-  const sessions = new Map<Http2Session, SessionState>();
+  const sessions = new Http2Sessions(parts, settings.server.clientIdleMs);
+  server.on('session', sessions.open);
+  // No compatibility layer: its stream listener goes, streams come here.
+  server.removeAllListeners('stream');
+  server.on('stream', sessions.stream as StreamListener);
   const sockets = new Set<Duplex>();
-  const idleMs = settings.server.clientIdleMs;
-  const closedByBudget = new WeakSet<Http2Session>();
-
-  const close = (session: Http2Session, reason: 'idle' | ReturnType<SessionBudget['count']>) => {
-    if (session.destroyed || session.closed || reason === undefined) return;
-    metrics.http2SessionsClosed.inc({ reason });
-    if (reason === 'idle') {
-      session.close();
-      return;
-    }
-    logger.warn({ peer: session.socket?.remoteAddress, reason }, 'HTTP/2 session closed: budget passed');
-    // With an error: `destroy(undefined, code)` would send NO_ERROR (its error defaults to 0). The
-    // session's 'error' listener knows this one.
-    closedByBudget.add(session);
-    session.destroy(new Error(`HTTP/2 budget passed: ${reason}`), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  server.on('secureConnection', (socket: Duplex) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const adapted = server as unknown as Server & { closeSessions?: () => void };
+  adapted.closeAllConnections = () => {
+    sessions.destroyAll();
+    for (const s of sockets) s.destroy();
   };
-  const spend = (session: Http2Session, state: SessionState, frame: BudgetedFrame) =>
-    close(session, state.budget.count(frame, Date.now()));
+  adapted.closeSessions = () => sessions.goAway();
+  return adapted;
+}
 
-  server.on('session', (session: Http2Session) => {
+/** The open sessions, their budgets and idle policy, and the streams they hand over. */
+class Http2Sessions {
+  readonly #parts: Http2ServerParts;
+  readonly #idleMs: number;
+  readonly #sessions = new Map<Http2Session, SessionState>();
+  readonly #closedByBudget = new WeakSet<Http2Session>();
+
+  constructor(parts: Http2ServerParts, idleMs: number) {
+    this.#parts = parts;
+    this.#idleMs = idleMs;
+  }
+
+  /** The `session` listener: bookkeeping, budgets of PINGs and SETTINGS, the idle timeout. */
+  readonly open = (session: Http2Session): void => {
+    const { metrics, logger } = this.#parts;
     const state: SessionState = {
       budget: new SessionBudget(Date.now()),
       peer: addressesOf(session),
       streams: 0,
     };
-    sessions.set(session, state);
+    this.#sessions.set(session, state);
     metrics.http2Sessions.inc();
     session.on('close', () => {
-      sessions.delete(session);
+      this.#sessions.delete(session);
       metrics.http2Sessions.dec();
     });
     session.on('error', (err: Error) => {
-      if (closedByBudget.has(session)) return;
+      if (this.#closedByBudget.has(session)) return;
       metrics.http2SessionsClosed.inc({ reason: 'protocol_error' });
       logger.debug({ err, peer: session.socket?.remoteAddress }, 'HTTP/2 session error');
     });
-    session.on('ping', () => spend(session, state, 'pings'));
+    session.on('ping', () => this.#spend(session, state, 'pings'));
     // The preface's SETTINGS counts too: the budget is far above what any client sends.
-    session.on('remoteSettings', () => spend(session, state, 'settings'));
-    if (idleMs > 0) session.setTimeout(idleMs, () => state.streams === 0 && close(session, 'idle'));
-  });
+    session.on('remoteSettings', () => this.#spend(session, state, 'settings'));
+    const idleMs = this.#idleMs;
+    if (idleMs > 0) session.setTimeout(idleMs, () => state.streams === 0 && this.#close(session, 'idle'));
+  };
 
-  // No compatibility layer: its stream listener goes, streams come here.
-  server.removeAllListeners('stream');
-  server.on('stream', ((stream, headers, _flags, rawHeaders) => {
+  /** The `stream` listener: counts the stream and its reset, and hands it to its handler. */
+  readonly stream = (
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    _flags: number,
+    rawHeaders: string[],
+  ): void => {
+    const parts = this.#parts;
     const session = stream.session;
-    const state = session === undefined ? undefined : sessions.get(session);
+    const state = session === undefined ? undefined : this.#sessions.get(session);
     if (state === undefined || session === undefined) {
       stream.destroy();
       return;
@@ -154,31 +171,45 @@ export function createHttp2Server(settings: DataSettings, parts: Http2ServerPart
     stream.on('close', () => {
       state.streams--;
       if (stream.aborted && !stream.headersSent && !session.destroyed) {
-        metrics.http2StreamResets.inc();
-        spend(session, state, 'resets');
+        parts.metrics.http2StreamResets.inc();
+        this.#spend(session, state, 'resets');
       }
     });
     if (headers[':method'] === 'CONNECT') {
-      if (String(headers[':protocol']).toLowerCase() === 'websocket') metrics.websocketsOverHttp2.inc();
+      if (String(headers[':protocol']).toLowerCase() === 'websocket') parts.metrics.websocketsOverHttp2.inc();
       parts.handleConnectStream(stream, headers, rawHeaders, state.peer);
     } else {
       parts.handleStream(stream, headers, rawHeaders, state.peer);
     }
-  }) as StreamListener);
+  };
 
-  server.on('secureConnection', (socket: Duplex) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  const adapted = server as unknown as Server & { closeSessions?: () => void };
-  adapted.closeAllConnections = () => {
-    for (const s of sessions.keys()) s.destroy();
-    for (const s of sockets) s.destroy();
-  };
-  adapted.closeSessions = () => {
-    for (const s of sessions.keys()) s.close();
-  };
-  return adapted;
+  /** GOAWAY to every session (shutdown): their streams finish, no new one starts. */
+  goAway(): void {
+    for (const s of this.#sessions.keys()) s.close();
+  }
+
+  destroyAll(): void {
+    for (const s of this.#sessions.keys()) s.destroy();
+  }
+
+  #spend(session: Http2Session, state: SessionState, frame: BudgetedFrame): void {
+    this.#close(session, state.budget.count(frame, Date.now()));
+  }
+
+  #close(session: Http2Session, reason: 'idle' | ReturnType<SessionBudget['count']>): void {
+    if (session.destroyed || session.closed || reason === undefined) return;
+    const { metrics, logger } = this.#parts;
+    metrics.http2SessionsClosed.inc({ reason });
+    if (reason === 'idle') {
+      session.close();
+      return;
+    }
+    logger.warn({ peer: session.socket?.remoteAddress, reason }, 'HTTP/2 session closed: budget passed');
+    // With an error: `destroy(undefined, code)` would send NO_ERROR (its error defaults to 0). The
+    // session's 'error' listener knows this one.
+    this.#closedByBudget.add(session);
+    session.destroy(new Error(`HTTP/2 budget passed: ${reason}`), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  }
 }
 
 function ignore(): void {}

@@ -20,7 +20,7 @@ import type { TaskReports } from '../../pool/open-tasks.js';
 import type { PassiveEvidence } from '../../pool/pool.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
-import { isConnectFailure, nextStep } from '../attempt-policy.js';
+import { afterFailure } from '../attempts.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { pushNodeHeaders } from '../hop-by-hop.js';
 import type { Lifecycle } from '../lifecycle.js';
@@ -306,8 +306,11 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   onError(err: Error): void {
     this.#release();
     if (this.#done) return;
+    if (this.#clientGone) {
+      this.#finish(499);
+      return;
+    }
     const failure = classifyUpstreamError(err);
-    const ctx = this.#ctx;
     const node = this.#node;
     const state = {
       sent: this.#sent,
@@ -317,37 +320,26 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       redispatchAttempts: this.#runtime.settings.routing.redispatchAttempts,
       retried: this.#route.retried,
     };
-    const step = nextStep(state, failure);
-    if (this.#clientGone || step.kind === 'drop') {
-      this.#finish(499);
-      return;
-    }
-    if (isConnectFailure(state, failure)) {
-      node.stats.connectErrors++;
-      ctx.pool.reportConnectFailure(node);
-    }
-    switch (step.kind) {
+    const next = afterFailure(this.#ctx.pool, this.#runtime.router, this.#route, node, state, failure);
+    const logger = this.#ctx.logger;
+    switch (next.kind) {
+      case 'drop':
+        this.#finish(499);
+        return;
       case 'cut':
-        ctx.logger.debug({ err, upstream: node.name }, 'upstream failed mid-response');
+        logger.debug({ err, upstream: node.name }, 'upstream failed mid-response');
         this.#res.destroy();
         this.#finish(this.#status);
         return;
-      case 'redispatch':
-      case 'retry': {
-        const next = this.#runtime.router.reroute(this.#route, step.kind, node);
-        if (next !== undefined) {
-          ctx.logger.debug(
-            { err, upstream: node.name, to: next.name, failure },
-            'request sent to another node',
-          );
-          this.#dispatch(next);
-          return;
-        }
-        this.#fail(err, failure, step.otherwise);
+      case 'again':
+        logger.debug(
+          { err, upstream: node.name, to: next.node.name, failure },
+          'request sent to another node',
+        );
+        this.#dispatch(next.node);
         return;
-      }
       case 'answer':
-        this.#fail(err, failure, step.code);
+        this.#fail(err, failure, next.code);
     }
   }
 

@@ -19,7 +19,8 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { Pool } from '../../pool/pool.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import type { AnswerCode, Answers } from '../answers.js';
-import { type AttemptFailure, isConnectFailure, nextStep } from '../attempt-policy.js';
+import type { AttemptFailure } from '../attempt-policy.js';
+import { afterFailure } from '../attempts.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { type FinishedRequest, recordFinished } from '../request-record.js';
 import { pushSetCookies, type Route } from '../router.js';
@@ -263,21 +264,10 @@ export class Handshake {
       redispatchAttempts: this.#runtime.settings.routing.redispatchAttempts,
       retried: this.#route.retried,
     };
-    if (isConnectFailure(state, failure)) {
-      node.stats.connectErrors++;
-      this.#ctx.pool.reportConnectFailure(node);
-    }
-    const step = nextStep(state, failure);
-    if (step.kind === 'redispatch' || step.kind === 'retry') {
-      const next = this.#runtime.router.reroute(this.#route, step.kind, node);
-      if (next !== undefined) {
-        this.#attempt(next);
-        return;
-      }
-      this.#fail(err, failure, step.otherwise);
-    } else if (step.kind === 'answer') {
-      this.#fail(err, failure, step.code);
-    }
+    const next = afterFailure(this.#ctx.pool, this.#runtime.router, this.#route, node, state, failure);
+    // A handshake has sent nothing to its client: no cut; a drop is its client's close, seen already.
+    if (next.kind === 'again') this.#attempt(next.node);
+    else if (next.kind === 'answer') this.#fail(err, failure, next.code);
   }
 
   #fail(err: Error, failure: AttemptFailure, code: AnswerCode): void {
