@@ -32,7 +32,8 @@ export class WorkerRelay {
   #lastLoads: Array<[Worker, Map<string, number>]> = [];
   #lastTotal = new Map<string, NodeLoad>();
   /** The vanity map last sent to the workers (a worker that starts later gets it again). */
-  #vanitySent: ReadonlyMap<string, string> | undefined;
+  /** The vanity map each worker last got (a worker that has not got the current one gets it). */
+  readonly #vanitySent = new WeakMap<Worker, ReadonlyMap<string, string>>();
   #stopping = false;
   #delaySkipped = false;
   #resolveProxyUrl: (url: string) => void = () => {};
@@ -119,8 +120,7 @@ export class WorkerRelay {
    */
   shareLoads(otherReplicas: ReadonlyMap<string, NodeLoad>): void {
     const vanityMap = this.#control.pool.vanity;
-    const vanity = vanityMap === this.#vanitySent ? undefined : [...vanityMap];
-    this.#vanitySent = vanityMap;
+    let vanity: Array<[string, string]> | undefined;
     // Contents running on each node as far as any process knows: Connect's list, the other
     // replicas' sessions, every worker's sessions (a worker's own are in its own counts anyway).
     const warm: Record<string, string[]> = {};
@@ -141,12 +141,14 @@ export class WorkerRelay {
           (this.#lastTotal.get(name)?.load ?? 0) -
           (own.get(name) ?? 0);
       }
-      worker.send({
-        t: 'loads',
-        external,
-        warm,
-        ...(vanity === undefined ? {} : { vanity }),
-      } satisfies ToWorker);
+      const message: ToWorker = { t: 'loads', external, warm };
+      if (this.#vanitySent.get(worker) !== vanityMap) {
+        vanity ??= [...vanityMap];
+        this.#vanitySent.set(worker, vanityMap);
+        worker.send({ ...message, vanity } satisfies ToWorker);
+      } else {
+        worker.send(message);
+      }
     }
   }
 
@@ -193,7 +195,6 @@ export class WorkerRelay {
         break;
       case 'ready':
         this.#ready.add(worker);
-        this.#vanitySent = undefined;
         worker.send({ t: 'snapshot', nodes: this.#snapshot() } satisfies ToWorker);
         this.#resolveProxyUrl(message.proxyUrl);
         break;

@@ -37,6 +37,11 @@ export class BrowserClient {
   }
 
   /** A page load (`navigate`) or a script's fetch of `path`. */
+  /** Closes the tab's connection (the next tab opens its own). */
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+
   async get(path: string, kind: 'navigate' | 'fetch' = 'fetch'): Promise<BrowserResponse> {
     const headers: Record<string, string> =
       kind === 'navigate'

@@ -6,8 +6,10 @@ import { request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
 import { waitFor } from '../helpers/balancer.js';
+import { BrowserClient } from '../helpers/browser-client.js';
 import { makeCert } from '../helpers/certs.js';
 import { CLI, nodesWith, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
+import { contentPreferring } from '../helpers/content-order.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { openH2Socket } from '../helpers/h2-websocket.js';
 import { Client } from '../helpers/http.js';
@@ -16,6 +18,7 @@ import { rawExchange, rawJsonBody } from '../helpers/raw.js';
 import { closed, openSocket } from '../helpers/ws.js';
 
 const TOKEN = 'cluster-admin-token-0123456789';
+const CLUSTER_SECRET = 'cluster-secret-0123456789';
 
 /** A GET on a fresh connection (so successive calls can land on different workers). */
 async function fresh(url: string, cookie?: string) {
@@ -41,11 +44,13 @@ function workerPids(primary: number): number[] {
 function twoWorkers(
   nodes: FakeNode[],
   listen: Record<string, unknown> = { host: '127.0.0.1', port: 0 },
+  extra: Record<string, unknown> = {},
 ): string {
   return writeConfig({
+    ...extra,
     listen,
     admin: { host: '127.0.0.1', port: 0, token: TOKEN },
-    affinity: { secret: 'cluster-secret-0123456789' },
+    affinity: { secret: CLUSTER_SECRET },
     healthCheck: { interval: '200ms', timeout: '150ms' },
     workers: 2,
     upstreams: nodes.map((n) => ({ name: n.name, url: n.url })),
@@ -167,7 +172,7 @@ describe('workers: 2 (node:cluster)', () => {
       writeConfig({
         listen: { host: '127.0.0.1', port: 0, proxyProtocol: true },
         admin: { host: '127.0.0.1', port: 0 },
-        affinity: { secret: 'cluster-secret-0123456789' },
+        affinity: { secret: CLUSTER_SECRET },
         workers: 2,
         upstreams: [{ name: 'a', url: a.url }],
       }),
@@ -197,7 +202,7 @@ describe('workers: 2 (node:cluster)', () => {
       writeConfig({
         listen: { host: '127.0.0.1', port: 0 },
         admin: { host: '127.0.0.1', port: 0, token: TOKEN },
-        affinity: { secret: 'cluster-secret-0123456789' },
+        affinity: { secret: CLUSTER_SECRET },
         // Probes too slow to notice the kill within the test: only passive evidence can.
         healthCheck: { interval: '60s', timeout: '1s', passiveFailures: 1 },
         workers: 2,
@@ -229,6 +234,31 @@ describe('workers: 2 (node:cluster)', () => {
     const metrics = await (await request(`${lb.adminUrl}/metrics`)).body.text();
     expect(metrics).toContain('stickylb_upstream_connect_errors_total{upstream="a"} 1');
     expect(metrics).toMatch(/stickylb_affinity_repins_total\{from="a",reason="down"\} 8/);
+  });
+
+  it('with connect.apiKey every worker places a vanity path as its content, on the node Connect says runs it', async () => {
+    const nodes = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    // The app prefers b by rendezvous; Connect says a process of it runs on a (rule 10: a node
+    // running the app first, while under the bound). Both facts reach the workers from the primary.
+    const app = contentPreferring('b', ['a', 'b'], CLUSTER_SECRET);
+    for (const n of nodes)
+      await n.setContents([{ guid: app, content_url: 'https://connect.example/sales/dashboard/' }]);
+    await nodes[0]!.setProcs([{ appGuid: app, type: 'shiny' }]);
+    const connect = { apiKey: 'test-connect-key-0123456789', procsInterval: '200ms' };
+    const lb = await startCliBalancer(twoWorkers(nodes, undefined, { connect }));
+    /** Where ten page loads on fresh connections (spread over the workers) were placed, and their pin's path. */
+    const placed = async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 10; i++) {
+        const tab = new BrowserClient(lb.url);
+        const page = await tab.get('/sales/dashboard/', 'navigate');
+        const pin = page.setCookie.find((l) => l.startsWith('stickylb_content='));
+        seen.add(`${page.node} ${/; Path=([^;]+);/.exec(pin ?? '')?.[1] ?? 'no content pin'}`);
+        await tab.close();
+      }
+      return [...seen];
+    };
+    await expect.poll(placed, { timeout: 15_000, interval: 200 }).toEqual(['a /sales/dashboard/']);
   });
 
   it('/readyz says 200 only once a worker accepts on the proxy port (issue 22.7)', async () => {

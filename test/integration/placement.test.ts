@@ -5,34 +5,19 @@
  * lost, and leave the global pin and the API-key rules as they were.
  */
 import { describe, expect, it } from 'vitest';
-import { contentKey } from '../../src/affinity/placement.js';
-import { rendezvousScore, rendezvousSeed } from '../../src/affinity/rendezvous.js';
 import { affinityToken } from '../../src/affinity/token.js';
 import { startBalancer, waitFor } from '../helpers/balancer.js';
 import { BrowserClient } from '../helpers/browser-client.js';
+import { contentOrder, contentPreferring as preferring } from '../helpers/content-order.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { postgresBin, startPostgres } from '../helpers/postgres.js';
 import { openSocket } from '../helpers/ws.js';
 
 const SECRET = 'test-secret-0123456789abcdef';
 
-/** Node names in the order `content` prefers them (its rendezvous order, every weight 1). */
-function order(content: string, names: readonly string[]): string[] {
-  const key = contentKey(content);
-  return [...names].sort(
-    (a, b) =>
-      rendezvousScore(key, rendezvousSeed(SECRET, b), 1) - rendezvousScore(key, rendezvousSeed(SECRET, a), 1),
-  );
-}
-
-/** A content GUID whose preferred node is `first`. */
-function contentPreferring(first: string, names: readonly string[], skip = 0): string {
-  let found = 0;
-  for (let i = 0; ; i++) {
-    const guid = `6a3b0c1d-2e4f-4a5b-9c6d-${String(i).padStart(12, '0')}`;
-    if (order(guid, names)[0] === first && found++ === skip) return guid;
-  }
-}
+const order = (content: string, names: readonly string[]) => contentOrder(content, names, SECRET);
+const contentPreferring = (first: string, names: readonly string[], skip = 0) =>
+  preferring(first, names, SECRET, skip);
 
 const placements = async (lb: { app: { metrics: { text(): Promise<string> } } }, outcome: string) =>
   Number(
