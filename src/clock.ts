@@ -3,9 +3,10 @@
  * manual-clock.ts) instead of waiting on the wall clock. `systemClock` is node's.
  */
 
-/** A pending timer: `refresh` restarts it with its delay, `cancel` stops it. */
+/** A pending timer: `refresh` restarts it with its delay; `unref` lets the process exit before it fires. */
 export interface Timer {
   refresh(): unknown;
+  unref(): unknown;
 }
 
 /** Timers and the time they run on. */

@@ -20,6 +20,7 @@ export class ManualClock implements Clock {
         pending.at = this.#now + pending.ms;
         this.#pending.add(pending);
       },
+      unref: () => {},
       [PENDING]: pending,
     } as Timer;
   }

@@ -13,6 +13,7 @@
 import { constants, type Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type Clock, systemClock } from '../../clock.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 
 /** Time the other side gets to finish its close after one side's FIN (HAProxy's `timeout client-fin`). */
@@ -27,6 +28,12 @@ interface Tunnel {
 /** The open tunnels of a data plane. */
 export class Tunnels {
   readonly #byNode = new Map<UpstreamNode, Set<Tunnel>>();
+  /** What the half-close grace runs on. */
+  readonly #clock: Clock;
+
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
 
   /**
    * Relays `client` and `upstream` both ways and counts the tunnel on `node` until it closes;
@@ -74,8 +81,8 @@ export class Tunnels {
     };
     client.on('close', onClose);
     upstream.on('close', onClose);
-    relay(upstream, client, tunnel);
-    relay(client, upstream, tunnel);
+    relay(upstream, client, tunnel, this.#clock);
+    relay(client, upstream, tunnel, this.#clock);
   }
 
   /** Cuts every tunnel to `node` without a close frame; returns how many. */
@@ -101,7 +108,7 @@ export class Tunnels {
  * listeners and their closures per direction: with thousands of idle sockets that is most of
  * their memory.
  */
-function relay(from: Duplex, to: Duplex, tunnel: Tunnel): void {
+function relay(from: Duplex, to: Duplex, tunnel: Tunnel, clock: Clock): void {
   from.on('data', (chunk: Buffer) => {
     if (!to.write(chunk)) {
       from.pause();
@@ -110,7 +117,7 @@ function relay(from: Duplex, to: Duplex, tunnel: Tunnel): void {
   });
   from.on('end', () => {
     to.end();
-    setTimeout(cut, HALF_CLOSE_GRACE_MS, tunnel).unref();
+    clock.setTimeout(cut, HALF_CLOSE_GRACE_MS, tunnel).unref();
   });
 }
 
