@@ -3,8 +3,8 @@
 // CPU time per request holds where sequential runs swing by a third (docs/performance.md). A side
 // is `build:protocol`: build `dist` (this checkout), a path to another checkout, or `caddy`;
 // protocol `h2` (h2load, 10 connections x 5 streams), `h1tls` (h2load --h1, 50 connections),
-// `h1` (wrk, 50 connections, plain HTTP) or `h1content` (the same on a content's path with its
-// content pin beside the global one, rules 10-11). Ratios are A's CPU per request over B's, per round.
+// `h1` (wrk, 50 connections, plain HTTP), `h1content` (the same on a content's path with its
+// content pin beside the global one, rules 10-11) or `h1key` (no cookie, a Connect API key: rule 8). Ratios are A's CPU per request over B's, per round.
 //   npm run build && PAIR=dist:h2,dist:h1tls node bench/paired.mjs
 //   PAIR=dist:h2,/path/to/old/checkout:h2 node bench/paired.mjs
 import { fileURLToPath } from 'node:url';
@@ -31,9 +31,10 @@ const tls = makeCert();
 async function startSide({ build, mode }) {
   if (build === 'caddy') return startCaddy(nodes, tls);
   const cli = build === 'dist' ? here('../dist/cli.js') : `${build}/dist/cli.js`;
-  const plain = mode === 'h1' || mode === 'h1content';
+  const plain = mode.startsWith('h1') && mode !== 'h1tls';
   const server = await startStickylb(cli, nodes, SECRET, {}, plain ? undefined : tls);
   const pin = affinityToken(SECRET, 'a');
+  if (mode === 'h1key') return { ...server, headers: { authorization: 'Key bench-api-key-0123456789' } };
   if (mode !== 'h1content') return { ...server, headers: { cookie: `stickylb=${pin}` } };
   return {
     ...server,
@@ -44,14 +45,14 @@ async function startSide({ build, mode }) {
 
 function loadArgs(mode, server, secs) {
   const headers = Object.entries(server.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  if (mode === 'h1' || mode === 'h1content')
+  if (mode.startsWith('h1') && mode !== 'h1tls')
     return ['wrk', ['-t1', '-c50', '-d', `${secs}s`, ...headers, `${server.url}${server.path ?? ''}/1k`]];
   const shape = mode === 'h1tls' ? ['--h1', '-c50', '-m1'] : ['-c10', '-m5'];
   return ['h2load', ['-t1', '-D', String(secs), ...shape, ...headers, `${server.url}/1k`]];
 }
 
 function served(mode, out) {
-  const wrk = mode === 'h1' || mode === 'h1content';
+  const wrk = mode.startsWith('h1') && mode !== 'h1tls';
   const m = wrk ? /(\d+) requests in/.exec(out) : /requests: \d+ total, \d+ started, (\d+) done/.exec(out);
   return Number(m?.[1] ?? Number.NaN);
 }

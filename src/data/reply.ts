@@ -19,11 +19,6 @@ export interface Reply {
   destroy(): unknown;
 }
 
-/** The reply of `req`: its stream over HTTP/2, else `res`. */
-export function replyOf(req: RequestHead, res: ServerResponse | undefined): Reply {
-  return req.stream ?? (res as ServerResponse);
-}
-
 /**
  * Writes the head of `reply` (`headers` flat: `[name, value, ...]`); `close` ends an HTTP/1.1
  * connection after it (HTTP/2 sessions are closed with GOAWAY instead).

@@ -1,5 +1,8 @@
+import { once } from 'node:events';
+import { connect as http2Connect } from 'node:http2';
 import { connect } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { connect as tlsConnect } from 'node:tls';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { startBalancer } from '../helpers/balancer.js';
 import { makeCert } from '../helpers/certs.js';
 import { startFakeNode } from '../helpers/fake-node.js';
@@ -134,6 +137,50 @@ describe('PROXY protocol (listen.proxyProtocol)', () => {
       expect(answer).toMatch(/^HTTP\/1.1 200/);
       const headers = rawJsonBody(answer).headers as Record<string, string>;
       expect(headers['x-forwarded-for']).toBe('203.0.113.77');
+      expect(headers['x-forwarded-proto']).toBe('https');
+    }
+  });
+
+  it('over HTTP/2 every stream of the connection carries the address of its PROXY header', async () => {
+    const cert = makeCert();
+    const lb = await balancer({
+      listen: {
+        host: '127.0.0.1',
+        port: 0,
+        proxyProtocol: true,
+        tls: { cert: cert.certFile, key: cert.keyFile },
+      },
+    });
+    const { hostname, port } = new URL(lb.url);
+    const raw = connect(Number(port), hostname);
+    await once(raw, 'connect');
+    raw.write('PROXY TCP4 203.0.113.78 127.0.0.1 40001 443\r\n');
+    const session = http2Connect(lb.url, {
+      createConnection: () =>
+        tlsConnect({ socket: raw, ca: cert.cert, servername: 'localhost', ALPNProtocols: ['h2'] }),
+    });
+    onTestFinished(() => {
+      session.destroy();
+    });
+    const seen = await Promise.all(
+      [1, 2, 3].map(
+        () =>
+          new Promise<Record<string, string>>((resolve, reject) => {
+            const stream = session.request({ ':path': '/echo', accept: 'application/json' });
+            let body = '';
+            stream.on('data', (c: Buffer) => {
+              body += c.toString();
+            });
+            stream.on('end', () =>
+              resolve((JSON.parse(body) as { headers: Record<string, string> }).headers),
+            );
+            stream.on('error', reject);
+          }),
+      ),
+    );
+    expect(session.alpnProtocol).toBe('h2');
+    for (const headers of seen) {
+      expect(headers['x-forwarded-for']).toBe('203.0.113.78');
       expect(headers['x-forwarded-proto']).toBe('https');
     }
   });

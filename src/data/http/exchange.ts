@@ -34,7 +34,7 @@ import { classifyUpstreamError } from '../upstream-failure.js';
 import { taskWatchOf } from './deploy-tasks.js';
 import { ExchangeTimers, type TimedExchange } from './exchange-timers.js';
 import { TaskFollower } from './task-follower.js';
-import { isTaskPoll, type TaskLookupBudget } from './task-lookup.js';
+import type { TaskLookupBudget } from './task-lookup.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
 /** What every exchange uses, whatever the runtime settings: built once per data plane. */
@@ -101,11 +101,13 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     this.#res = res;
     this.#fwd = fwd;
     this.#route = route;
-    const lookup =
-      runtime.settings.routing.taskLookup && req.method === 'GET' && !fwd.hasBody && isTaskPoll(fwd.path);
+    // A deploy or a task poll (one prefix check for every other request); a bodiless poll may be
+    // looked up on other nodes (rule 9).
     const watch = taskWatchOf(req.method, fwd.path);
-    if (lookup || watch !== undefined)
+    if (watch !== undefined) {
+      const lookup = watch === 'poll' && runtime.settings.routing.taskLookup && !fwd.hasBody;
       this.#tasks = new TaskFollower(ctx, runtime.router, route, fwd.path, lookup, watch);
+    }
   }
 
   start(): void {
