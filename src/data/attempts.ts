@@ -5,7 +5,7 @@
  * routed to another node by the router (never one the request tried). What the caller does next is
  * its own: send again, cut its client, or answer.
  */
-import type { PassiveEvidence } from '../pool/pool.js';
+import type { PassiveEvidence } from '../pool/node-table.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import type { AnswerCode } from './answers.js';
 import { type AttemptFailure, type AttemptState, isConnectFailure, nextStep } from './attempt-policy.js';

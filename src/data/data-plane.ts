@@ -15,8 +15,8 @@ import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
+import { isLost, type NodeTable, type Transition } from '../pool/node-table.js';
 import type { TaskReports } from '../pool/open-tasks.js';
-import { isLost, type Pool, type Transition } from '../pool/pool.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { Answers } from './answers.js';
 import { HttpForwarder } from './http/http-forwarder.js';
@@ -38,7 +38,7 @@ export interface DataPlaneUrls {
 
 /** One data plane (per process that serves traffic). */
 export class DataPlane {
-  readonly #pool: Pool;
+  readonly #pool: NodeTable;
   readonly #logger: Logger;
   readonly #repins: RepinRecorder;
   readonly #clients: UpstreamClients;
@@ -51,7 +51,7 @@ export class DataPlane {
   #runtime: Runtime;
 
   /** `tasks` hears of deploy tasks starting and finishing (the control plane's tracker, or a relay to it). */
-  constructor(settings: DataSettings, pool: Pool, metrics: Metrics, logger: Logger, tasks: TaskReports) {
+  constructor(settings: DataSettings, pool: NodeTable, metrics: Metrics, logger: Logger, tasks: TaskReports) {
     this.#pool = pool;
     this.#placements = metrics.placements;
     this.#logger = logger.child({ component: 'proxy' });
@@ -193,7 +193,7 @@ const netClose = NetServer.prototype.close;
  * Waits until no request is in flight and either no connection is left or the drain window passed;
  * false when `timeoutMs` ran out with requests in flight.
  */
-async function drain(server: Server, pool: Pool, timeoutMs: number): Promise<boolean> {
+async function drain(server: Server, pool: NodeTable, timeoutMs: number): Promise<boolean> {
   const started = Date.now();
   const window = Math.min(DRAIN_WINDOW_MS, timeoutMs);
   for (;;) {

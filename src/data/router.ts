@@ -10,7 +10,7 @@ import { credentialOf } from '../affinity/rendezvous.js';
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import { decide, findPin, type RepinReason } from '../affinity/sticky.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
-import type { Pool } from '../pool/pool.js';
+import type { NodeTable } from '../pool/node-table.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 
 /** Where a request goes and whether the response must (re)set the affinity cookie. */
@@ -51,7 +51,7 @@ export interface PlacementPolicy {
 
 /** Routes requests for one listener. */
 export class Router {
-  readonly #pool: Pool;
+  readonly #pool: NodeTable;
   readonly #repins: RepinRecorder;
   readonly #whenAllDown: 'fail' | 'tryPinned';
   readonly #hashHeaders: readonly string[];
@@ -59,7 +59,7 @@ export class Router {
   readonly #counts: PlacementCounts;
 
   constructor(
-    pool: Pool,
+    pool: NodeTable,
     repins: RepinRecorder,
     whenAllDown: 'fail' | 'tryPinned',
     hashHeaders: readonly string[],

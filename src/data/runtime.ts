@@ -7,7 +7,7 @@ import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import type { DataSettings } from '../config/data-settings.js';
 import { trustedProxyList } from '../config/trusted-proxies.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
-import type { Pool } from '../pool/pool.js';
+import type { NodeTable } from '../pool/node-table.js';
 import type { ForwardContext } from './forwarded-headers.js';
 import { Router } from './router.js';
 
@@ -20,7 +20,7 @@ export interface Runtime extends ForwardContext {
 /** Builds the runtime for `settings`. */
 export function buildRuntime(
   settings: DataSettings,
-  pool: Pool,
+  pool: NodeTable,
   repins: RepinRecorder,
   placements: PlacementCounts,
 ): Runtime {

@@ -6,7 +6,7 @@
  */
 
 import client, { Registry } from 'prom-client';
-import type { Pool } from '../pool/pool.js';
+import type { NodeTable } from '../pool/node-table.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { VERSION } from '../version.js';
 import { HEALTH_STATES, OPERATOR_STATES, registerNodeMetrics } from './node-metrics.js';
@@ -109,7 +109,7 @@ export class Metrics {
   });
   /** Responses the balancer answered itself with no node (503 and friends), by status. */
   readonly #unrouted = new Map<number, number>();
-  #pool: Pool | undefined;
+  #pool: NodeTable | undefined;
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry });
@@ -132,7 +132,7 @@ export class Metrics {
    * Binds the scrape-time series to `pool`; health-check series start at zero for every node, and the
    * series of a node that leaves the pool are removed.
    */
-  attach(pool: Pool): void {
+  attach(pool: NodeTable): void {
     if (this.#pool === pool) return;
     this.#pool = pool;
     pool.on('transition', (t) => this.transitions.inc({ upstream: t.node.name, to: t.to }));
@@ -143,7 +143,7 @@ export class Metrics {
     this.#zeroFill(pool);
   }
 
-  #zeroFill(pool: Pool): void {
+  #zeroFill(pool: NodeTable): void {
     for (const { name: upstream } of pool.nodes) {
       for (const result of ['success', 'failure']) this.healthChecks.inc({ upstream, result }, 0);
     }

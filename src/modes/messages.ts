@@ -4,16 +4,7 @@
  * no secret in it and nothing in the worker's environment.
  */
 import type { DataSettings } from '../config/data-settings.js';
-import type { OperatorState } from '../config/schema.js';
-import type { Health } from '../pool/upstream-node.js';
-
-/** One node's shared state, as the primary sees it. */
-export interface NodeSnapshot {
-  readonly name: string;
-  readonly health: Health;
-  readonly state: OperatorState;
-  readonly version: string | undefined;
-}
+import type { StatusRecord } from '../pool/upstream-node.js';
 
 /** Per-worker counters of one node, summed by the primary for /api/nodes. */
 export interface NodeCounters {
@@ -28,8 +19,11 @@ export interface NodeCounters {
 /** Primary -> worker. The first `settings` starts the worker's data plane; later ones are reloads. */
 export type ToWorker =
   | { readonly t: 'settings'; readonly settings: DataSettings }
-  /** The status of the nodes named (all of them on start and on a reload; the one that changed on a transition). */
-  | { readonly t: 'snapshot'; readonly nodes: readonly NodeSnapshot[] }
+  /**
+   * The status of the nodes named, as the primary's pool has it (all of them on start, on a reload
+   * and when versions change; the one that changed on a transition).
+   */
+  | { readonly t: 'status'; readonly nodes: readonly StatusRecord[] }
   | { readonly t: 'query'; readonly id: number; readonly what: 'nodes' | 'metrics' }
   | { readonly t: 'shutdown' }
   /** The sessions and requests per node every other balancer process holds (rule 10's load). */
@@ -47,7 +41,9 @@ export type ToWorker =
 export type ToPrimary =
   | { readonly t: 'hello' }
   | { readonly t: 'ready'; readonly proxyUrl: string; readonly redirectUrl: string | undefined }
-  | { readonly t: 'passive-down'; readonly name: string }
+  /** Passive evidence (PassiveEvidence): a real request could not connect to the node, or did. */
+  | { readonly t: 'connect-failure'; readonly name: string }
+  | { readonly t: 'connected'; readonly name: string }
   | { readonly t: 'task-opened'; readonly node: string; readonly id: string }
   | { readonly t: 'task-polled'; readonly id: string; readonly finished: boolean }
   | { readonly t: 'reply'; readonly id: number; readonly data: unknown };

@@ -8,14 +8,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
-import type { NodeLoad, UpstreamNode } from '../pool/upstream-node.js';
-import {
-  isMessage,
-  type NodeCounters,
-  type NodeSnapshot,
-  type ToPrimary,
-  type ToWorker,
-} from './messages.js';
+import { type NodeLoad, type StatusRecord, statusRecordOf } from '../pool/upstream-node.js';
+import { isMessage, type NodeCounters, type ToPrimary, type ToWorker } from './messages.js';
 
 const QUERY_TIMEOUT_MS = 2000;
 
@@ -46,10 +40,11 @@ export class WorkerRelay {
     this.#control = control;
     this.#log = log;
     // What changed, not the whole table: a fleet probing its way up sends one line per transition.
-    control.pool.on('transition', (t) => this.#broadcast({ t: 'snapshot', nodes: [snapshotOf(t.node)] }));
+    control.pool.on('transition', (t) => this.#broadcast({ t: 'status', nodes: [statusRecordOf(t.node)] }));
+    control.pool.on('versions', () => this.#broadcast({ t: 'status', nodes: this.#status() }));
     control.onSettings((settings) => {
       this.#broadcast({ t: 'settings', settings });
-      this.#broadcast({ t: 'snapshot', nodes: this.#snapshot() });
+      this.#broadcast({ t: 'status', nodes: this.#status() });
     });
     cluster.on('exit', (worker, code, signal) => {
       if (!this.#workers.delete(worker) || this.#stopping) return;
@@ -191,11 +186,11 @@ export class WorkerRelay {
     switch (message.t) {
       case 'hello':
         worker.send({ t: 'settings', settings: this.#control.settings } satisfies ToWorker);
-        worker.send({ t: 'snapshot', nodes: this.#snapshot() } satisfies ToWorker);
+        worker.send({ t: 'status', nodes: this.#status() } satisfies ToWorker);
         break;
       case 'ready':
         this.#ready.add(worker);
-        worker.send({ t: 'snapshot', nodes: this.#snapshot() } satisfies ToWorker);
+        worker.send({ t: 'status', nodes: this.#status() } satisfies ToWorker);
         this.#resolveProxyUrl(message.proxyUrl);
         break;
       case 'task-opened':
@@ -204,9 +199,12 @@ export class WorkerRelay {
       case 'task-polled':
         this.#control.tasks.polled(message.id, message.finished);
         break;
-      case 'passive-down': {
+      case 'connect-failure':
+      case 'connected': {
         const node = this.#control.pool.get(message.name);
-        if (node) this.#control.pool.setHealth(node, 'down', 'passive');
+        if (node === undefined) break;
+        if (message.t === 'connected') this.#control.pool.reportConnected(node);
+        else this.#control.pool.reportConnectFailure(node);
         break;
       }
       case 'reply': {
@@ -232,16 +230,11 @@ export class WorkerRelay {
     });
   }
 
-  #snapshot(): NodeSnapshot[] {
-    return this.#control.pool.nodes.map(snapshotOf);
+  #status(): StatusRecord[] {
+    return this.#control.pool.nodes.map(statusRecordOf);
   }
 
   #broadcast(message: ToWorker): void {
     for (const w of this.#workers) if (w.isConnected()) w.send(message);
   }
-}
-
-/** The status a worker mirrors of `node`. */
-function snapshotOf(node: UpstreamNode): NodeSnapshot {
-  return { name: node.name, health: node.health, state: node.state, version: node.version };
 }

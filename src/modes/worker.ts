@@ -1,22 +1,16 @@
 /**
- * A cluster worker: a data plane over a mirror of the primary's pool. It asks for its settings
- * (`hello`), starts its listeners on the first `settings`, mirrors node health, state and versions
- * from `snapshot`s, and reports passive evidence (a node refusing connections) back so every worker
- * moves off the node. It runs no health checks and no admin server.
+ * A cluster worker: a data plane over a status table (StatusMirror) of the primary's pool. It asks
+ * for its settings (`hello`), starts its listeners on the first `settings`, copies node status from
+ * the primary's `status` records, and reports passive evidence (a node refusing connections) to the
+ * primary, whose pool decides for every worker. It runs no health checks and no admin server.
  */
 import type { DataSettings } from '../config/data-settings.js';
 import { DataPlane } from '../data/data-plane.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import type { TaskReports } from '../pool/open-tasks.js';
-import { Pool } from '../pool/pool.js';
-import {
-  isMessage,
-  type NodeCounters,
-  type NodeSnapshot,
-  type ToPrimary,
-  type ToWorker,
-} from './messages.js';
+import { StatusMirror } from '../pool/status-mirror.js';
+import { isMessage, type NodeCounters, type ToPrimary, type ToWorker } from './messages.js';
 
 /** Runs this process as a worker until the primary says stop; resolves with the exit code. */
 export function runWorker(makeLogger: (level: DataSettings['logLevel']) => Logger): Promise<number> {
@@ -37,11 +31,11 @@ function send(message: ToPrimary): void {
   if (process.connected) process.send?.(message);
 }
 
-/** The worker's state: nothing until the first settings, then a mirror pool and a data plane. */
+/** The worker's state: nothing until the first settings, then a status table and a data plane. */
 class WorkerProcess {
   readonly #makeLogger: (level: DataSettings['logLevel']) => Logger;
   readonly #exit: (code: number) => void;
-  #running: { pool: Pool; data: DataPlane; metrics: Metrics; logger: Logger } | undefined;
+  #running: { pool: StatusMirror; data: DataPlane; metrics: Metrics; logger: Logger } | undefined;
   /** Messages that arrive while the data plane starts are handled once it listens. */
   #early: ToWorker[] | undefined;
   #stopping = false;
@@ -71,11 +65,11 @@ class WorkerProcess {
     }
     switch (message.t) {
       case 'settings':
-        running.pool.reconcile(message.settings.nodes, message.settings.pool);
+        running.pool.reconcile(message.settings.nodes);
         running.data.apply(message.settings);
         break;
-      case 'snapshot':
-        mirror(running.pool, message.nodes);
+      case 'status':
+        running.pool.apply(message.nodes);
         break;
       case 'query':
         void answer(running, message.what).then((data) => send({ t: 'reply', id: message.id, data }));
@@ -108,13 +102,12 @@ class WorkerProcess {
   async #start(settings: DataSettings): Promise<void> {
     this.#early = [];
     const logger = this.#makeLogger(settings.logLevel);
-    const pool = new Pool(settings.nodes, settings.pool);
+    const pool = new StatusMirror(settings.nodes, {
+      connectFailure: (name) => send({ t: 'connect-failure', name }),
+      connected: (name) => send({ t: 'connected', name }),
+    });
     const metrics = new Metrics();
     metrics.attach(pool);
-    pool.on('transition', (t) => {
-      if (t.kind === 'health' && t.to === 'down' && t.cause === 'passive')
-        send({ t: 'passive-down', name: t.node.name });
-    });
     // Deploy tasks are the primary's to track: a poll may come through another worker.
     const tasks: TaskReports = {
       opened: (node, id) => send({ t: 'task-opened', node, id }),
@@ -142,19 +135,8 @@ class WorkerProcess {
   }
 }
 
-/** Applies the primary's view of every node to the mirror (transitions fire with cause `primary`). */
-function mirror(pool: Pool, nodes: readonly NodeSnapshot[]): void {
-  for (const s of nodes) {
-    const node = pool.get(s.name);
-    if (node === undefined) continue;
-    if (s.version !== node.version) pool.setVersion(node, s.version);
-    pool.setState(node, s.state, 'primary');
-    pool.setHealth(node, s.health, 'primary');
-  }
-}
-
 async function answer(
-  running: { pool: Pool; metrics: Metrics },
+  running: { pool: StatusMirror; metrics: Metrics },
   what: 'nodes' | 'metrics',
 ): Promise<unknown> {
   if (what === 'metrics') return running.metrics.registry.getMetricsAsJSON();

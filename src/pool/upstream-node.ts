@@ -122,7 +122,8 @@ export class UpstreamNode {
   /** Smooth weighted round-robin accumulator (selection.ts), used to break ties between equally loaded nodes. */
   currentWeight = 0;
 
-  constructor(opts: NodeSpec, stats = new RequestStats()) {
+  /** `now`: epoch ms, when the node joins its table. */
+  constructor(opts: NodeSpec, stats = new RequestStats(), now = Date.now()) {
     this.name = opts.name;
     this.url = opts.url;
     const url = new URL(opts.url);
@@ -138,8 +139,8 @@ export class UpstreamNode {
       health: 'unknown',
       state: opts.state,
       configState: opts.state,
-      stateSource: { origin: 'config', at: Date.now() },
-      since: Date.now(),
+      stateSource: { origin: 'config', at: now },
+      since: now,
       connectFailures: 0,
       lastProbe: undefined,
       clockSkewMs: undefined,
@@ -303,7 +304,22 @@ export class UpstreamNode {
   }
 }
 
-/** The writable status of `node`: for the pool alone. */
+/**
+ * What a cluster worker mirrors of a node's status (src/modes/messages.ts): what routing reads,
+ * written by the primary's pool and copied whole.
+ */
+export type StatusRecord = Pick<
+  NodeStatus,
+  'health' | 'state' | 'since' | 'version' | 'outdated' | 'rampFrom' | 'rampMs'
+> & { readonly name: string };
+
+/** The status record of `node`, as its pool has it now. */
+export function statusRecordOf(node: UpstreamNode): StatusRecord {
+  const { health, state, since, version, outdated, rampFrom, rampMs } = UpstreamNode.statusOf(node);
+  return { name: node.name, health, state, since, version, outdated, rampFrom, rampMs };
+}
+
+/** The writable status of `node`: for the node tables alone (src/pool). */
 export function writableStatus(node: UpstreamNode): NodeStatus {
   return UpstreamNode.statusOf(node);
 }

@@ -109,12 +109,25 @@ describe('import graph of src/', () => {
     expect(wrong).toEqual([]);
   });
 
-  it("a node's status has one writer: only the pool takes writableStatus", () => {
+  it("a node's status has one writer: only the node tables take writableStatus", () => {
     const writers = files(SRC)
       .filter((file) => /\bwritableStatus\b/.test(readFileSync(file, 'utf8')))
       .map((file) => relative(SRC, file))
       .sort();
-    expect(writers).toEqual(['pool/pool.ts', 'pool/upstream-node.ts']);
+    expect(writers).toEqual([
+      'pool/node-table.ts',
+      'pool/pool.ts',
+      'pool/status-mirror.ts',
+      'pool/upstream-node.ts',
+    ]);
+  });
+
+  it('the data plane routes over a NodeTable: it never imports the pool that owns status', () => {
+    const importers = files(SRC)
+      .filter((file) => relative(SRC, file).startsWith('data/'))
+      .filter((file) => /from '(\.\.\/)+pool\/pool\.js'/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
+    expect(importers).toEqual([]);
   });
 
   it('the data plane loads neither the schema nor zod at run time (a worker builds no schema)', () => {

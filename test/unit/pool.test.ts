@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeSpec } from '../../src/config/data-settings.js';
-import { compareVersions, Pool, type Transition } from '../../src/pool/pool.js';
+import type { Transition } from '../../src/pool/node-table.js';
+import { compareVersions, Pool } from '../../src/pool/pool.js';
 import type { UpstreamNode } from '../../src/pool/upstream-node.js';
+import { spec } from '../helpers/node-spec.js';
 
-const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({
-  name,
-  url: `http://10.0.0.${name.charCodeAt(0) % 200}:3939`,
-  weight: 1,
-  state: 'active',
-  cookie: {
-    token: `token-${name}`,
-    plain: `p-${name}`,
-    tls: `t-${name}`,
-    content: { plain: ['c-', '-p'], tls: ['c-', '-t'] },
-  },
-  seed: [name.charCodeAt(0), 7],
-  ...extra,
-});
 /** A seeded PRNG (mulberry32): the statistical tests below see the same draws on every run. */
 function seeded(seed: number): () => number {
   let a = seed;

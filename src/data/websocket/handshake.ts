@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import { contentRefOf } from '../../affinity/placement.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import type { Pool } from '../../pool/pool.js';
+import type { NodeTable } from '../../pool/node-table.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import type { AnswerCode, Answers } from '../answers.js';
 import type { AttemptFailure } from '../attempt-policy.js';
@@ -31,7 +31,7 @@ import type { HandshakeClient } from './handshake-client.js';
 
 /** What every handshake uses, whatever the runtime settings. */
 export interface HandshakeContext {
-  readonly pool: Pool;
+  readonly pool: NodeTable;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly answers: Answers;

@@ -1,0 +1,227 @@
+/**
+ * The nodes the data plane routes over: membership from the configuration (identity and the
+ * config-given parameters), lookups, and the choices of rules 1, 8 and 10 over the nodes' status.
+ * Two kinds of table exist: the control plane's `Pool`, which owns every node's status, and a
+ * cluster worker's `StatusMirror`, which copies the status records its primary sends. Both emit
+ * the same events, so the data plane cannot tell them apart.
+ */
+
+import { EventEmitter } from 'node:events';
+import { contentKey, type Placement, placeContent } from '../affinity/placement.js';
+import { type HashWords, rendezvousWinner } from '../affinity/rendezvous.js';
+import type { StickyPool } from '../affinity/sticky.js';
+import type { NodeSpec } from '../config/data-settings.js';
+import { selectLeastLoaded } from './selection.js';
+import { UpstreamNode, writableStatus } from './upstream-node.js';
+
+/** A health or operator-state change of one node. */
+export interface Transition {
+  readonly node: UpstreamNode;
+  readonly kind: 'health' | 'state';
+  readonly from: string;
+  readonly to: string;
+  /** What caused it: `probe`, `passive`, `config`, `admin`, `primary` (mirrored in a worker). */
+  readonly cause: string;
+}
+
+/**
+ * The node of `t` was lost: marked down or put in maintenance. Its open sockets and streams are cut
+ * without a clean close so that clients reconnect and are re-pinned (docs/design.md, failure handling).
+ */
+export function isLost(t: Transition): boolean {
+  return (t.kind === 'health' && t.to === 'down') || (t.kind === 'state' && t.to === 'maintenance');
+}
+
+/** Events a node table emits. */
+export interface PoolEvents {
+  transition: [Transition];
+  /** Nodes were added or removed (reload, DNS); `removed` are gone from the table. */
+  membership: [removed: readonly UpstreamNode[]];
+  /** Versions changed, and with them which nodes are outdated (the pool's; a primary relays them). */
+  versions: [];
+}
+
+/**
+ * Passive evidence, the one way the data plane speaks to node status (Traefik's StatusSetter):
+ * whether a real request reached a node or failed to connect. The pool decides what follows.
+ */
+export interface PassiveEvidence {
+  reportConnected(node: UpstreamNode): void;
+  reportConnectFailure(node: UpstreamNode): void;
+}
+
+/** The set of upstream nodes, for routing. */
+export abstract class NodeTable
+  extends EventEmitter<PoolEvents>
+  implements StickyPool<UpstreamNode>, PassiveEvidence
+{
+  #nodes: UpstreamNode[] = [];
+  #byName = new Map<string, UpstreamNode>();
+  #byToken = new Map<string, UpstreamNode>();
+  /**
+   * Vanity paths of contents (path prefix ending in `/` -> GUID), from Connect's content list with
+   * `connect.apiKey`; empty without a key.
+   */
+  vanity: ReadonlyMap<string, string> = new Map();
+  /** Uniform in [0, 1): the slow-start draw for clients without a key (tests seed it). */
+  readonly #random: () => number;
+  /** Epoch ms: transitions and slow starts are stamped with it (tests move it by hand). */
+  protected readonly now: () => number;
+
+  constructor(random: () => number, now: () => number) {
+    super();
+    this.#random = random;
+    this.now = now;
+  }
+
+  abstract reportConnected(node: UpstreamNode): void;
+  abstract reportConnectFailure(node: UpstreamNode): void;
+
+  /** Every node, in configuration order. */
+  get nodes(): readonly UpstreamNode[] {
+    return this.#nodes;
+  }
+
+  /** The node called `name`, if configured. */
+  get(name: string): UpstreamNode | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** The node whose affinity token is `token`. */
+  byToken(token: string): UpstreamNode | undefined {
+    return this.#byToken.get(token);
+  }
+
+  servesPinned(node: UpstreamNode): boolean {
+    return node.servesPinned();
+  }
+
+  isMaintenance(node: UpstreamNode): boolean {
+    return node.state === 'maintenance';
+  }
+
+  /** True when at least one node is up (readiness). */
+  anyUp(): boolean {
+    return this.#nodes.some((n) => n.health === 'up');
+  }
+
+  /**
+   * A node for a new session of `content` (rule 10): its content's preferred node within the load
+   * bound, never one in `exclude`; undefined when no node takes new clients.
+   */
+  placeContent(
+    content: string,
+    balanceFactor: number,
+    exclude?: ReadonlySet<UpstreamNode>,
+  ): Placement<UpstreamNode> | undefined {
+    const now = this.now();
+    const candidates = this.#candidates(exclude).map((node) => ({
+      node,
+      seed: node.seed,
+      weight: node.weight,
+      share: node.rampShare(now),
+      load: node.fleetLoad(),
+      warm: node.runs(content),
+    }));
+    const placed = placeContent(candidates, contentKey(content), balanceFactor);
+    return placed === undefined ? undefined : { node: placed.node.node, outcome: placed.outcome };
+  }
+
+  /**
+   * A node for a new client (rule 1), never one in `exclude`: by rendezvous of `key` (rule 8) when
+   * given, else the least loaded. Unknown-health nodes are used only while no node is up yet, so
+   * traffic flows during the first probe round after start.
+   */
+  choose(exclude?: ReadonlySet<UpstreamNode>, key?: HashWords): UpstreamNode | undefined {
+    const candidates = this.#candidates(exclude);
+    const now = this.now();
+    if (candidates.some((n) => n.ramping(now))) return this.#chooseRamping(candidates, key, now);
+    return key === undefined ? selectLeastLoaded(candidates) : rendezvousWinner(candidates, key);
+  }
+
+  /**
+   * What the rest of the fleet holds on each node (other replicas and workers): their load, and the
+   * contents with sessions there (none: undefined). Not status: a view of the fleet's traffic.
+   */
+  setFleetView(node: UpstreamNode, externalLoad: number, warm: ReadonlySet<string> | undefined): void {
+    const status = writableStatus(node);
+    status.externalLoad = externalLoad;
+    status.warmContents = warm;
+  }
+
+  /**
+   * The nodes that take new clients, but those in `exclude`; while no node is up yet (the first
+   * probe round after start), the active nodes of unknown health.
+   */
+  #candidates(exclude: ReadonlySet<UpstreamNode> | undefined): UpstreamNode[] {
+    const up: UpstreamNode[] = [];
+    let anyUp = false;
+    for (const node of this.#nodes) {
+      if (node.health === 'up') anyUp = true;
+      if (node.takesNewClients() && !exclude?.has(node)) up.push(node);
+    }
+    return up.length > 0 || anyUp
+      ? up
+      : this.#nodes.filter(
+          (n) => n.health === 'unknown' && n.state === 'active' && !n.outdated && !exclude?.has(n),
+        );
+  }
+
+  /**
+   * Slow start: a node back from down, maintenance or draining takes a share of new clients that
+   * grows over its ramp, never all of them at once (with least-loaded selection its empty count
+   * would win every choice). A client with a key sees the node's weight scaled by the share (every
+   * replica agrees); any other client considers it with that probability.
+   */
+  #chooseRamping(
+    candidates: readonly UpstreamNode[],
+    key: HashWords | undefined,
+    now: number,
+  ): UpstreamNode | undefined {
+    if (key !== undefined) {
+      const scaled = candidates.map((n) => ({ node: n, seed: n.seed, weight: n.weight * n.rampShare(now) }));
+      return rendezvousWinner(scaled, key)?.node;
+    }
+    const considered = candidates.filter((n) => !n.ramping(now) || this.#random() < n.rampShare(now));
+    return selectLeastLoaded(considered.length > 0 ? considered : candidates);
+  }
+
+  /**
+   * Makes the membership match `specs`: new nodes are added (health unknown), removed ones dropped,
+   * kept ones take the new weight, cookie, seed and TLS options; a node whose URL changed is a new
+   * node that keeps its counters (`readdressed` hears of it with the node it replaces). Emits
+   * `membership` with the removed nodes when the set changed; returns them.
+   */
+  protected setMembership(
+    specs: readonly NodeSpec[],
+    readdressed: (node: UpstreamNode, previous: UpstreamNode) => void = () => {},
+  ): UpstreamNode[] {
+    const next: UpstreamNode[] = [];
+    const byName = new Map<string, UpstreamNode>();
+    const byToken = new Map<string, UpstreamNode>();
+    for (const spec of specs) {
+      const previous = this.#byName.get(spec.name);
+      let node = previous;
+      if (node === undefined || node.url !== spec.url) {
+        node = new UpstreamNode(spec, previous?.stats, this.now());
+        if (previous !== undefined) readdressed(node, previous);
+      } else {
+        const status = writableStatus(node);
+        status.weight = spec.weight;
+        status.cookie = spec.cookie;
+        status.seed = spec.seed;
+        status.tlsOptions = spec.tls;
+      }
+      next.push(node);
+      byName.set(spec.name, node);
+      byToken.set(spec.cookie.token, node);
+    }
+    const removed = this.#nodes.filter((n) => byName.get(n.name) !== n);
+    const changed = removed.length > 0 || next.length !== this.#nodes.length;
+    this.#nodes = next;
+    this.#byName = byName;
+    this.#byToken = byToken;
+    if (changed) this.emit('membership', removed);
+    return removed;
+  }
+}
