@@ -46,7 +46,7 @@ export interface UpstreamClientOptions {
 
 /** Everything the data plane reads; one object per configuration change. */
 export interface DataSettings {
-  /** The nodes (a worker's pool mirror is reconciled to these). */
+  /** The nodes (every node table follows these: NodeTable.follow). */
   readonly nodes: readonly NodeSpec[];
   readonly pool: {
     readonly passiveFailures: number;

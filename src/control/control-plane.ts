@@ -388,7 +388,7 @@ export class ControlPlane {
       for (const name of removed) this.history.event('removed from the configuration', name);
     }
     this.#current = next;
-    this.pool.reconcile(next.settings.nodes, next.settings.pool);
+    this.pool.follow(next.settings);
     this.checker.reconfigure(checkerOptions(resolved));
     if (resolved.connect.apiKey !== undefined)
       this.procs?.reconfigure(resolved.connect.apiKey, resolved.connect.procsInterval);

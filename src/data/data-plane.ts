@@ -3,7 +3,8 @@
  * (shared with the control plane in one process, a mirror in a cluster worker). It owns the one
  * policy for a lost node: when the pool reports a node down, in maintenance or removed, its
  * tunnels, pending handshakes and upstream connections are cut without a clean close, so clients
- * reconnect and are re-pinned. New settings arrive whole (`apply`) and are swapped in one assignment.
+ * reconnect and are re-pinned. New settings arrive whole (`apply`): the table follows them and a new
+ * runtime is swapped in with one assignment.
  */
 
 import type { Server } from 'node:http';
@@ -109,11 +110,16 @@ export class DataPlane {
   }
 
   /**
-   * Swaps in new settings: requests in flight finish on the runtime they started with. Node
-   * membership is the pool's business (reconciled before this by whoever owns the pool).
+   * A reload, in one direction: the node table follows the new membership (a removed node's
+   * sockets are cut and its connection pool closes once its requests end), then the new runtime
+   * (this data plane's generation: settings, router, trusted proxies) is built whole and swapped in
+   * with one assignment; requests in flight finish on the one they started with. The upstream
+   * connection pools, the listeners' timeouts and certificate, and the trace exporter take the
+   * new settings after it.
    */
   apply(next: DataSettings): void {
     const previous = this.#runtime.settings;
+    this.#pool.follow(next);
     this.#runtime = buildRuntime(next, this.#pool, this.#repins, this.#placements);
     const tlsChanged =
       JSON.stringify(next.nodes.map((n) => n.tls)) !== JSON.stringify(previous.nodes.map((n) => n.tls));

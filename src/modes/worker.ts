@@ -65,7 +65,6 @@ class WorkerProcess {
     }
     switch (message.t) {
       case 'settings':
-        running.pool.reconcile(message.settings.nodes);
         running.data.apply(message.settings);
         break;
       case 'status':

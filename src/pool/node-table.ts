@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { contentKey, type Placement, placeContent } from '../affinity/placement.js';
 import { type HashWords, rendezvousWinner } from '../affinity/rendezvous.js';
 import type { StickyPool } from '../affinity/sticky.js';
-import type { NodeSpec } from '../config/data-settings.js';
+import type { DataSettings, NodeSpec } from '../config/data-settings.js';
 import { selectLeastLoaded } from './selection.js';
 import { UpstreamNode, writableStatus } from './upstream-node.js';
 
@@ -76,6 +76,13 @@ export abstract class NodeTable
 
   abstract reportConnected(node: UpstreamNode): void;
   abstract reportConnectFailure(node: UpstreamNode): void;
+
+  /**
+   * Takes the membership (and, for the pool, the options) of `settings`: part of the data plane's
+   * one reload step. Following the same settings twice changes nothing and emits nothing, so a
+   * pool its control plane already reconciled follows them again for free.
+   */
+  abstract follow(settings: Pick<DataSettings, 'nodes' | 'pool'>): void;
 
   /** Every node, in configuration order. */
   get nodes(): readonly UpstreamNode[] {

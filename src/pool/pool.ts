@@ -4,7 +4,7 @@
  * hang off those events. Membership and the routing choices are the NodeTable's it extends.
  */
 
-import type { NodeSpec } from '../config/data-settings.js';
+import type { DataSettings, NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
 import { NodeTable } from './node-table.js';
 import {
@@ -125,6 +125,10 @@ export class Pool extends NodeTable {
   /** Distinct Connect versions reported by the nodes. */
   versions(): string[] {
     return [...new Set(this.nodes.map((n) => n.version).filter((v): v is string => v !== undefined))];
+  }
+
+  follow(settings: Pick<DataSettings, 'nodes' | 'pool'>): void {
+    this.reconcile(settings.nodes, settings.pool);
   }
 
   /**

@@ -5,7 +5,7 @@
  * pool decides, and comes back as a record like any other change.
  */
 
-import type { NodeSpec } from '../config/data-settings.js';
+import type { DataSettings, NodeSpec } from '../config/data-settings.js';
 import { NodeTable } from './node-table.js';
 import { type StatusRecord, type UpstreamNode, writableStatus } from './upstream-node.js';
 
@@ -35,6 +35,10 @@ export class StatusMirror extends NodeTable {
   /** Membership as the primary's settings give it; a new node's status comes in its next record. */
   reconcile(specs: readonly NodeSpec[]): UpstreamNode[] {
     return this.setMembership(specs);
+  }
+
+  follow(settings: Pick<DataSettings, 'nodes'>): void {
+    this.reconcile(settings.nodes);
   }
 
   /**

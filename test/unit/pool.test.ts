@@ -62,6 +62,21 @@ describe('pool reconciliation', () => {
     for (const n of pool.nodes) expect(pool.byToken(`token-${n.name}`)).toBe(n);
   });
 
+  it('following settings it already follows changes nothing and emits nothing (the data plane follows them too)', () => {
+    const specs = [spec('a'), spec('b', { state: 'draining' })];
+    const pool = new Pool(specs, options);
+    pool.setState(pool.get('a')!, 'maintenance', 'admin', { origin: 'api', at: 1 });
+    const events: string[] = [];
+    pool.on('transition', (t) => events.push(`${t.node.name} ${t.to}`));
+    pool.on('membership', () => events.push('membership'));
+    const before = pool.nodes;
+    pool.follow({ nodes: specs, pool: options });
+    pool.follow({ nodes: specs, pool: options });
+    expect(events).toEqual([]);
+    expect(pool.nodes).toEqual(before);
+    expect(pool.get('a')!.state).toBe('maintenance');
+  });
+
   it('a re-addressed node keeps its counters; a state written in the YAML applies as a transition', () => {
     const pool = new Pool([spec('a'), spec('b')], options);
     pool.get('b')!.stats.record(200, 0.01);
