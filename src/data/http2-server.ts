@@ -27,10 +27,12 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type Clock, systemClock } from '../clock.js';
 import type { DataSettings } from '../config/data-settings.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type BudgetedFrame, HTTP2_LIMITS, SessionBudget } from './http2-budget.js';
+import { SessionIdle } from './http2-idle.js';
 import type { Lifecycle } from './lifecycle.js';
 
 /** What the HTTP/2 server is built from. */
@@ -44,6 +46,8 @@ export interface Http2ServerParts {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly lifecycle: Lifecycle;
+  /** The budgets' and idle timer's time (tests move it by hand). */
+  readonly clock?: Clock;
 }
 
 /** Takes a stream with its header block and its connection's addresses (`peer`, read once per session). */
@@ -69,7 +73,8 @@ interface SessionState {
    * trap per property read on every request otherwise.
    */
   readonly peer: Socket;
-  streams: number;
+  /** Its open streams and idle timer. */
+  readonly idle: SessionIdle;
 }
 
 /** Creates (does not start) the HTTP/2 + HTTP/1.1 TLS server for `settings`. */
@@ -113,23 +118,26 @@ class Http2Sessions {
   readonly #idleMs: number;
   readonly #sessions = new Map<Http2Session, SessionState>();
   readonly #closedByBudget = new WeakSet<Http2Session>();
+  readonly #clock: Clock;
 
   constructor(parts: Http2ServerParts, idleMs: number) {
     this.#parts = parts;
     this.#idleMs = idleMs;
+    this.#clock = parts.clock ?? systemClock;
   }
 
   /** The `session` listener: bookkeeping, budgets of PINGs and SETTINGS, the idle timeout. */
   readonly open = (session: Http2Session): void => {
     const { metrics, logger } = this.#parts;
     const state: SessionState = {
-      budget: new SessionBudget(Date.now()),
+      budget: new SessionBudget(this.#clock.now()),
       peer: addressesOf(session),
-      streams: 0,
+      idle: new SessionIdle(this.#clock, this.#idleMs, () => this.#close(session, 'idle')),
     };
     this.#sessions.set(session, state);
     metrics.http2Sessions.inc();
     session.on('close', () => {
+      state.idle.stop();
       this.#sessions.delete(session);
       metrics.http2Sessions.dec();
     });
@@ -141,8 +149,6 @@ class Http2Sessions {
     session.on('ping', () => this.#spend(session, state, 'pings'));
     // The preface's SETTINGS counts too: the budget is far above what any client sends.
     session.on('remoteSettings', () => this.#spend(session, state, 'settings'));
-    const idleMs = this.#idleMs;
-    if (idleMs > 0) session.setTimeout(idleMs, () => state.streams === 0 && this.#close(session, 'idle'));
   };
 
   /** The `stream` listener: counts the stream and its reset, and hands it to its handler. */
@@ -159,7 +165,7 @@ class Http2Sessions {
       stream.destroy();
       return;
     }
-    state.streams++;
+    state.idle.opened();
     // A stream's errors (a reset while its answer is written) end at its 'close'; never the process's.
     stream.on('error', ignore);
     // Stopping: a session opened since the GOAWAY went out gets its own after this stream, which
@@ -169,7 +175,7 @@ class Http2Sessions {
     // was reset by the client: stickylb's own resets (a tunnel cut, a failed body) come after the
     // response headers, or with the whole session.
     stream.on('close', () => {
-      state.streams--;
+      state.idle.closed();
       if (stream.aborted && !stream.headersSent && !session.destroyed) {
         parts.metrics.http2StreamResets.inc();
         this.#spend(session, state, 'resets');
@@ -193,7 +199,7 @@ class Http2Sessions {
   }
 
   #spend(session: Http2Session, state: SessionState, frame: BudgetedFrame): void {
-    this.#close(session, state.budget.count(frame, Date.now()));
+    this.#close(session, state.budget.count(frame, this.#clock.now()));
   }
 
   #close(session: Http2Session, reason: 'idle' | ReturnType<SessionBudget['count']>): void {

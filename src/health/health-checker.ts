@@ -6,6 +6,7 @@
  * a Shiny app) is not written off. It knows the pool and nothing of proxies or the admin server.
  */
 import type { Agent } from 'undici';
+import { type Clock, systemClock, type Timer } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';
@@ -21,9 +22,19 @@ export interface CheckerOptions extends ProbeOptions {
   readonly clockSkewWarningMs: number;
 }
 
+/** What the checker runs on: its timers' clock, the probe itself and the jitter's draw (tests replace them). */
+export interface CheckerDeps {
+  readonly clock: Clock;
+  readonly probe: (agent: Agent, node: UpstreamNode, options: ProbeOptions) => Promise<ProbeResult>;
+  /** Uniform in [0, 1): the interval's jitter. */
+  readonly random: () => number;
+}
+
+const systemDeps: CheckerDeps = { clock: systemClock, probe, random: Math.random };
+
 interface NodeLoop {
-  timer: NodeJS.Timeout | undefined;
-  versionTimer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
+  versionTimer: Timer | undefined;
   successes: number;
   failures: number;
   skewWarned: boolean;
@@ -41,11 +52,19 @@ export class HealthChecker {
   readonly #loops = new Map<UpstreamNode, NodeLoop>();
   readonly #tlsAgents = new Map<UpstreamNode, { key: string; agent: Agent }>();
   #options: CheckerOptions;
+  readonly #deps: CheckerDeps;
   #started = false;
   #versionsWarned = false;
 
-  constructor(pool: Pool, options: CheckerOptions, logger: Logger, metrics: Metrics) {
+  constructor(
+    pool: Pool,
+    options: CheckerOptions,
+    logger: Logger,
+    metrics: Metrics,
+    deps: Partial<CheckerDeps> = {},
+  ) {
     this.#pool = pool;
+    this.#deps = { ...systemDeps, ...deps };
     this.#options = options;
     this.#agent = createProbeAgent(options.timeoutMs);
     this.#logger = logger;
@@ -87,10 +106,7 @@ export class HealthChecker {
   /** Stops every timer and closes the probe agent. */
   async stop(): Promise<void> {
     this.#started = false;
-    for (const loop of this.#loops.values()) {
-      clearTimeout(loop.timer);
-      clearTimeout(loop.versionTimer);
-    }
+    for (const loop of this.#loops.values()) this.#clear(loop);
     await Promise.allSettled([...this.#loops.values()].map((l) => l.running));
     await Promise.allSettled(
       [this.#agent, ...[...this.#tlsAgents.values()].map((e) => e.agent)].map((a) => a.close()),
@@ -148,8 +164,7 @@ export class HealthChecker {
     const nodes = new Set(this.#pool.nodes);
     for (const [node, loop] of this.#loops) {
       if (nodes.has(node)) continue;
-      clearTimeout(loop.timer);
-      clearTimeout(loop.versionTimer);
+      this.#clear(loop);
       this.#loops.delete(node);
       void this.#tlsAgents
         .get(node)
@@ -173,33 +188,45 @@ export class HealthChecker {
     }
   }
 
+  #clear(loop: NodeLoop): void {
+    if (loop.timer !== undefined) this.#deps.clock.clearTimeout(loop.timer);
+    if (loop.versionTimer !== undefined) this.#deps.clock.clearTimeout(loop.versionTimer);
+    loop.timer = undefined;
+    loop.versionTimer = undefined;
+  }
+
   #schedule(node: UpstreamNode, loop: NodeLoop, delayMs: number): void {
-    clearTimeout(loop.timer);
-    loop.timer = setTimeout(async () => {
-      await this.#run(node);
-      if (this.#started && this.#loops.get(node) === loop) {
-        const interval = this.#options.intervalMs;
-        this.#schedule(node, loop, interval + Math.random() * interval * 0.1);
-      }
-    }, delayMs);
+    if (loop.timer !== undefined) this.#deps.clock.clearTimeout(loop.timer);
+    loop.timer = this.#deps.clock.setTimeout((n) => void this.#round(n, loop), delayMs, node);
     loop.timer.unref();
     if (this.#options.versionCheckIntervalMs > 0 && loop.versionTimer === undefined)
       this.#scheduleVersion(node, loop, 0);
   }
 
+  /** One probe round of `node`; the next is timed from its end, so probes of a node never overlap. */
+  async #round(node: UpstreamNode, loop: NodeLoop): Promise<void> {
+    await this.#run(node);
+    if (this.#started && this.#loops.get(node) === loop) {
+      const interval = this.#options.intervalMs;
+      this.#schedule(node, loop, interval + this.#deps.random() * interval * 0.1);
+    }
+  }
+
   #scheduleVersion(node: UpstreamNode, loop: NodeLoop, delayMs: number): void {
-    loop.versionTimer = setTimeout(async () => {
-      const version = await probeVersion(this.#agentFor(node), node, this.#options.timeoutMs);
-      if (!this.#started || this.#loops.get(node) !== loop) return;
-      if (version !== undefined && version !== node.version) {
-        this.#pool.setVersion(node, version);
-        this.#checkVersions();
-      }
-      if (this.#options.versionCheckIntervalMs > 0)
-        this.#scheduleVersion(node, loop, this.#options.versionCheckIntervalMs);
-      else loop.versionTimer = undefined;
-    }, delayMs);
+    loop.versionTimer = this.#deps.clock.setTimeout((n) => void this.#versionRound(n, loop), delayMs, node);
     loop.versionTimer.unref();
+  }
+
+  async #versionRound(node: UpstreamNode, loop: NodeLoop): Promise<void> {
+    const version = await probeVersion(this.#agentFor(node), node, this.#options.timeoutMs);
+    if (!this.#started || this.#loops.get(node) !== loop) return;
+    if (version !== undefined && version !== node.version) {
+      this.#pool.setVersion(node, version);
+      this.#checkVersions();
+    }
+    if (this.#options.versionCheckIntervalMs > 0)
+      this.#scheduleVersion(node, loop, this.#options.versionCheckIntervalMs);
+    else loop.versionTimer = undefined;
   }
 
   /** Reads the versions of every node now; for tests. */
@@ -228,7 +255,8 @@ export class HealthChecker {
     const loop = this.#loops.get(node);
     if (loop === undefined) return;
     if (loop.running) return loop.running;
-    loop.running = probe(this.#agentFor(node), node, this.#options)
+    loop.running = this.#deps
+      .probe(this.#agentFor(node), node, this.#options)
       .then((result) => {
         loop.running = undefined;
         if (this.#loops.get(node) === loop) this.apply(node, result);
