@@ -9,7 +9,8 @@ import type { PassiveEvidence } from '../pool/node-table.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import type { AnswerCode } from './answers.js';
 import { type AttemptFailure, type AttemptState, isConnectFailure, nextStep } from './attempt-policy.js';
-import type { Route, Router } from './router.js';
+import type { Route } from './router.js';
+import type { Runtime } from './runtime.js';
 
 /** What follows a failed attempt. */
 export type AfterFailure =
@@ -25,15 +26,24 @@ export type AfterFailure =
 const DROP: AfterFailure = { kind: 'drop' };
 const CUT: AfterFailure = { kind: 'cut' };
 
-/** The step after an attempt on `node` failed with `failure` in `state`. */
+/** How far an attempt got: what the route and the settings do not say. */
+export type AttemptProgress = Pick<AttemptState, 'sent' | 'responded' | 'idempotent'>;
+
+/** The step after an attempt on `node`, routed by `route`, failed with `failure` having got `progress` far. */
 export function afterFailure(
   evidence: PassiveEvidence,
-  router: Router,
+  runtime: Runtime,
   route: Route,
   node: UpstreamNode,
-  state: AttemptState,
+  progress: AttemptProgress,
   failure: AttemptFailure,
 ): AfterFailure {
+  const state: AttemptState = {
+    ...progress,
+    redispatches: route.redispatches,
+    redispatchAttempts: runtime.settings.routing.redispatchAttempts,
+    retried: route.retried,
+  };
   if (isConnectFailure(state, failure)) {
     node.stats.connectErrors++;
     evidence.reportConnectFailure(node);
@@ -46,10 +56,15 @@ export function afterFailure(
       return CUT;
     case 'redispatch':
     case 'retry': {
-      const next = router.reroute(route, step.kind, node);
+      const next = runtime.router.reroute(route, step.kind, node);
       return next === undefined ? { kind: 'answer', code: step.otherwise } : { kind: 'again', node: next };
     }
     case 'answer':
       return { kind: 'answer', code: step.code };
   }
+}
+
+/** Safe to send twice (RFC 9110 9.2.2) with nothing to replay: GET, HEAD or OPTIONS without a body. */
+export function isIdempotent(method: string | undefined, hasBody: boolean): boolean {
+  return (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') && !hasBody;
 }

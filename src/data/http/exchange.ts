@@ -1,10 +1,9 @@
 /**
  * One proxied HTTP request, from the node chosen for it to the end of its response, over undici's
  * dispatcher API: the request body (HTTP/1.1's IncomingMessage, or the HTTP/2 stream) is streamed to
- * the node, the response is written to the client chunk by chunk with backpressure (reply.ts),
- * nothing is buffered. The
- * `Exchange` object is itself the undici handler, so the hot path allocates no closures beyond the
- * client-abort listener.
+ * the node, the response goes to the client through its relay (response-relay.ts), nothing is
+ * buffered. The `Exchange` object is itself the undici handler, so the hot path allocates no
+ * closures beyond the client-abort listener.
  *
  * What happens when an attempt fails is decided by the attempt policy (attempt-policy.ts), shared
  * with WebSocket handshakes; "sent" here means undici called `onConnect`.
@@ -13,47 +12,21 @@
  * gets 503 (like HAProxy's `timeout queue`); undici drops it before writing when its turn comes.
  */
 import type { Dispatcher } from 'undici';
-import type { Clock } from '../../clock.js';
-import type { Logger } from '../../logger.js';
-import type { Metrics } from '../../metrics/metrics.js';
-import type { PassiveEvidence } from '../../pool/node-table.js';
-import type { TaskReports } from '../../pool/open-tasks.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
-import { afterFailure } from '../attempts.js';
+import { afterFailure, isIdempotent } from '../attempts.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import { pushNodeHeaders } from '../hop-by-hop.js';
-import type { Lifecycle } from '../lifecycle.js';
-import { type Reply, writeReplyHead } from '../reply.js';
+import type { Reply } from '../reply.js';
 import { bodyOf, type RequestHead } from '../request-head.js';
 import { recordFinished } from '../request-record.js';
-import { pushSetCookies, type Route } from '../router.js';
+import type { Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
-import type { Tracing } from '../tracing/spans.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
 import { taskWatchOf } from './deploy-tasks.js';
+import type { ExchangeContext } from './exchange-context.js';
 import { ExchangeTimers, type TimedExchange } from './exchange-timers.js';
+import { ResponseRelay } from './response-relay.js';
 import { TaskFollower } from './task-follower.js';
-import type { TaskLookupBudget } from './task-lookup.js';
-import type { UpstreamClients } from './upstream-clients.js';
-
-/** What every exchange uses, whatever the runtime settings: built once per data plane. */
-export interface ExchangeContext {
-  /** Where the exchange reports whether its node answered (the pool). */
-  readonly pool: PassiveEvidence;
-  readonly clients: UpstreamClients;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly tracing: Tracing;
-  /** Rule 9's lookups left to this replica (task-lookup.ts). */
-  readonly taskLookups: TaskLookupBudget;
-  /** The stop under way, if any: heads written while closing say `Connection: close`. */
-  readonly lifecycle: Lifecycle;
-  /** Where deploy tasks seen starting and finishing are reported (safe to stop). */
-  readonly tasks: TaskReports;
-  /** What the exchange timers run on. */
-  readonly clock: Clock;
-}
 
 /** One client request and its attempts upstream; the undici handler. */
 export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
@@ -70,18 +43,10 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   #busy = false;
   #done = false;
   #clientGone = false;
-  #resume: (() => void) | undefined;
   /** The queue, body and send timers, made when the first is needed (exchange-timers.ts). */
   #timers: ExchangeTimers | undefined;
-  /** The response waits for 'drain': the client has not taken what was written. */
-  #blocked = false;
-  /** The 'drain' listener, made on the first stall only. */
-  #drain: (() => void) | undefined;
-  #status = 0;
-  #bytes = 0;
-  /** The response's Content-Length (-1: none): the chunk that completes it ends the response. */
-  #bodyLength = -1;
-  #ended = false;
+  /** The response on its way to the client. */
+  readonly #out: ResponseRelay;
   /** Request body bytes written upstream, for `limits.maxBodySize` on bodies without Content-Length. */
   #bodyBytes = 0;
   /** A deploy or a task poll (task-follower.ts); undefined for every other request. */
@@ -101,6 +66,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     this.#res = res;
     this.#fwd = fwd;
     this.#route = route;
+    this.#out = new ResponseRelay(req, res);
     // A deploy or a task poll (one prefix check for every other request); a bodiless poll may be
     // looked up on other nodes (rule 9).
     const watch = taskWatchOf(req.method, fwd.path);
@@ -220,16 +186,11 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     const node = this.#node;
     this.#ctx.pool.reportConnected(node);
     if (this.#tasks !== undefined && !this.#tasks.head(statusCode, node)) return true;
-    const headers: string[] = [];
-    this.#bodyLength = pushNodeHeaders(headers, rawHeaders);
-    pushSetCookies(headers, this.#route, this.#fwd.secure);
-    headers.push('X-Request-Id', this.#fwd.requestId);
-    this.#status = statusCode;
-    this.#resume = resume;
     try {
       // A request that arrived before the stop signal is answered after it: its client must not
       // reuse the connection either (issue 24).
-      writeReplyHead(this.#req, this.#res, statusCode, headers, this.#ctx.lifecycle.closing, statusText);
+      const closing = this.#ctx.lifecycle.closing;
+      this.#out.head(statusCode, rawHeaders, this.#route, this.#fwd, closing, statusText, resume);
     } catch (err) {
       // The node sent a header node:http will not write (invalid characters): a bad gateway.
       this.#ctx.logger.warn({ err, upstream: node.name }, 'invalid response header from upstream');
@@ -254,41 +215,20 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       if (tasks.skipping) return true;
       tasks.data(chunk);
     }
-    this.#bytes += chunk.length;
-    if (this.#bytes === this.#bodyLength) {
-      // The last chunk: sent with the end (over HTTP/2, in the DATA frame that ends the stream,
-      // not in a frame of its own).
-      this.#ended = true;
-      this.#res.end(chunk);
-      return true;
-    }
-    const ok = this.#res.write(chunk);
-    if (!ok) this.#stalled();
-    return ok;
-  }
-
-  /**
-   * The client has not taken what was written: undici pauses until 'drain'. A client that takes
-   * nothing for timeouts.clientSend would hold the node's connection for good (issue 22.3).
-   */
-  #stalled(): void {
-    this.#blocked = true;
-    // No closure per request unless backpressure happens.
-    this.#drain ??= () => {
-      this.#blocked = false;
-      this.#resume?.();
-    };
-    this.#res.once('drain', this.#drain);
+    if (this.#out.write(chunk)) return true;
+    // A client that takes nothing for timeouts.clientSend would hold the node's connection for
+    // good (issue 22.3).
     const ms = this.#runtime.settings.http.clientSendTimeoutMs;
     if (ms > 0) this.#timed().stalled(ms);
+    return false;
   }
 
   /** The client took nothing for timeouts.clientSend (for ExchangeTimers). */
   sendExpired(): void {
-    if (this.#done || !this.#blocked) return;
+    if (this.#done || !this.#out.blocked) return;
     this.#node.stats.sendTimeouts++;
     this.#ctx.logger.debug({ upstream: this.#node.name, method: this.#req.method }, 'client send timeout');
-    this.#finish(this.#status);
+    this.#finish(this.#out.status);
     this.#abort?.(new Error('client send timeout'));
     this.#res.destroy();
   }
@@ -301,8 +241,8 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       this.#dispatch(next);
       return;
     }
-    if (!this.#ended) this.#res.end();
-    this.#finish(this.#status);
+    this.#out.end();
+    this.#finish(this.#out.status);
   }
 
   onError(err: Error): void {
@@ -314,15 +254,9 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     }
     const failure = classifyUpstreamError(err);
     const node = this.#node;
-    const state = {
-      sent: this.#sent,
-      responded: this.#res.headersSent,
-      idempotent: this.#idempotent(),
-      redispatches: this.#route.redispatches,
-      redispatchAttempts: this.#runtime.settings.routing.redispatchAttempts,
-      retried: this.#route.retried,
-    };
-    const next = afterFailure(this.#ctx.pool, this.#runtime.router, this.#route, node, state, failure);
+    const idempotent = isIdempotent(this.#req.method, this.#fwd.hasBody);
+    const progress = { sent: this.#sent, responded: this.#res.headersSent, idempotent };
+    const next = afterFailure(this.#ctx.pool, this.#runtime, this.#route, node, progress, failure);
     const logger = this.#ctx.logger;
     switch (next.kind) {
       case 'drop':
@@ -331,7 +265,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       case 'cut':
         logger.debug({ err, upstream: node.name }, 'upstream failed mid-response');
         this.#res.destroy();
-        this.#finish(this.#status);
+        this.#finish(this.#out.status);
         return;
       case 'again':
         logger.debug(
@@ -367,14 +301,9 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     this.#finish(statusOf(code));
   }
 
-  #idempotent(): boolean {
-    const m = this.#req.method;
-    return (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') && !this.#fwd.hasBody;
-  }
-
   readonly #onClientClose = (): void => {
     // Ended by the response's last chunk: the client has it all; undici completes right after.
-    if (this.#done || this.#ended) return;
+    if (this.#done || this.#out.ended) return;
     this.#clientGone = true;
     this.#abort?.();
   };
@@ -392,7 +321,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       route: this.#route,
       node: this.#node,
       status,
-      bytesOut: this.#bytes,
+      bytesOut: this.#out.bytes,
       bytesIn: 0,
     } as const;
     recordFinished(this.#ctx, finished, this.#runtime.settings.http.accessLog);

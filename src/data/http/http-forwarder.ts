@@ -14,7 +14,8 @@ import type { StreamHandler } from '../http2-server.js';
 import { type Reply, writeReplyHead } from '../reply.js';
 import { Http2Request, type RequestHead } from '../request-head.js';
 import type { Runtime } from '../runtime.js';
-import { Exchange, type ExchangeContext } from './exchange.js';
+import { Exchange } from './exchange.js';
+import type { ExchangeContext } from './exchange-context.js';
 
 /** Forwards plain HTTP requests. */
 export class HttpForwarder {

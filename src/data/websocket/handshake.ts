@@ -255,16 +255,9 @@ export class Handshake {
     const failure = this.#cause ?? classifyUpstreamError(err);
     this.#settle();
     if (this.#done) return;
-    const state = {
-      sent: this.#connected,
-      responded: false,
-      // A handshake is a GET without a body.
-      idempotent: true,
-      redispatches: this.#route.redispatches,
-      redispatchAttempts: this.#runtime.settings.routing.redispatchAttempts,
-      retried: this.#route.retried,
-    };
-    const next = afterFailure(this.#ctx.pool, this.#runtime.router, this.#route, node, state, failure);
+    // A handshake is a GET without a body, and has sent its client nothing.
+    const progress = { sent: this.#connected, responded: false, idempotent: true };
+    const next = afterFailure(this.#ctx.pool, this.#runtime, this.#route, node, progress, failure);
     // A handshake has sent nothing to its client: no cut; a drop is its client's close, seen already.
     if (next.kind === 'again') this.#attempt(next.node);
     else if (next.kind === 'answer') this.#fail(err, failure, next.code);

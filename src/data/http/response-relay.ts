@@ -1,0 +1,82 @@
+/**
+ * The client's side of an HTTP exchange: the node's response head, filtered once (hop-by-hop.ts)
+ * with the pins' Set-Cookie lines and the request id, then its body chunk by chunk with
+ * backpressure. Nothing is buffered: a client that stops reading pauses the node (undici's
+ * `resume` waits for 'drain'), and the exchange times that stall (timeouts.clientSend).
+ */
+import type { ForwardedRequest } from '../forwarded-headers.js';
+import { pushNodeHeaders } from '../hop-by-hop.js';
+import { type Reply, writeReplyHead } from '../reply.js';
+import type { RequestHead } from '../request-head.js';
+import { pushSetCookies, type Route } from '../router.js';
+
+/** One response on its way to the client. */
+export class ResponseRelay {
+  readonly #req: RequestHead;
+  readonly #res: Reply;
+  /** The node's status, once its head was written. */
+  status = 0;
+  /** Body bytes written. */
+  bytes = 0;
+  /** The chunk that completed the Content-Length was sent with the end. */
+  ended = false;
+  /** Waiting for 'drain': the client has not taken what was written. */
+  blocked = false;
+  /** The response's Content-Length (-1: none). */
+  #bodyLength = -1;
+  #resume: (() => void) | undefined;
+  /** The 'drain' listener, made on the first stall only (no closure per request otherwise). */
+  #drain: (() => void) | undefined;
+
+  constructor(req: RequestHead, res: Reply) {
+    this.#req = req;
+    this.#res = res;
+  }
+
+  /**
+   * Writes the node's head (`close`: the connection ends after it); `resume` restarts a node paused
+   * by a stall. Throws when node:http refuses a header the node sent (invalid characters).
+   */
+  head(
+    status: number,
+    rawHeaders: Buffer[],
+    route: Route,
+    fwd: ForwardedRequest,
+    close: boolean,
+    statusText: string,
+    resume: () => void,
+  ): void {
+    const headers: string[] = [];
+    this.#bodyLength = pushNodeHeaders(headers, rawHeaders);
+    pushSetCookies(headers, route, fwd.secure);
+    headers.push('X-Request-Id', fwd.requestId);
+    this.status = status;
+    this.#resume = resume;
+    writeReplyHead(this.#req, this.#res, status, headers, close, statusText);
+  }
+
+  /** Writes `chunk`; false when the client has not taken it yet ('drain' resumes the node). */
+  write(chunk: Buffer): boolean {
+    this.bytes += chunk.length;
+    if (this.bytes === this.#bodyLength) {
+      // The last chunk: sent with the end (over HTTP/2, in the DATA frame that ends the stream,
+      // not in a frame of its own).
+      this.ended = true;
+      this.#res.end(chunk);
+      return true;
+    }
+    if (this.#res.write(chunk)) return true;
+    this.blocked = true;
+    this.#drain ??= () => {
+      this.blocked = false;
+      this.#resume?.();
+    };
+    this.#res.once('drain', this.#drain);
+    return false;
+  }
+
+  /** Ends the response, unless its last chunk did. */
+  end(): void {
+    if (!this.ended) this.#res.end();
+  }
+}
