@@ -74,111 +74,108 @@ export function createAdminServer(deps: AdminDeps): Server {
 async function handle(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0] ?? '/';
   const method = req.method ?? 'GET';
-  const access = deps.access();
   // A page on another site can make a browser send requests here by rebinding its own DNS name to
   // this address: such requests carry that name as Host, so only known names are answered.
-  if (!hostAllowed(req.headers.host, access.allowedHosts)) {
+  if (!hostAllowed(req.headers.host, deps.access().allowedHosts)) {
     return json(res, 421, {
       error: 'this admin server does not answer for that Host; add it to admin.allowedHosts',
     });
   }
-  if (method === 'GET' || method === 'HEAD') {
-    switch (path) {
-      case '/healthz':
-        return json(res, 200, { status: 'ok' });
-      case '/readyz': {
-        const reason = deps.isShuttingDown()
-          ? 'shutting down'
-          : (deps.notReady?.() ?? (deps.pool.anyUp() ? undefined : 'no upstream node is up'));
-        const ready = reason === undefined;
-        return json(res, ready ? 200 : 503, {
-          status: ready ? 'ready' : 'not ready',
-          reason: reason ?? 'ok',
-        });
-      }
-    }
-    if (access.readToken !== undefined && path !== '/' && path !== '/status') {
-      const read = checkBearer(req, access.readToken);
-      if (read !== 'ok' && checkBearer(req, access.token) !== 'ok') return unauthorized(res, read);
-    }
-    switch (path) {
-      case '/metrics': {
-        const body = deps.metricsText ? await deps.metricsText() : await deps.metrics.text();
-        res.writeHead(200, {
-          'content-type': deps.metrics.registry.contentType,
-          'cache-control': 'no-store',
-        });
-        res.end(body);
-        return;
-      }
-      case '/api/history':
-        return json(res, 200, deps.history?.() ?? { samples: [], events: [] });
-      case '/api/nodes':
-        return json(
-          res,
-          200,
-          deps.nodes
-            ? await deps.nodes()
-            : deps.pool.nodes.map((n) => nodeView(n, Date.now(), deps.openTasks?.(n.name))),
-        );
-      case '/':
-      case '/status': {
-        const html = statusPage();
-        res.writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'cache-control': 'no-store',
-          'content-security-policy':
-            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
-        });
-        res.end(html);
-        return;
-      }
-    }
-    const one = /^\/api\/nodes\/([^/]+)$/.exec(path);
-    if (one) {
-      const name = safeDecode(one[1]!);
-      const views = deps.nodes
-        ? await deps.nodes()
-        : deps.pool.nodes.map((n) => nodeView(n, Date.now(), deps.openTasks?.(n.name)));
-      const view = views.find((v) => v.name === name);
-      return view ? json(res, 200, view) : json(res, 404, { error: `no node named ${one[1]}` });
-    }
-    return json(res, 404, { error: 'not found' });
-  }
-  if (method === 'POST') {
-    const action = /^\/api\/nodes\/([^/]+)\/(drain|maintenance|activate)$/.exec(path);
-    if (action === null && path !== '/api/reload') return json(res, 404, { error: 'not found' });
-    req.resume();
-    const auth = checkBearer(req, access.token);
-    if (auth === 'disabled') {
-      return json(res, 403, {
-        error: 'admin API changes are disabled: set admin.token in the configuration to enable them',
-      });
-    }
-    if (auth !== 'ok') return unauthorized(res, auth);
-    if (action === null) {
-      const outcome = await deps.reload();
-      return outcome.ok
-        ? json(res, 200, { result: 'reloaded' })
-        : json(res, 400, { result: 'rejected', problems: outcome.problems });
-    }
-    const node = deps.pool.get(safeDecode(action[1]!));
-    if (node === undefined) return json(res, 404, { error: `no node named ${action[1]}` });
-    const state = ACTIONS[action[2]!]!;
-    try {
-      await deps.changeState(node, state);
-    } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-      return json(res, 503, {
-        error: 'the shared state store is unreachable: nothing was changed on any replica',
-        code: err.code,
-      });
-    }
-    deps.logger.info({ upstream: node.name, state }, 'node state set through admin API');
-    return json(res, 200, nodeView(node, Date.now(), deps.openTasks?.(node.name)));
-  }
+  if (method === 'GET' || method === 'HEAD') return read(deps, req, res, path);
+  if (method === 'POST') return change(deps, req, res, path);
   res.setHeader('allow', 'GET, HEAD, POST');
   return json(res, 405, { error: 'method not allowed' });
+}
+
+/** GET and HEAD: probes, metrics, the node views and the status page. */
+async function read(deps: AdminDeps, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  if (path === '/healthz') return json(res, 200, { status: 'ok' });
+  if (path === '/readyz') return ready(deps, res);
+  const { readToken, token } = deps.access();
+  if (readToken !== undefined && path !== '/' && path !== '/status') {
+    const read = checkBearer(req, readToken);
+    if (read !== 'ok' && checkBearer(req, token) !== 'ok') return unauthorized(res, read);
+  }
+  switch (path) {
+    case '/metrics': {
+      const body = deps.metricsText ? await deps.metricsText() : await deps.metrics.text();
+      res.writeHead(200, { 'content-type': deps.metrics.registry.contentType, 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    case '/api/history':
+      return json(res, 200, deps.history?.() ?? { samples: [], events: [] });
+    case '/api/nodes':
+      return json(res, 200, await views(deps));
+    case '/':
+    case '/status':
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'content-security-policy':
+          "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
+      });
+      res.end(statusPage());
+      return;
+  }
+  const one = /^\/api\/nodes\/([^/]+)$/.exec(path);
+  if (one === null) return json(res, 404, { error: 'not found' });
+  const name = safeDecode(one[1]!);
+  const view = (await views(deps)).find((v) => v.name === name);
+  return view ? json(res, 200, view) : json(res, 404, { error: `no node named ${one[1]}` });
+}
+
+function ready(deps: AdminDeps, res: ServerResponse): void {
+  const reason = deps.isShuttingDown()
+    ? 'shutting down'
+    : (deps.notReady?.() ?? (deps.pool.anyUp() ? undefined : 'no upstream node is up'));
+  const ok = reason === undefined;
+  json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', reason: reason ?? 'ok' });
+}
+
+/** Every node's view: summed over workers in cluster mode (deps.nodes), else this process's. */
+async function views(deps: AdminDeps): Promise<NodeView[]> {
+  if (deps.nodes) return deps.nodes();
+  return deps.pool.nodes.map((n) => nodeView(n, Date.now(), deps.openTasks?.(n.name)));
+}
+
+/** POST: a reload, or a node's operator state (admin.token required). */
+async function change(
+  deps: AdminDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<void> {
+  const action = /^\/api\/nodes\/([^/]+)\/(drain|maintenance|activate)$/.exec(path);
+  if (action === null && path !== '/api/reload') return json(res, 404, { error: 'not found' });
+  req.resume();
+  const auth = checkBearer(req, deps.access().token);
+  if (auth === 'disabled') {
+    return json(res, 403, {
+      error: 'admin API changes are disabled: set admin.token in the configuration to enable them',
+    });
+  }
+  if (auth !== 'ok') return unauthorized(res, auth);
+  if (action === null) {
+    const outcome = await deps.reload();
+    return outcome.ok
+      ? json(res, 200, { result: 'reloaded' })
+      : json(res, 400, { result: 'rejected', problems: outcome.problems });
+  }
+  const node = deps.pool.get(safeDecode(action[1]!));
+  if (node === undefined) return json(res, 404, { error: `no node named ${action[1]}` });
+  const state = ACTIONS[action[2]!]!;
+  try {
+    await deps.changeState(node, state);
+  } catch (err) {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    return json(res, 503, {
+      error: 'the shared state store is unreachable: nothing was changed on any replica',
+      code: err.code,
+    });
+  }
+  deps.logger.info({ upstream: node.name, state }, 'node state set through admin API');
+  return json(res, 200, nodeView(node, Date.now(), deps.openTasks?.(node.name)));
 }
 
 function unauthorized(res: ServerResponse, auth: string): void {
