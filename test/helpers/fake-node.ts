@@ -21,7 +21,9 @@ export interface FakeNode {
    * What the node is doing: `active` /slow and /hang requests (a /hang one once its whole body
    * arrived), and open `upgrades` (connections that asked for one, answered or not).
    */
-  state(): Promise<{ active: number; upgrades: number; taskPolls: number }>;
+  state(): Promise<NodeState>;
+  /** Connect's idle timeout, now: the node's processes with no session end. */
+  reap(): Promise<void>;
   /** Resolves once `active` requests are being served. */
   serving(active: number): Promise<void>;
   /** `hold`: deploy tasks started from now on keep building; `finish`: every task finishes. */
@@ -30,6 +32,21 @@ export interface FakeNode {
   setContents(list: Array<{ guid: string; content_url: string }>): Promise<void>;
   /** The processes the node's /__api__/metrics/procs reports from now on. */
   setProcs(procs: Array<{ appGuid: string; type: string; ram?: number }>): Promise<void>;
+}
+
+/** What a fake node reports of itself (/__control__/state). */
+export interface NodeState {
+  /** Requests being served (/slow, /hang). */
+  active: number;
+  /** Open connections that asked for an upgrade. */
+  upgrades: number;
+  taskPolls: number;
+  /** Connect's process model: processes started for a session (cold starts), alive now and at most. */
+  coldStarts: number;
+  processes: number;
+  peakProcesses: number;
+  /** Sessions (WebSockets under /content/{guid}/) open now. */
+  sessions: number;
 }
 
 /** Options for a fake node. */
@@ -43,6 +60,10 @@ export interface FakeNodeOptions {
   backlog?: number;
   /** Keep running after the current test (for beforeAll use). */
   persistent?: boolean;
+  /** Sessions per process (Connect's MaxConnsPerProcess; default 20). */
+  maxConns?: number;
+  /** A cold start's delay before the session's 101 (default 0). */
+  coldMs?: number;
 }
 
 /** Starts a fake node called `name`; killed after the test unless `persistent`. */
@@ -52,6 +73,8 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
   if (options.skewMs) args.push('--skew-ms', String(options.skewMs));
   if (options.version) args.push('--version', options.version);
   if (options.backlog !== undefined) args.push('--backlog', String(options.backlog));
+  if (options.maxConns !== undefined) args.push('--max-conns', String(options.maxConns));
+  if (options.coldMs !== undefined) args.push('--cold-ms', String(options.coldMs));
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = '';
@@ -79,6 +102,10 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
       await res.arrayBuffer();
     },
     state: () => nodeState(host, port),
+    reap: async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/__control__/reap`);
+      await res.arrayBuffer();
+    },
     setContents: async (list) => {
       const res = await fetch(`http://127.0.0.1:${port}/__control__/contents`, {
         method: 'POST',
@@ -106,19 +133,14 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
 }
 
 /** The node's /__control__/state, over a connection of its own (no pooled one is counted). */
-function nodeState(
-  host: string,
-  port: number,
-): Promise<{ active: number; upgrades: number; taskPolls: number }> {
+function nodeState(host: string, port: number): Promise<NodeState> {
   return new Promise((resolve, reject) => {
     get({ host, port, path: '/__control__/state', agent: false }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => {
         body += c.toString();
       });
-      res.on('end', () =>
-        resolve(JSON.parse(body) as { active: number; upgrades: number; taskPolls: number }),
-      );
+      res.on('end', () => resolve(JSON.parse(body) as NodeState));
     }).on('error', reject);
   });
 }

@@ -4,17 +4,7 @@ import type { Transition } from '../../src/pool/node-table.js';
 import { compareVersions, Pool } from '../../src/pool/pool.js';
 import type { UpstreamNode } from '../../src/pool/upstream-node.js';
 import { spec } from '../helpers/node-spec.js';
-
-/** A seeded PRNG (mulberry32): the statistical tests below see the same draws on every run. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../helpers/workload.js';
 
 const options = { passiveFailures: 3, requireSameVersion: false, slowStartMs: 0 };
 
