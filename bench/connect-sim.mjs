@@ -15,7 +15,8 @@ import WebSocket from 'ws';
 import { startPostgres } from './lib/postgres.mjs';
 import { freePort, start, startHaproxy, startStickylb, waitHttp } from './lib/servers.mjs';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+// BENCH_SIM_CLI: another build's cli.js (an older checkout, for a before/after of the same workload).
+const CLI = process.env.BENCH_SIM_CLI ?? fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const SIM_NODE = fileURLToPath(new URL('./lib/sim-node.mjs', import.meta.url));
 const SECRET = 'bench-sim-secret-0123456789';
 const NODES = ['a', 'b', 'c'];
@@ -250,7 +251,11 @@ export async function connectSimBench({ seconds = 60, count = 1200, medianMs = 6
   const apps = await appGuids(24);
   const sessions = workload({ count, seconds, apps: apps.length, users: 300, medianMs, seed: 7 });
   const rows = [];
+  // BENCH_SIM_ONLY: run only the contenders named `stickylb <word>` or ending in a listed word (e.g.
+  // "content,sharedState": one replica and two sharing, the two-replica goal alone).
+  const wanted = process.env.BENCH_SIM_ONLY?.split(',');
   const run = async (name, makeContender) => {
+    if (wanted !== undefined && !wanted.some((w) => name.endsWith(w) || name === `stickylb ${w}`)) return;
     const nodes = await startSimNodes();
     const contender = await makeContender(nodes);
     rows.push(await drive({ name, ...contender }, nodes, sessions, apps));
