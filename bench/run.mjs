@@ -264,7 +264,9 @@ if (sim.length > 0) {
         ]
       : []),
     ...(content
-      ? [`- balance, p95 busiest node / mean <= 1.35: ${content.p95Balance}, ${content.p95Balance <= 1.35 ? 'met' : 'NOT met'}`]
+      ? [
+          `- balance, p95 busiest node / mean <= 1.35: ${content.p95Balance}, ${content.p95Balance <= 1.35 ? 'met' : 'NOT met'}`,
+        ]
       : []),
     `- stickylb: 0 split and 0 failed sessions: ${sim.filter((r) => r.contender.startsWith('stickylb')).every((r) => r.split === 0 && r.failed === 0) ? 'met' : 'NOT met'}`,
     '',
