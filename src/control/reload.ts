@@ -3,10 +3,10 @@
  * and log the outcome. An invalid file leaves the running configuration untouched.
  */
 import type { Counter } from 'prom-client';
-import type { ReloadOutcome } from '../admin/admin-server.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { ReloadOutcome } from './admin/admin-server.js';
 
 /** Loads with `load`, applies with `apply` (which may throw ConfigError before changing anything). */
 export async function reloadConfig(

@@ -11,7 +11,7 @@ import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { RepinRecorder } from '../affinity/repin-recorder.js';
 import { systemClock } from '../clock.js';
-import type { DataSettings } from '../config/data-settings.js';
+import type { DataSettings } from '../contract/data-settings.js';
 import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';

@@ -28,7 +28,7 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../clock.js';
-import type { DataSettings } from '../config/data-settings.js';
+import type { DataSettings } from '../contract/data-settings.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { type BudgetedFrame, HTTP2_LIMITS, SessionBudget } from './http2-budget.js';

@@ -4,8 +4,8 @@
  * a request keeps the runtime it started with until it ends.
  */
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
-import type { DataSettings } from '../config/data-settings.js';
 import { trustedProxyList } from '../config/trusted-proxies.js';
+import type { DataSettings } from '../contract/data-settings.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
 import type { NodeTable } from '../pool/node-table.js';
 import type { ForwardContext } from './forwarded-headers.js';

@@ -3,7 +3,7 @@
  * the primary asks them every second while upstreams come from DNS, and keeps a node that left DNS
  * (draining) until a round of answers shows it idle.
  */
-import type { NodeCounters } from './messages.js';
+import type { NodeCounters } from '../contract/messages.js';
 
 /** How often the primary asks the workers which nodes still carry requests or sockets. */
 const POLL_MS = 1000;

@@ -6,16 +6,16 @@
  */
 import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import type { ReloadOutcome } from '../admin/admin-server.js';
-import type { NodeView } from '../admin/node-view.js';
-import { nodeView, waitingFor } from '../admin/node-view.js';
 import type { Config } from '../config/schema.js';
+import type { NodeCounters } from '../contract/messages.js';
+import type { ReloadOutcome } from '../control/admin/admin-server.js';
+import type { NodeView } from '../control/admin/node-view.js';
+import { nodeView, waitingFor } from '../control/admin/node-view.js';
 import { ControlPlane, repinCountsOf } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
 import type { Resolver } from '../pool/dns-discovery.js';
 import type { Pool } from '../pool/pool.js';
 import { BusyNodes } from './busy-nodes.js';
-import type { NodeCounters } from './messages.js';
 import { WorkerRelay } from './worker-relay.js';
 
 /** A running primary. */

@@ -3,11 +3,11 @@
  * one pool, so node state needs no mirror. Nothing here exits the process.
  */
 
-import type { ReloadOutcome } from '../admin/admin-server.js';
 import type { Config } from '../config/schema.js';
+import type { ReloadOutcome } from '../control/admin/admin-server.js';
 import { ControlPlane, type ControlPlaneOptions } from '../control/control-plane.js';
+import type { HealthChecker } from '../control/health/health-checker.js';
 import { DataPlane } from '../data/data-plane.js';
-import type { HealthChecker } from '../health/health-checker.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Pool } from '../pool/pool.js';

@@ -6,10 +6,10 @@
  */
 
 import cluster, { type Worker } from 'node:cluster';
+import { isMessage, type NodeCounters, type ToPrimary, type ToWorker } from '../contract/messages.js';
 import type { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
 import { type NodeLoad, type StatusRecord, statusRecordOf } from '../pool/upstream-node.js';
-import { isMessage, type NodeCounters, type ToPrimary, type ToWorker } from './messages.js';
 
 const QUERY_TIMEOUT_MS = 2000;
 

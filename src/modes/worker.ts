@@ -4,13 +4,13 @@
  * the primary's `status` records, and reports passive evidence (a node refusing connections) to the
  * primary, whose pool decides for every worker. It runs no health checks and no admin server.
  */
-import type { DataSettings } from '../config/data-settings.js';
+import type { DataSettings } from '../contract/data-settings.js';
+import { isMessage, type NodeCounters, type ToPrimary, type ToWorker } from '../contract/messages.js';
 import { DataPlane } from '../data/data-plane.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
 import type { TaskReports } from '../pool/open-tasks.js';
 import { StatusMirror } from '../pool/status-mirror.js';
-import { isMessage, type NodeCounters, type ToPrimary, type ToWorker } from './messages.js';
 
 /** Runs this process as a worker until the primary says stop; resolves with the exit code. */
 export function runWorker(makeLogger: (level: DataSettings['logLevel']) => Logger): Promise<number> {

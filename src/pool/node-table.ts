@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { contentKey, type Placement, placeContent } from '../affinity/placement.js';
 import { type HashWords, rendezvousWinner } from '../affinity/rendezvous.js';
 import type { StickyPool } from '../affinity/sticky.js';
-import type { DataSettings, NodeSpec } from '../config/data-settings.js';
+import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
 import { selectLeastLoaded } from './selection.js';
 import { UpstreamNode, writableStatus } from './upstream-node.js';
 

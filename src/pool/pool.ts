@@ -4,8 +4,8 @@
  * hang off those events. Membership and the routing choices are the NodeTable's it extends.
  */
 
-import type { DataSettings, NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
+import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
 import { NodeTable } from './node-table.js';
 import {
   type ConnectProcs,

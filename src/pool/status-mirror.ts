@@ -5,7 +5,7 @@
  * pool decides, and comes back as a record like any other change.
  */
 
-import type { DataSettings, NodeSpec } from '../config/data-settings.js';
+import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
 import { NodeTable } from './node-table.js';
 import { type StatusRecord, type UpstreamNode, writableStatus } from './upstream-node.js';
 

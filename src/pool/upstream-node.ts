@@ -3,9 +3,9 @@
  * overlay. Policies read the predicates (`takesNewClients`, `servesPinned`), never raw fields.
  */
 import type { HashWords } from '../affinity/rendezvous.js';
-import type { NodeCookie, NodeSpec } from '../config/data-settings.js';
 import type { OperatorState } from '../config/schema.js';
 import type { UpstreamTls } from '../config/tls-files.js';
+import type { NodeCookie, NodeSpec } from '../contract/data-settings.js';
 import { RequestStats } from './request-stats.js';
 
 /** Where a node's operator state came from: the YAML, or the admin API (of which replica, when). */

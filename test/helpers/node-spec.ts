@@ -1,4 +1,4 @@
-import type { NodeSpec } from '../../src/config/data-settings.js';
+import type { NodeSpec } from '../../src/contract/data-settings.js';
 
 /** A node's spec as the settings give it, for node-table tests (no address is ever dialled). */
 export const spec = (name: string, extra: Partial<NodeSpec> = {}): NodeSpec => ({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { NodeCounters } from '../../src/contract/messages.js';
 import { busyNodes } from '../../src/modes/busy-nodes.js';
-import type { NodeCounters } from '../../src/modes/messages.js';
 
 const n = (name: string, inFlight = 0, websockets = 0): NodeCounters => ({
   name,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
-import { nodeSpecs } from '../../src/config/data-settings.js';
 import { parseConfig } from '../../src/config/load.js';
+import { nodeSpecs } from '../../src/control/build-settings.js';
 
 const tls = { server: undefined, cas: new Map<string, string>() };
 const upstream = (i: number) => ({ name: `connect-${i}`, url: `http://10.0.0.${i}:3939` });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HealthChecker } from '../../src/health/health-checker.js';
-import type { ProbeResult } from '../../src/health/probe.js';
+import { HealthChecker } from '../../src/control/health/health-checker.js';
+import type { ProbeResult } from '../../src/control/health/probe.js';
 import { createLogger } from '../../src/logger.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { Pool } from '../../src/pool/pool.js';

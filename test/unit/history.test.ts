@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { History } from '../../src/admin/history.js';
-import type { NodeView } from '../../src/admin/node-view.js';
+import { History } from '../../src/control/admin/history.js';
+import type { NodeView } from '../../src/control/admin/node-view.js';
 
 const view = (name: string, requests: number, websockets: number) =>
   ({ name, requests, websockets }) as NodeView;

@@ -19,10 +19,10 @@ const LAYERS: Record<string, number> = {
   'listen.ts': 0,
   affinity: 1,
   config: 2,
+  // The contract between the planes: the data plane's settings and the worker messages.
+  contract: 3,
   pool: 3,
   metrics: 4,
-  health: 5,
-  admin: 5,
   control: 6,
   data: 6,
   demo: 7,

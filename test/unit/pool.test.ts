@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeSpec } from '../../src/config/data-settings.js';
+import type { NodeSpec } from '../../src/contract/data-settings.js';
 import type { Transition } from '../../src/pool/node-table.js';
 import { compareVersions, Pool } from '../../src/pool/pool.js';
 import type { UpstreamNode } from '../../src/pool/upstream-node.js';

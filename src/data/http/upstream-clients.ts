@@ -3,7 +3,7 @@
  * when a node leaves the configuration, destroyed on shutdown.
  */
 import { Pool as UndiciPool } from 'undici';
-import type { UpstreamClientOptions } from '../../config/data-settings.js';
+import type { UpstreamClientOptions } from '../../contract/data-settings.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 
 /** The dispatchers for every node. */

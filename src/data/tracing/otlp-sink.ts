@@ -26,7 +26,7 @@ import {
   type IdGenerator,
   ParentBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
-import type { TracingSettings } from '../../config/data-settings.js';
+import type { TracingSettings } from '../../contract/data-settings.js';
 import type { Logger } from '../../logger.js';
 import { VERSION } from '../../version.js';
 import type { FinishedSpan, SpanSink } from './span-sink.js';

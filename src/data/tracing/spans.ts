@@ -5,7 +5,7 @@
  * property check: the OpenTelemetry packages are imported only when an endpoint is configured
  * (otlp-sink.ts).
  */
-import type { TracingSettings } from '../../config/data-settings.js';
+import type { TracingSettings } from '../../contract/data-settings.js';
 import type { Logger } from '../../logger.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import type { Route } from '../router.js';

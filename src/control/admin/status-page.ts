@@ -3,7 +3,7 @@
  * `/api/nodes` every two seconds and offers drain / maintenance / activate buttons, which ask for the
  * admin token once and keep it in sessionStorage (as reads do when `admin.readToken` is set).
  */
-import { VERSION } from '../version.js';
+import { VERSION } from '../../version.js';
 
 const STYLE = `
 :root{--bg:#f6f7f9;--card:#fff;--ink:#1d2330;--mute:#6b7385;--line:#e3e6ec;--up:#1f9d55;--down:#d64545;--warn:#c98a04;--unk:#8a94a6}

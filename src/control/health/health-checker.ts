@@ -6,11 +6,11 @@
  * a Shiny app) is not written off. It knows the pool and nothing of proxies or the admin server.
  */
 import type { Agent } from 'undici';
-import { type Clock, systemClock, type Timer } from '../clock.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { Pool } from '../pool/pool.js';
-import { LICENCE_EXPIRED, type UpstreamNode } from '../pool/upstream-node.js';
+import { type Clock, systemClock, type Timer } from '../../clock.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { Pool } from '../../pool/pool.js';
+import { LICENCE_EXPIRED, type UpstreamNode } from '../../pool/upstream-node.js';
 import { createProbeAgent, type ProbeOptions, type ProbeResult, probe, probeVersion } from './probe.js';
 
 /** Settings from `healthCheck.*` and `connect.*`. */

@@ -3,8 +3,9 @@
  * configuration reaches a worker only as `settings`: validated and built once by the primary, with
  * no secret in it and nothing in the worker's environment.
  */
-import type { DataSettings } from '../config/data-settings.js';
+
 import type { StatusRecord } from '../pool/upstream-node.js';
+import type { DataSettings } from './data-settings.js';
 
 /** Per-worker counters of one node, summed by the primary for /api/nodes. */
 export interface NodeCounters {

@@ -4,7 +4,7 @@
  * queue behind proxied traffic.
  */
 import { Agent, request } from 'undici';
-import type { UpstreamNode } from '../pool/upstream-node.js';
+import type { UpstreamNode } from '../../pool/upstream-node.js';
 
 /** Probe settings from `healthCheck.*`. */
 export interface ProbeOptions {

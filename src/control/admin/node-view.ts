@@ -1,5 +1,5 @@
 /** The JSON shape of a node in `/api/nodes` and the status page. */
-import type { UpstreamNode } from '../pool/upstream-node.js';
+import type { UpstreamNode } from '../../pool/upstream-node.js';
 
 /** One node as the admin API reports it. */
 export interface NodeView {

@@ -5,12 +5,12 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import type { OperatorState } from '../config/schema.js';
-import { StoreUnavailableError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { Pool } from '../pool/pool.js';
-import type { UpstreamNode } from '../pool/upstream-node.js';
+import type { OperatorState } from '../../config/schema.js';
+import { StoreUnavailableError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { Pool } from '../../pool/pool.js';
+import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { checkBearer } from './auth.js';
 import { type NodeView, nodeView } from './node-view.js';
 import { statusPage } from './status-page.js';

@@ -12,7 +12,7 @@
  * The key goes only to the nodes, in the Authorization header; it is never logged or exported.
  */
 import { type Agent, request } from 'undici';
-import type { ConnectProcs, UpstreamNode } from '../pool/upstream-node.js';
+import type { ConnectProcs, UpstreamNode } from '../../pool/upstream-node.js';
 
 /**
  * Process types of interactive content (a session holds them); any other type (a render, a build,
