@@ -101,7 +101,7 @@ class WorkerProcess {
   async #start(settings: DataSettings): Promise<void> {
     this.#early = [];
     const logger = this.#makeLogger(settings.logLevel);
-    const pool = new StatusMirror(settings.nodes, {
+    const pool = new StatusMirror(settings, {
       connectFailure: (name) => send({ t: 'connect-failure', name }),
       connected: (name) => send({ t: 'connected', name }),
     });

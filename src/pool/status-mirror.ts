@@ -20,16 +20,18 @@ export class StatusMirror extends NodeTable {
   readonly #evidence: EvidenceSink;
   /** Nodes this worker reported a failure of and no connection since (a success resets the pool's count). */
   readonly #failing = new Set<string>();
+  /** Passive evidence counts (`healthCheck.passiveFailures` > 0): else none is sent. */
+  #passive = true;
 
   constructor(
-    specs: readonly NodeSpec[],
+    settings: Pick<DataSettings, 'nodes' | 'pool'>,
     evidence: EvidenceSink,
     random: () => number = Math.random,
     now: () => number = Date.now,
   ) {
     super(random, now);
     this.#evidence = evidence;
-    this.reconcile(specs);
+    this.follow(settings);
   }
 
   /** Membership as the primary's settings give it; a new node's status comes in its next record. */
@@ -37,7 +39,8 @@ export class StatusMirror extends NodeTable {
     return this.setMembership(specs);
   }
 
-  follow(settings: Pick<DataSettings, 'nodes'>): void {
+  follow(settings: Pick<DataSettings, 'nodes' | 'pool'>): void {
+    this.#passive = settings.pool.passiveFailures > 0;
     this.reconcile(settings.nodes);
   }
 
@@ -78,6 +81,7 @@ export class StatusMirror extends NodeTable {
   }
 
   reportConnectFailure(node: UpstreamNode): void {
+    if (!this.#passive) return;
     this.#failing.add(node.name);
     this.#evidence.connectFailure(node.name);
   }

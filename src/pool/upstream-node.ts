@@ -305,7 +305,7 @@ export class UpstreamNode {
 }
 
 /**
- * What a cluster worker mirrors of a node's status (src/modes/messages.ts): what routing reads,
+ * What a cluster worker mirrors of a node's status (src/contract/messages.ts): what routing reads,
  * written by the primary's pool and copied whole.
  */
 export type StatusRecord = Pick<

@@ -14,7 +14,7 @@ function pair() {
   const pool = new Pool([spec('a'), spec('b')], options, Math.random, clock);
   const sent: string[] = [];
   const mirror = new StatusMirror(
-    [spec('a'), spec('b')],
+    { nodes: [spec('a'), spec('b')], pool: options },
     {
       connectFailure: (name) => {
         sent.push(`failure ${name}`);
@@ -95,6 +95,13 @@ describe('a worker status table (StatusMirror)', () => {
     expect(pool.get('a')!.health).toBe('down');
     expect(a.health).toBe('down');
     expect(seen.at(-1)).toBe('a health up->down primary');
+  });
+
+  it('sends no evidence while passiveFailures is 0 (the pool would ignore it)', () => {
+    const { mirror, sent } = pair();
+    mirror.follow({ nodes: [spec('a'), spec('b')], pool: { ...options, passiveFailures: 0 } });
+    mirror.reportConnectFailure(mirror.get('a')!);
+    expect(sent).toEqual([]);
   });
 
   it('takes membership from the settings; a record of a node it does not have is ignored', () => {
