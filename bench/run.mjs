@@ -47,7 +47,13 @@ const failover = only.has('failover') ? await failoverBench() : [];
 stopAll();
 const hardening = only.has('hardening') ? await hardeningBench() : undefined;
 stopAll();
-const sim = only.has('sim') ? await connectSimBench() : [];
+// BENCH_SIM_SECONDS, BENCH_SIM_SESSIONS, BENCH_SIM_MEDIAN_MS: a longer or less compressed workload.
+const simShape = {
+  seconds: Number(process.env.BENCH_SIM_SECONDS ?? 60),
+  count: Number(process.env.BENCH_SIM_SESSIONS ?? 1200),
+  medianMs: Number(process.env.BENCH_SIM_MEDIAN_MS ?? 6000),
+};
+const sim = only.has('sim') ? await connectSimBench(simShape) : [];
 stopAll();
 // Last: Chromium and R take seconds to wind down, which showed as a 70 ms p99 in a latency run
 // that followed it.
@@ -238,7 +244,7 @@ if (sim.length > 0) {
   const apart = row('stickylb content, 2 replicas, nothing');
   const shared = row('stickylb content, 2 replicas, sharedState');
   lines.push(
-    `Connect simulation (issue 23): ${sim[0].sessions} app sessions (Poisson arrivals, Zipf-popular apps over 24, the two most popular preferring one node; log-normal lengths, median 6 s, over 60 s; 300 users, each with a dashboard visit first) against three simulated Connect nodes (processes of 20 sessions, a cold start for each new process, reaped after 1.5 s idle); the same seeded workload for every contender; balance sampled every 200 ms while at least 10 sessions per node are open`,
+    `Connect simulation (issue 23): ${sim[0].sessions} app sessions (Poisson arrivals, Zipf-popular apps over 24, the two most popular preferring one node; log-normal lengths, median ${simShape.medianMs / 1000} s, over ${simShape.seconds} s; 300 users, each with a dashboard visit first) against three simulated Connect nodes (processes of 20 sessions, a cold start for each new process, reaped after 1.5 s idle); the same seeded workload for every contender; balance sampled every 200 ms while at least 10 sessions per node are open`,
     '',
     '| contender | cold starts per 1,000 sessions | peak processes | p95 busiest node / mean | split sessions | failed |',
     '|---|---:|---:|---:|---:|---:|',
