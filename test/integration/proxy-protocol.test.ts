@@ -43,6 +43,20 @@ async function balancer(extra: Record<string, unknown> = {}) {
   return startBalancer([node], { listen: { proxyProtocol: true }, ...extra });
 }
 
+/** A balancer reading PROXY headers on a TLS listener, with the certificate it serves. */
+async function tlsBalancer() {
+  const cert = makeCert();
+  const lb = await balancer({
+    listen: {
+      host: '127.0.0.1',
+      port: 0,
+      proxyProtocol: true,
+      tls: { cert: cert.certFile, key: cert.keyFile },
+    },
+  });
+  return { cert, lb };
+}
+
 describe('PROXY protocol (listen.proxyProtocol)', () => {
   it('takes the client address from a v1 header, sent with the request or before it', async () => {
     const lb = await balancer();
@@ -116,15 +130,7 @@ describe('PROXY protocol (listen.proxyProtocol)', () => {
   });
 
   it('reads the header before the TLS handshake when TLS terminates here', async () => {
-    const cert = makeCert();
-    const lb = await balancer({
-      listen: {
-        host: '127.0.0.1',
-        port: 0,
-        proxyProtocol: true,
-        tls: { cert: cert.certFile, key: cert.keyFile },
-      },
-    });
+    const { cert, lb } = await tlsBalancer();
     // The TLS hello in the same packet as the header, and in a later one.
     for (const delayMs of [0, 60]) {
       const answer = await proxiedTlsExchange(
@@ -142,15 +148,7 @@ describe('PROXY protocol (listen.proxyProtocol)', () => {
   });
 
   it('over HTTP/2 every stream of the connection carries the address of its PROXY header', async () => {
-    const cert = makeCert();
-    const lb = await balancer({
-      listen: {
-        host: '127.0.0.1',
-        port: 0,
-        proxyProtocol: true,
-        tls: { cert: cert.certFile, key: cert.keyFile },
-      },
-    });
+    const { cert, lb } = await tlsBalancer();
     const { hostname, port } = new URL(lb.url);
     const raw = connect(Number(port), hostname);
     await once(raw, 'connect');

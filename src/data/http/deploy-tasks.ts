@@ -12,11 +12,11 @@ const MAX_TAP_BYTES = 256 * 1024;
 const DEPLOY = /^\/__api__\/(?:v1\/content|applications)\/[^/?]+\/deploy(?:\?|$)/;
 const TASK_ID = /^\/__api__\/(?:v1\/)?tasks\/([^/?]+)/;
 
-/** What an answer may tell about deploy tasks. */
-export type TaskWatch = 'deploy' | 'poll' | undefined;
+/** What an answer may tell about deploy tasks: a deploy's task id, or a poll's finished flag. */
+export type TaskWatch = 'deploy' | 'poll';
 
 /** Whether the answer to `method path` is read for a task: a deploy's, or a task poll's. */
-export function taskWatchOf(method: string | undefined, path: string): TaskWatch {
+export function taskWatchOf(method: string | undefined, path: string): TaskWatch | undefined {
   if (!path.startsWith('/__api__/')) return undefined;
   if (method === 'POST' && DEPLOY.test(path)) return 'deploy';
   if (method === 'GET' && isTaskPoll(path)) return 'poll';

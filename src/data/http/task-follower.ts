@@ -64,7 +64,7 @@ export class TaskFollower {
    */
   head(status: number, node: UpstreamNode): boolean {
     if (this.#lookup && !this.#lookAfterTask(status, node)) return false;
-    if (this.#watch !== undefined && status >= 200 && status < 300) this.#tap = new BodyTap();
+    if (status >= 200 && status < 300) this.#tap = new BodyTap();
     return true;
   }
 
