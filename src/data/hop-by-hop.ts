@@ -2,6 +2,9 @@
  * Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one connection and are never forwarded.
  * `expect` is handled by node:http (100-continue) and refused by undici, so it stops here too.
  */
+import type { OutgoingHttpHeaders } from 'node:http2';
+import { util } from 'undici';
+
 export const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -115,6 +118,39 @@ export function pushNodeHeaders(out: string[], raw: readonly (string | Buffer)[]
   const named = connection === undefined ? undefined : connectionTokens(connection);
   if (named !== undefined) removeHeaders(out, named, start);
   return length;
+}
+
+/**
+ * `pushNodeHeaders` for an HTTP/2 answer: the same filter, written straight into the header object
+ * `stream.respond` takes (names lower-cased, a repeated name as a list), in one pass and with no flat
+ * list between. Names are looked up in undici's table of known ones (a lower-case string with no
+ * copy for Date, Content-Type, ETag...). Returns the head's Content-Length, or -1.
+ */
+export function putNodeHeaders(head: OutgoingHttpHeaders, raw: readonly Buffer[]): number {
+  let connection: string | undefined;
+  let length = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = util.headerNameToString(raw[i]!);
+    if (HOP_LENGTH[name.length] === 1 && RESPONSE_HOP_BY_HOP.has(name)) {
+      if (name === 'connection') connection = raw[i + 1]!.toString('latin1');
+      continue;
+    }
+    if (name === 'x-request-id') continue;
+    const value = raw[i + 1]!.toString('latin1');
+    if (name === 'content-length') length = Number(value);
+    addHeader(head, name, value);
+  }
+  const named = connection === undefined ? undefined : connectionTokens(connection);
+  if (named !== undefined) for (const name of named) delete head[name];
+  return length;
+}
+
+/** Adds `value` under the lower-case `name` of an HTTP/2 header object (a repeated name: a list). */
+export function addHeader(head: OutgoingHttpHeaders, name: string, value: string): void {
+  const had = head[name];
+  if (had === undefined) head[name] = value;
+  else if (Array.isArray(had)) had.push(value);
+  else head[name] = [String(had), value];
 }
 
 function textOf(value: string | Buffer): string {

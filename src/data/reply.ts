@@ -7,6 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { addHeader } from './hop-by-hop.js';
 import type { RequestHead } from './request-head.js';
 
 /** The body side of an answer, common to ServerResponse and ServerHttp2Stream. */
@@ -45,12 +46,6 @@ export function writeReplyHead(
 /** Sends `status` and the flat `headers` as the head of `stream`. */
 export function respondHttp2(stream: ServerHttp2Stream, status: number, headers: readonly string[]): void {
   const head: OutgoingHttpHeaders = { ':status': status };
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!.toLowerCase();
-    const value = headers[i + 1]!;
-    const had = head[name];
-    if (had === undefined) head[name] = value;
-    else head[name] = Array.isArray(had) ? [...had, value] : [String(had), value];
-  }
+  for (let i = 0; i < headers.length; i += 2) addHeader(head, headers[i]!.toLowerCase(), headers[i + 1]!);
   stream.respond(head);
 }

@@ -1,5 +1,13 @@
+import type { OutgoingHttpHeaders } from 'node:http2';
 import { describe, expect, it } from 'vitest';
-import { connectionTokens, isResponseHopByHop, removeHeaders } from '../../src/data/hop-by-hop.js';
+import {
+  addHeader,
+  connectionTokens,
+  isResponseHopByHop,
+  pushNodeHeaders,
+  putNodeHeaders,
+  removeHeaders,
+} from '../../src/data/hop-by-hop.js';
 
 describe('Connection header tokens', () => {
   it.each<[string, string[] | undefined]>([
@@ -40,5 +48,60 @@ describe('response hop-by-hop names', () => {
     ['X-A-Header-Name-Longer-Than-Thirty-Two-Characters', false],
   ])('%j -> %j', (name, expected) => {
     expect(isResponseHopByHop(name)).toBe(expected);
+  });
+});
+
+describe("a node's response head, for HTTP/1.1 and for HTTP/2", () => {
+  const raw = (...flat: string[]) => flat.map((s) => Buffer.from(s, 'latin1'));
+  it.each<[string, Buffer[], Record<string, string | string[]>, number]>([
+    [
+      'ordinary',
+      raw('Date', 'x', 'Content-Type', 'text/html', 'Content-Length', '12', 'ETag', '"a"'),
+      { date: 'x', 'content-type': 'text/html', 'content-length': '12', etag: '"a"' },
+      12,
+    ],
+    [
+      'hop-by-hop and the node request id dropped',
+      raw(
+        'Connection',
+        'keep-alive',
+        'Keep-Alive',
+        'timeout=5',
+        'Transfer-Encoding',
+        'chunked',
+        'X-Request-Id',
+        'n',
+      ),
+      {},
+      -1,
+    ],
+    [
+      'repeated Set-Cookie kept as a list, any case',
+      raw('Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'SET-COOKIE', 'c=3'),
+      { 'set-cookie': ['a=1', 'b=2', 'c=3'] },
+      -1,
+    ],
+    [
+      'a header the Connection header names',
+      raw('Connection', 'close, X-Hop', 'X-Hop', '1', 'x-keep', '2', 'Content-Length', '0'),
+      { 'x-keep': '2', 'content-length': '0' },
+      0,
+    ],
+    [
+      'an unknown name keeps its value bytes',
+      raw('X-Caf\u00e9', 'd\u00e9j\u00e0'),
+      { 'x-caf\u00e9': 'd\u00e9j\u00e0' },
+      -1,
+    ],
+  ])('%s', (_label, head, expected, length) => {
+    const h2: OutgoingHttpHeaders = {};
+    expect(putNodeHeaders(h2, head)).toBe(length);
+    expect(h2).toEqual(expected);
+    // The HTTP/1.1 filter keeps the same headers, with their case, one field each.
+    const flat: string[] = [];
+    expect(pushNodeHeaders(flat, head)).toBe(length);
+    const grouped: Record<string, string | string[]> = {};
+    for (let i = 0; i < flat.length; i += 2) addHeader(grouped, flat[i]!.toLowerCase(), flat[i + 1]!);
+    expect(grouped).toEqual(expected);
   });
 });
