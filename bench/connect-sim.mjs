@@ -14,6 +14,7 @@ import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 import { startPostgres } from './lib/postgres.mjs';
 import { freePort, start, startHaproxy, startStickylb, waitHttp } from './lib/servers.mjs';
+import { arrivalGap, logNormal, seeded, zipfPicker } from './lib/workload.mjs';
 
 // BENCH_SIM_CLI: another build's cli.js (an older checkout, for a before/after of the same workload).
 const CLI = process.env.BENCH_SIM_CLI ?? fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -21,44 +22,22 @@ const SIM_NODE = fileURLToPath(new URL('./lib/sim-node.mjs', import.meta.url));
 const SECRET = 'bench-sim-secret-0123456789';
 const NODES = ['a', 'b', 'c'];
 
-/** mulberry32: the same workload for every contender. */
-function rng(seed) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The workload: `count` sessions over `seconds`, each { at (ms), user, app (index), ms (length) }.
  * Apps are Zipf(1) over `apps`; lengths log-normal (median `medianMs`, sigma 0.6).
  */
 function workload({ count, seconds, apps, users, medianMs, seed }) {
-  const random = rng(seed);
-  const weights = Array.from({ length: apps }, (_, i) => 1 / (i + 1));
-  const total = weights.reduce((s, w) => s + w, 0);
-  const pickApp = () => {
-    let r = random() * total;
-    for (let i = 0; i < apps; i++) {
-      r -= weights[i];
-      if (r <= 0) return i;
-    }
-    return apps - 1;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+  const random = seeded(seed);
+  const pickApp = zipfPicker(random, apps, 1);
   const sessions = [];
   let at = 0;
-  const rate = count / seconds; // per second
   for (let i = 0; i < count; i++) {
-    at += (-Math.log(random() + 1e-12) / rate) * 1000;
+    at += arrivalGap(random, (seconds * 1000) / count);
     sessions.push({
       at,
       user: Math.floor(random() * users),
       app: pickApp(),
-      ms: medianMs * Math.exp(0.6 * normal()),
+      ms: logNormal(random, medianMs, 0.6),
     });
   }
   return sessions;
