@@ -17,7 +17,10 @@ export const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-/** Hop-by-hop headers of a response (relayed bodies keep their framing through node:http itself). */
+/**
+ * Hop-by-hop headers of a response (relayed bodies keep their framing through node:http itself).
+ * `http2-settings` belongs to an HTTP/1.1 connection's upgrade and is refused by node:http2.
+ */
 export const RESPONSE_HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -26,6 +29,49 @@ export const RESPONSE_HOP_BY_HOP = new Set([
   'upgrade',
   'trailer',
   'te',
+  'http2-settings',
+]);
+
+/**
+ * Fields node:http2 sends once at most (its `kSingleValueHeaders`; `respond` throws on a second).
+ * A node that repeats one over HTTP/1.1, which relays it as is, is answered over HTTP/2 with the
+ * first value rather than a 502.
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
 ]);
 
 /** `HOP_LENGTH[n]` is 1 when some response hop-by-hop name is `n` characters long. */
@@ -145,12 +191,15 @@ export function putNodeHeaders(head: OutgoingHttpHeaders, raw: readonly Buffer[]
   return length;
 }
 
-/** Adds `value` under the lower-case `name` of an HTTP/2 header object (a repeated name: a list). */
+/**
+ * Adds `value` under the lower-case `name` of an HTTP/2 header object: a repeated name becomes a
+ * list, except a single-value field, which keeps its first value.
+ */
 export function addHeader(head: OutgoingHttpHeaders, name: string, value: string): void {
   const had = head[name];
   if (had === undefined) head[name] = value;
   else if (Array.isArray(had)) had.push(value);
-  else head[name] = [String(had), value];
+  else if (!SINGLE_VALUE.has(name)) head[name] = [String(had), value];
 }
 
 function textOf(value: string | Buffer): string {

@@ -39,6 +39,7 @@ describe('response hop-by-hop names', () => {
     ['upgrade', true],
     ['Trailer', true],
     ['TE', true],
+    ['HTTP2-Settings', true],
     ['Content-Length', false],
     ['Date', false],
     ['Set-Cookie', false],
