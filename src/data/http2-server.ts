@@ -9,9 +9,10 @@
  *   extended CONNECT stream goes to the WebSocket proxy.
  * - Hostile clients meet the limits of http2-budget.ts: concurrent streams, refused-stream and
  *   invalid-frame floods (node:http2's own), header list size (`limits.maxHeaderSize`), and the
- *   per-session budgets of resets, PINGs and SETTINGS counted here (node:http2 hands over a stream
- *   before it reads the RST_STREAM that follows its HEADERS, so a reset stream has been routed and
- *   is then cancelled: the budget bounds that work to `resets` streams per session and window).
+ *   per-session budgets of resets, PINGs and SETTINGS counted here. node:http2 emits a stream
+ *   before it reads the RST_STREAM that follows its HEADERS: streams are handed over at the end of
+ *   the loop turn's reads, so one reset in the same read is never routed (the rapid-reset pattern
+ *   costs the nodes nothing), and the budget closes the session.
  * - A session with no open stream for `timeouts.clientIdle` is closed with GOAWAY; one with open
  *   streams (a quiet WebSocket, a long poll) is left to the streams' own timeouts.
  * - node:http2's server has no `closeAllConnections`: sessions and HTTP/1.1 sockets are tracked
@@ -119,6 +120,8 @@ class Http2Sessions {
   readonly #sessions = new Map<Http2Session, SessionState>();
   readonly #closedByBudget = new WeakSet<Http2Session>();
   readonly #clock: Clock;
+  /** Streams waiting for `#handOver`, flat: stream, headers, raw headers, peer. */
+  #pending: unknown[] = [];
 
   constructor(parts: Http2ServerParts, idleMs: number) {
     this.#parts = parts;
@@ -151,7 +154,7 @@ class Http2Sessions {
     session.on('remoteSettings', () => this.#spend(session, state, 'settings'));
   };
 
-  /** The `stream` listener: counts the stream and its reset, and hands it to its handler. */
+  /** The `stream` listener: counts the stream and its reset, and queues it for its handler. */
   readonly stream = (
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
@@ -181,11 +184,32 @@ class Http2Sessions {
         this.#spend(session, state, 'resets');
       }
     });
-    if (headers[':method'] === 'CONNECT') {
-      if (String(headers[':protocol']).toLowerCase() === 'websocket') parts.metrics.websocketsOverHttp2.inc();
-      parts.handleConnectStream(stream, headers, rawHeaders, state.peer);
-    } else {
-      parts.handleStream(stream, headers, rawHeaders, state.peer);
+    const pending = this.#pending;
+    if (pending.length === 0) setImmediate(this.#handOver);
+    pending.push(stream, headers, rawHeaders, state.peer);
+  };
+
+  /**
+   * Hands the streams of the reads just processed to their handlers, after node:http2 has read the
+   * frames behind their HEADERS: a stream the client reset in the same read (the rapid-reset
+   * pattern) is never routed, so it costs no node a request. One immediate for all the streams of
+   * a loop turn; they wait for no more than the rest of that turn's reads.
+   */
+  readonly #handOver = (): void => {
+    const pending = this.#pending;
+    this.#pending = [];
+    const parts = this.#parts;
+    for (let i = 0; i < pending.length; i += 4) {
+      const stream = pending[i] as ServerHttp2Stream;
+      if (stream.destroyed || stream.closed) continue;
+      const headers = pending[i + 1] as IncomingHttpHeaders;
+      let handler = parts.handleStream;
+      if (headers[':method'] === 'CONNECT') {
+        handler = parts.handleConnectStream;
+        if (String(headers[':protocol']).toLowerCase() === 'websocket')
+          parts.metrics.websocketsOverHttp2.inc();
+      }
+      handler(stream, headers, pending[i + 2] as string[], pending[i + 3] as Socket);
     }
   };
 

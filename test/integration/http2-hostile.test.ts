@@ -41,10 +41,10 @@ describe('hostile HTTP/2', () => {
     expect(seen.goaway).toBe(ENHANCE_YOUR_CALM);
     expect(await metric(lb, 'stickylb_http2_sessions_closed_total{reason="rapid_reset"}')).toBe(1);
     expect(await metric(lb, 'stickylb_http2_client_resets_total')).toBeGreaterThan(HTTP2_LIMITS.resets);
-    // The streams after the one that passed the budget were never routed.
-    expect(await metric(lb, 'stickylb_requests_total{upstream="a",code="499"}')).toBeLessThanOrEqual(
-      HTTP2_LIMITS.resets + 1,
-    );
+    // A stream reset in the read that brought it is never routed: no node saw these requests (a
+    // read boundary between a HEADERS and its reset could let one through).
+    const routed = (await metric(lb, 'stickylb_requests_total{upstream="a",code="499"}')) || 0;
+    expect(routed).toBeLessThanOrEqual(1);
     // Another client on the same port is served.
     await expectServed(lb.url, cert);
   });
