@@ -82,6 +82,34 @@ const upstreamUrl = z.string().transform((value, ctx) => {
   return url.origin;
 });
 
+/**
+ * Headers sent with every span export: a hosted collector's credentials (`Authorization`,
+ * `x-honeycomb-team`...), best given as `${VAR}` so they stay out of the file. Names are HTTP tokens
+ * and values printable; the exporter's own framing headers are its own.
+ */
+const EXPORTER_OWNED = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'transfer-encoding',
+  'host',
+  'connection',
+]);
+const exportHeaders = z
+  .record(
+    z.string(),
+    z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be a header value without control characters'),
+  )
+  .superRefine((headers, ctx) => {
+    for (const name of Object.keys(headers)) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
+        ctx.addIssue({ code: 'custom', path: [name], message: 'is not a header name' });
+      else if (EXPORTER_OWNED.has(name.toLowerCase()))
+        ctx.addIssue({ code: 'custom', path: [name], message: 'is set by the exporter itself' });
+    }
+  })
+  .optional();
+
 const operatorState = z.enum(['active', 'draining', 'maintenance']);
 
 const upstream = z.strictObject({
@@ -355,6 +383,7 @@ export const configSchema = z
           .strictObject({
             /** The collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces. */
             endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+            headers: exportHeaders,
           })
           .optional(),
         /** Share of new traces recorded, 0 to 1 (default 1); a client's sampled flag is followed. */

@@ -119,6 +119,11 @@ export interface DataSettings {
 /** Where and how spans are exported. */
 export interface TracingSettings {
   readonly endpoint: string;
+  /**
+   * Sent with every export (a hosted collector's credentials). The one secret that reaches the
+   * workers: they export the spans.
+   */
+  readonly headers: Readonly<Record<string, string>>;
   readonly sampleRatio: number;
   readonly serviceName: string;
 }

@@ -71,6 +71,7 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
         ? undefined
         : {
             endpoint: config.tracing.otlp.endpoint,
+            headers: config.tracing.otlp.headers ?? {},
             sampleRatio: config.tracing.sampleRatio,
             serviceName: config.tracing.serviceName,
           },

@@ -30,11 +30,16 @@ interface OtlpSpan {
   status?: { code?: number };
 }
 
-/** An OTLP/HTTP receiver: the spans of every POST to /v1/traces, and the service names seen. */
+/**
+ * An OTLP/HTTP receiver: the spans of every POST to /v1/traces, the service names seen, and the
+ * `authorization` and `x-scope-orgid` of each export.
+ */
 async function otlpReceiver() {
   const spans: OtlpSpan[] = [];
   const services = new Set<string>();
+  const credentials = new Set<string>();
   const server = createServer((req, res) => {
+    credentials.add(`${req.headers.authorization} ${req.headers['x-scope-orgid']}`);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -59,7 +64,7 @@ async function otlpReceiver() {
     server.close();
   });
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
-  return { spans, services, endpoint };
+  return { spans, services, credentials, endpoint };
 }
 
 const attr = (span: OtlpSpan, key: string) => {
@@ -76,7 +81,13 @@ describe('OpenTelemetry export', () => {
     const collector = await otlpReceiver();
     const a = await startFakeNode('a');
     const lb = await startBalancer([a], {
-      tracing: { otlp: { endpoint: collector.endpoint }, serviceName: 'lb-test' },
+      tracing: {
+        otlp: {
+          endpoint: collector.endpoint,
+          headers: { Authorization: 'Bearer collector-token-0123', 'X-Scope-OrgID': 'tenant-1' },
+        },
+        serviceName: 'lb-test',
+      },
     });
     const res = await new Client(lb.url).get('/echo?secret=1', {
       traceparent: `00-${TRACE}-${CLIENT_SPAN}-01`,
@@ -97,6 +108,9 @@ describe('OpenTelemetry export', () => {
     expect(attr(span!, 'http.response.body.size')).toBeGreaterThan(0);
     expect(BigInt(span!.endTimeUnixNano)).toBeGreaterThan(BigInt(span!.startTimeUnixNano));
     expect([...collector.services]).toEqual(['lb-test']);
+    // A hosted collector's credentials go with every export, and never to the log.
+    expect([...collector.credentials]).toEqual(['Bearer collector-token-0123 tenant-1']);
+    expect(JSON.stringify(lb.logs)).not.toContain('collector-token-0123');
   });
 
   it('a new trace and a re-pin are on the span; a 503 with no node is a span marked as an error', async () => {

@@ -98,6 +98,22 @@ describe('config defaults', () => {
     });
   });
 
+  it("a collector's export headers, from the environment", () => {
+    const otlp = parseConfig(
+      {
+        ...minimal,
+        tracing: {
+          otlp: {
+            endpoint: 'https://otlp.example/v1/traces',
+            headers: { authorization: 'Basic ${OTLP_AUTH}' },
+          },
+        },
+      },
+      { OTLP_AUTH: 'dXNlcjpwYXNz' },
+    ).tracing.otlp;
+    expect(otlp?.headers).toEqual({ authorization: 'Basic dXNlcjpwYXNz' });
+  });
+
   it('reads ${VAR} and ${VAR:-default} from the environment', () => {
     const c = parseConfig(
       {
@@ -131,6 +147,27 @@ describe('config problems are reported with their path', () => {
       'tracing.sampleRatio',
     ],
     ['an unknown tracing key', { ...minimal, tracing: { exporter: 'jaeger' } }, 'tracing'],
+    [
+      'an export header name that is not a token',
+      { ...minimal, tracing: { otlp: { endpoint: 'http://c:4318/v1/traces', headers: { 'x a': '1' } } } },
+      'tracing.otlp.headers.x a: is not a header name',
+    ],
+    [
+      'an export header value with a line break',
+      {
+        ...minimal,
+        tracing: { otlp: { endpoint: 'http://c:4318/v1/traces', headers: { authorization: 'a\r\nx: y' } } },
+      },
+      'tracing.otlp.headers.authorization: must be a header value without control characters',
+    ],
+    [
+      'an export header the exporter sets itself',
+      {
+        ...minimal,
+        tracing: { otlp: { endpoint: 'http://c:4318/v1/traces', headers: { 'Content-Type': 'x' } } },
+      },
+      'tracing.otlp.headers.Content-Type: is set by the exporter itself',
+    ],
     [
       'a header size past 1MiB',
       { ...minimal, limits: { maxHeaderSize: '1GiB' } },

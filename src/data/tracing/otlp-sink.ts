@@ -60,6 +60,7 @@ export function createOtlpSink(settings: TracingSettings, logger: Logger): SpanS
   const ids = new GivenIds();
   const exporter = new OTLPTraceExporter({
     url: settings.endpoint,
+    headers: { ...settings.headers },
     timeoutMillis: 10_000,
     concurrencyLimit: MAX_EXPORTS_IN_FLIGHT,
   });
