@@ -2,9 +2,6 @@
  * Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one connection and are never forwarded.
  * `expect` is handled by node:http (100-continue) and refused by undici, so it stops here too.
  */
-import type { OutgoingHttpHeaders } from 'node:http2';
-import { util } from 'undici';
-
 export const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -30,48 +27,6 @@ export const RESPONSE_HOP_BY_HOP = new Set([
   'trailer',
   'te',
   'http2-settings',
-]);
-
-/**
- * Fields node:http2 sends once at most (its `kSingleValueHeaders`; `respond` throws on a second).
- * A node that repeats one over HTTP/1.1, which relays it as is, is answered over HTTP/2 with the
- * first value rather than a 502.
- */
-const SINGLE_VALUE = new Set([
-  'access-control-allow-credentials',
-  'access-control-max-age',
-  'access-control-request-method',
-  'age',
-  'authorization',
-  'content-encoding',
-  'content-language',
-  'content-length',
-  'content-location',
-  'content-md5',
-  'content-range',
-  'content-type',
-  'date',
-  'dnt',
-  'etag',
-  'expires',
-  'from',
-  'host',
-  'if-match',
-  'if-modified-since',
-  'if-none-match',
-  'if-range',
-  'if-unmodified-since',
-  'last-modified',
-  'location',
-  'max-forwards',
-  'proxy-authorization',
-  'range',
-  'referer',
-  'retry-after',
-  'tk',
-  'upgrade-insecure-requests',
-  'user-agent',
-  'x-content-type-options',
 ]);
 
 /** `HOP_LENGTH[n]` is 1 when some response hop-by-hop name is `n` characters long. */
@@ -164,42 +119,6 @@ export function pushNodeHeaders(out: string[], raw: readonly (string | Buffer)[]
   const named = connection === undefined ? undefined : connectionTokens(connection);
   if (named !== undefined) removeHeaders(out, named, start);
   return length;
-}
-
-/**
- * `pushNodeHeaders` for an HTTP/2 answer: the same filter, written straight into the header object
- * `stream.respond` takes (names lower-cased, a repeated name as a list), in one pass and with no flat
- * list between. Names are looked up in undici's table of known ones (a lower-case string with no
- * copy for Date, Content-Type, ETag...). Returns the head's Content-Length, or -1.
- */
-export function putNodeHeaders(head: OutgoingHttpHeaders, raw: readonly Buffer[]): number {
-  let connection: string | undefined;
-  let length = -1;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = util.headerNameToString(raw[i]!);
-    if (HOP_LENGTH[name.length] === 1 && RESPONSE_HOP_BY_HOP.has(name)) {
-      if (name === 'connection') connection = raw[i + 1]!.toString('latin1');
-      continue;
-    }
-    if (name === 'x-request-id') continue;
-    const value = raw[i + 1]!.toString('latin1');
-    if (name === 'content-length') length = Number(value);
-    addHeader(head, name, value);
-  }
-  const named = connection === undefined ? undefined : connectionTokens(connection);
-  if (named !== undefined) for (const name of named) delete head[name];
-  return length;
-}
-
-/**
- * Adds `value` under the lower-case `name` of an HTTP/2 header object: a repeated name becomes a
- * list, except a single-value field, which keeps its first value.
- */
-export function addHeader(head: OutgoingHttpHeaders, name: string, value: string): void {
-  const had = head[name];
-  if (had === undefined) head[name] = value;
-  else if (Array.isArray(had)) had.push(value);
-  else if (!SINGLE_VALUE.has(name)) head[name] = [String(had), value];
 }
 
 function textOf(value: string | Buffer): string {

@@ -7,7 +7,6 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { addHeader } from './hop-by-hop.js';
 import type { RequestHead } from './request-head.js';
 
 /** The body side of an answer, common to ServerResponse and ServerHttp2Stream. */
@@ -45,7 +44,64 @@ export function writeReplyHead(
 
 /** Sends `status` and the flat `headers` as the head of `stream`. */
 export function respondHttp2(stream: ServerHttp2Stream, status: number, headers: readonly string[]): void {
-  const head: OutgoingHttpHeaders = { ':status': status };
-  for (let i = 0; i < headers.length; i += 2) addHeader(head, headers[i]!.toLowerCase(), headers[i + 1]!);
-  stream.respond(head);
+  stream.respond(http2Head(status, headers));
 }
+
+/**
+ * The header object `respond` takes for `status` and the flat `headers`: names lower-cased, a
+ * repeated name as a list, except a field HTTP/2 sends once (the first value kept).
+ */
+export function http2Head(status: number, headers: readonly string[]): OutgoingHttpHeaders {
+  const head: OutgoingHttpHeaders = { ':status': status };
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    const value = headers[i + 1]!;
+    const had = head[name];
+    if (had === undefined) head[name] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else if (!SINGLE_VALUE.has(name)) head[name] = [String(had), value];
+  }
+  return head;
+}
+
+/**
+ * Fields node:http2 sends once at most (its `kSingleValueHeaders`; `respond` throws on a second).
+ * A node that repeats one over HTTP/1.1, which relays it as is, is answered over HTTP/2 with the
+ * first value rather than a 502.
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);

@@ -129,12 +129,12 @@ describe('HTTP/2 over TLS', () => {
     expect(pinned.headers['x-node']).toBe('a');
   });
 
-  it('a node head HTTP/2 cannot carry as it is (a single-value field twice, HTTP2-Settings) is served: the first value, no connection-specific field', async () => {
+  it('a node head HTTP/2 cannot carry as it is (a single-value field twice, HTTP2-Settings, Connection naming :status) is served: its status, the first value, no connection-specific field', async () => {
     const cert = makeCert();
     const a = await startFakeNode('a');
     const lb = await tlsBalancer([a], cert);
     const r = await h2(session(lb.url, cert), { ':path': '/sloppy-head' });
-    expect(r.headers[':status']).toBe(200);
+    expect(r.headers[':status']).toBe(201);
     expect(r.headers['content-type']).toBe('text/plain');
     expect(r.headers['http2-settings']).toBeUndefined();
     expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2', expect.stringMatching(/^stickylb=/)]);

@@ -1,13 +1,11 @@
-import type { OutgoingHttpHeaders } from 'node:http2';
 import { describe, expect, it } from 'vitest';
 import {
-  addHeader,
   connectionTokens,
   isResponseHopByHop,
   pushNodeHeaders,
-  putNodeHeaders,
   removeHeaders,
 } from '../../src/data/hop-by-hop.js';
+import { http2Head } from '../../src/data/reply.js';
 
 describe('Connection header tokens', () => {
   it.each<[string, string[] | undefined]>([
@@ -52,7 +50,7 @@ describe('response hop-by-hop names', () => {
   });
 });
 
-describe("a node's response head, for HTTP/1.1 and for HTTP/2", () => {
+describe("a node's response head, filtered, and as HTTP/2 sends it", () => {
   const raw = (...flat: string[]) => flat.map((s) => Buffer.from(s, 'latin1'));
   it.each<[string, Buffer[], Record<string, string | string[]>, number]>([
     [
@@ -89,20 +87,32 @@ describe("a node's response head, for HTTP/1.1 and for HTTP/2", () => {
       0,
     ],
     [
+      'a single-value field repeated keeps its first value; HTTP2-Settings never goes on',
+      raw(
+        'Content-Type',
+        'text/plain',
+        'content-type',
+        'text/html',
+        'HTTP2-Settings',
+        'AAMA',
+        'Vary',
+        'a',
+        'Vary',
+        'b',
+      ),
+      { 'content-type': 'text/plain', vary: ['a', 'b'] },
+      -1,
+    ],
+    [
       'an unknown name keeps its value bytes',
       raw('X-Caf\u00e9', 'd\u00e9j\u00e0'),
       { 'x-caf\u00e9': 'd\u00e9j\u00e0' },
       -1,
     ],
   ])('%s', (_label, head, expected, length) => {
-    const h2: OutgoingHttpHeaders = {};
-    expect(putNodeHeaders(h2, head)).toBe(length);
-    expect(h2).toEqual(expected);
-    // The HTTP/1.1 filter keeps the same headers, with their case, one field each.
     const flat: string[] = [];
     expect(pushNodeHeaders(flat, head)).toBe(length);
-    const grouped: Record<string, string | string[]> = {};
-    for (let i = 0; i < flat.length; i += 2) addHeader(grouped, flat[i]!.toLowerCase(), flat[i + 1]!);
-    expect(grouped).toEqual(expected);
+    // Over HTTP/2 the same headers go out lower-cased, a repeated one as a list.
+    expect(http2Head(200, flat)).toEqual({ ':status': 200, ...expected });
   });
 });

@@ -4,9 +4,8 @@
  * backpressure. Nothing is buffered: a client that stops reading pauses the node (undici's
  * `resume` waits for 'drain'), and the exchange times that stall (timeouts.clientSend).
  */
-import type { OutgoingHttpHeaders } from 'node:http2';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import { addHeader, pushNodeHeaders, putNodeHeaders } from '../hop-by-hop.js';
+import { pushNodeHeaders } from '../hop-by-hop.js';
 import { type Reply, writeReplyHead } from '../reply.js';
 import type { RequestHead } from '../request-head.js';
 import { pushSetCookies, type Route } from '../router.js';
@@ -47,26 +46,12 @@ export class ResponseRelay {
     statusText: string,
     resume: () => void,
   ): void {
-    this.status = status;
-    this.#resume = resume;
-    const stream = this.#req.stream;
-    if (stream !== undefined) {
-      // HTTP/2: the header object `respond` takes, built in one pass.
-      const head: OutgoingHttpHeaders = { ':status': status };
-      this.#bodyLength = putNodeHeaders(head, rawHeaders);
-      if (route.cookieFor !== undefined || route.contentFor !== undefined) {
-        const cookies: string[] = [];
-        pushSetCookies(cookies, route, fwd.secure);
-        for (let i = 1; i < cookies.length; i += 2) addHeader(head, 'set-cookie', cookies[i]!);
-      }
-      head['x-request-id'] = fwd.requestId;
-      stream.respond(head);
-      return;
-    }
     const headers: string[] = [];
     this.#bodyLength = pushNodeHeaders(headers, rawHeaders);
     pushSetCookies(headers, route, fwd.secure);
     headers.push('X-Request-Id', fwd.requestId);
+    this.status = status;
+    this.#resume = resume;
     writeReplyHead(this.#req, this.#res, status, headers, close, statusText);
   }
 
