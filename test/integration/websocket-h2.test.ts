@@ -102,6 +102,25 @@ describe('WebSockets over HTTP/2 (RFC 8441)', () => {
     expect(helloOf(await back.next()).hello).toBe('b');
   });
 
+  it('a node head repeating a field HTTP/2 sends once is answered, refusal or 101, and the balancer lives on', async () => {
+    const cert = makeCert();
+    const a = await startFakeNode('a');
+    const lb = await tlsBalancer([a], cert);
+    const s = session(lb.url, cert);
+    const refused = await openH2Socket(s, '/ws-sloppy-reject');
+    expect(refused.headers[':status']).toBe(403);
+    expect(refused.headers['content-type']).toBe('text/plain');
+    expect(refused.headers['x-content-type-options']).toBe('nosniff');
+    expect(await refused.body).toBe('no');
+    const accepted = await openH2Socket(s, '/ws-sloppy-accept');
+    expect(accepted.headers[':status']).toBe(200);
+    expect(accepted.headers['content-type']).toBe('text/plain');
+    expect(helloOf(await accepted.next()).hello).toBe('a');
+    // The same session still serves: nothing threw out of a listener.
+    const again = await openH2Socket(s, '/ws');
+    expect(again.headers[':status']).toBe(200);
+  });
+
   it("relays a node's refusal, and answers what it cannot bridge itself", async () => {
     const cert = makeCert();
     const a = await startFakeNode('a');

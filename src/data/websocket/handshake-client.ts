@@ -11,11 +11,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { AnswerCode, Answers } from '../answers.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { pushNodeHeaders } from '../hop-by-hop.js';
+import { respondHttp2 } from '../reply.js';
 import type { RequestHead } from '../request-head.js';
 import type { Route } from '../router.js';
 
@@ -31,8 +32,8 @@ export interface HandshakeClient {
   readonly upgradeHeaders: readonly string[];
   /** The status the client sees when the node accepts. */
   readonly acceptStatus: number;
-  /** Relays the node's acceptance with `extra` headers (name, value, ...). */
-  accept(res: IncomingMessage, extra: readonly string[]): void;
+  /** Relays the node's acceptance with `extra` headers (name, value, ...); false when the client is gone. */
+  accept(res: IncomingMessage, extra: readonly string[]): boolean;
   /** Relays the node's refusal (status, headers, body) with `extra` headers, then closes. */
   refuse(res: IncomingMessage, extra: readonly string[]): void;
   /** Answers `code` itself (counted, and traced with `fwd`), and closes. */
@@ -53,11 +54,12 @@ export class Http1HandshakeClient implements HandshakeClient {
     this.method = req.method ?? 'GET';
   }
 
-  accept(res: IncomingMessage, extra: readonly string[]): void {
+  accept(res: IncomingMessage, extra: readonly string[]): boolean {
     const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
     pushLines(lines, nodeHeaders(res.rawHeaders, true));
     pushLines(lines, extra);
     this.duplex.write(`${lines.join('\r\n')}\r\n\r\n`);
+    return true;
   }
 
   refuse(res: IncomingMessage, extra: readonly string[]): void {
@@ -103,8 +105,8 @@ export class Http2HandshakeClient implements HandshakeClient {
     ];
   }
 
-  accept(res: IncomingMessage, extra: readonly string[]): void {
-    this.#respond(200, res.rawHeaders, extra);
+  accept(res: IncomingMessage, extra: readonly string[]): boolean {
+    return this.#respond(200, res.rawHeaders, extra);
   }
 
   refuse(res: IncomingMessage, extra: readonly string[]): void {
@@ -127,27 +129,30 @@ export class Http2HandshakeClient implements HandshakeClient {
     answers.stream(this.req, this.duplex, code, retryAfter, route, fwd);
   }
 
-  /** Sends the response head; false when the stream is gone. */
+  /**
+   * Sends the response head through the one HTTP/2 head builder (reply.ts `http2Head`: a field sent
+   * once keeps its first value); false when the stream is gone or node:http2 refused the head (then
+   * the stream is reset: a node's head never throws out of a listener).
+   */
   #respond(status: number, raw: readonly string[], extra: readonly string[]): boolean {
     const stream = this.duplex;
     if (stream.destroyed || stream.closed || stream.headersSent) return false;
-    const headers: OutgoingHttpHeaders = { ':status': status };
+    const flat: string[] = [];
     const relayed = nodeHeaders(raw, false);
     for (let i = 0; i < relayed.length; i += 2) {
-      const name = relayed[i]!.toLowerCase();
       // The accept key answers the HTTP/1.1 handshake stickylb made, not the client's.
-      if (name !== 'sec-websocket-accept') addHeader(headers, name, relayed[i + 1]!);
+      if (relayed[i]!.toLowerCase() !== 'sec-websocket-accept') flat.push(relayed[i]!, relayed[i + 1]!);
     }
-    for (let i = 0; i < extra.length; i += 2) addHeader(headers, extra[i]!.toLowerCase(), extra[i + 1]!);
-    stream.respond(headers);
-    return true;
+    flat.push(...extra);
+    try {
+      respondHttp2(stream, status, flat);
+      return true;
+    } catch {
+      // A value node:http2 will not send (invalid characters): the client sees the stream reset.
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      return false;
+    }
   }
-}
-
-function addHeader(headers: OutgoingHttpHeaders, name: string, value: string): void {
-  const had = headers[name];
-  if (had === undefined) headers[name] = value;
-  else headers[name] = Array.isArray(had) ? [...had, value] : [String(had), value];
 }
 
 /** The node's headers relayed to the client (hop-by-hop.ts); `upgrade` for a 101 over HTTP/1.1. */

@@ -215,7 +215,11 @@ export class Handshake {
       return;
     }
     this.#done = true;
-    this.#client.accept(res, this.#extraHeaders());
+    if (!this.#client.accept(res, this.#extraHeaders())) {
+      upstream.destroy();
+      this.#socket.destroy();
+      return;
+    }
     if (upstreamHead.length > 0) this.#socket.write(upstreamHead);
     for (const chunk of this.#early) upstream.write(chunk);
     this.#early = [];
