@@ -6,6 +6,7 @@ import type { HashWords } from '../affinity/rendezvous.js';
 import type { OperatorState } from '../config/schema.js';
 import type { UpstreamTls } from '../config/tls-files.js';
 import type { NodeCookie, NodeSpec } from '../contract/data-settings.js';
+import { NodeTraffic } from './node-traffic.js';
 import { RequestStats } from './request-stats.js';
 
 /** Where a node's operator state came from: the YAML, or the admin API (of which replica, when). */
@@ -100,8 +101,7 @@ export interface NodeStatus {
 
 /**
  * A node in the pool: its identity (name and address, immutable), its status (`NodeStatus`, the
- * pool's to write) and its traffic (`inFlight`, `websockets`, `stats`, `contentSessions`: the data
- * plane's). Policies read the predicates (`takesNewClients`, `servesPinned`), never raw fields.
+ * pool's to write) and its traffic (`traffic`, the data plane's through leases; `stats`). Policies read the predicates (`takesNewClients`, `servesPinned`), never raw fields.
  */
 export class UpstreamNode {
   readonly name: string;
@@ -111,14 +111,10 @@ export class UpstreamNode {
   readonly tls: boolean;
   readonly #status: NodeStatus;
 
-  /** Requests being proxied to this node right now. */
-  inFlight = 0;
+  /** Requests, WebSockets and content sessions through this process (node-traffic.ts, their one owner). */
+  readonly traffic = new NodeTraffic();
   /** Responses, durations and failures of this node's traffic since start, read at scrape time. */
   readonly stats: RequestStats;
-  /** Open upgraded (WebSocket) connections to this node. */
-  websockets = 0;
-  /** Open sessions (WebSockets) per content GUID on this node; a content leaves with its last one. */
-  readonly contentSessions = new Map<string, number>();
   /** Smooth weighted round-robin accumulator (selection.ts), used to break ties between equally loaded nodes. */
   currentWeight = 0;
 
@@ -218,6 +214,21 @@ export class UpstreamNode {
     return this.#status.warmContents;
   }
 
+  /** Requests being proxied to this node right now. */
+  get inFlight(): number {
+    return this.traffic.inFlight;
+  }
+
+  /** Open upgraded (WebSocket) connections to this node. */
+  get websockets(): number {
+    return this.traffic.websockets;
+  }
+
+  /** Open sessions (WebSockets) per content GUID on this node. */
+  get contentSessions(): ReadonlyMap<string, number> {
+    return this.traffic.contentSessions;
+  }
+
   /** Responses from this node since start (for request rates on the status page). */
   get requests(): number {
     return this.stats.count;
@@ -266,18 +277,6 @@ export class UpstreamNode {
       this.connectProcs?.byContent.has(content) === true ||
       this.warmContents?.has(content) === true
     );
-  }
-
-  /** A session (WebSocket) of `content` opened on this node. */
-  openSession(content: string): void {
-    this.contentSessions.set(content, (this.contentSessions.get(content) ?? 0) + 1);
-  }
-
-  /** A session of `content` ended. */
-  closeSession(content: string): void {
-    const left = (this.contentSessions.get(content) ?? 1) - 1;
-    if (left > 0) this.contentSessions.set(content, left);
-    else this.contentSessions.delete(content);
   }
 
   /** The `count` contents with the most open sessions here, most first. */

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
@@ -122,6 +123,10 @@ describe('import graph of src/', () => {
     ]);
   });
 
+  it("a node's traffic has one writer: only node-traffic.ts assigns in-flight, WebSocket and session counts", () => {
+    expect(trafficWriters()).toEqual(['pool/node-traffic.ts']);
+  });
+
   it('the data plane routes over a NodeTable: it never imports the pool that owns status', () => {
     const importers = files(SRC)
       .filter((file) => relative(SRC, file).startsWith('data/'))
@@ -164,3 +169,56 @@ describe('import graph of src/', () => {
     expect(reached.has('data/data-plane.ts')).toBe(true);
   });
 });
+
+/**
+ * Files of src/ that assign a count of a node's traffic, found by type, not by name: any
+ * assignment, `++`/`--` or Map `set`/`delete`/`clear` whose target is a property `inFlight`,
+ * `websockets` or `sessions` of an object whose type is declared in pool/.
+ */
+function trafficWriters(): string[] {
+  const program = ts.createProgram(files(SRC), {
+    strict: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    noEmit: true,
+  });
+  const checker = program.getTypeChecker();
+  const COUNTS = new Set(['inFlight', 'websockets', 'sessions', 'contentSessions']);
+  const fromPool = (expr: ts.Expression): boolean => {
+    const symbol = checker.getTypeAtLocation(expr).getSymbol();
+    return (symbol?.declarations ?? []).some((d) =>
+      relative(SRC, d.getSourceFile().fileName).startsWith('pool/'),
+    );
+  };
+  const isCount = (target: ts.Expression): boolean =>
+    ts.isPropertyAccessExpression(target) && COUNTS.has(target.name.text) && fromPool(target.expression);
+  const writers = new Set<string>();
+  for (const source of program.getSourceFiles()) {
+    if (!source.fileName.startsWith(SRC)) continue;
+    const visit = (node: ts.Node): void => {
+      let target: ts.Expression | undefined;
+      if (
+        ts.isBinaryExpression(node) &&
+        node.operatorToken.kind >= ts.SyntaxKind.FirstAssignment &&
+        node.operatorToken.kind <= ts.SyntaxKind.LastAssignment
+      )
+        target = node.left;
+      else if (
+        (ts.isPrefixUnaryExpression(node) || ts.isPostfixUnaryExpression(node)) &&
+        (node.operator === ts.SyntaxKind.PlusPlusToken || node.operator === ts.SyntaxKind.MinusMinusToken)
+      )
+        target = node.operand;
+      else if (
+        ts.isCallExpression(node) &&
+        ts.isPropertyAccessExpression(node.expression) &&
+        ['set', 'delete', 'clear'].includes(node.expression.name.text)
+      )
+        target = node.expression.expression;
+      if (target !== undefined && isCount(target)) writers.add(relative(SRC, source.fileName));
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  return [...writers].sort();
+}

@@ -109,7 +109,7 @@ describe('pool reconciliation', () => {
       const first = pool.choose(undefined, key)!;
       expect(first.name).not.toBe('b');
       // Load changes nothing for a keyed client (unlike least-loaded selection).
-      first.inFlight += 5;
+      for (let j = 0; j < 5; j++) first.traffic.request();
       expect(pool.choose(undefined, key)).toBe(first);
     }
   });

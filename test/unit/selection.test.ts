@@ -17,7 +17,7 @@ const node = (name: string, weight = 1, inFlight = 0) => {
     cookie,
     seed: [1, 2],
   });
-  n.inFlight = inFlight;
+  for (let i = 0; i < inFlight; i++) n.traffic.request();
   writableStatus(n).health = 'up';
   return n;
 };

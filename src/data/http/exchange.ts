@@ -12,6 +12,7 @@
  * gets 503 (like HAProxy's `timeout queue`); undici drops it before writing when its turn comes.
  */
 import type { Dispatcher } from 'undici';
+import type { TrafficLease } from '../../pool/node-traffic.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
 import { afterFailure, isIdempotent } from '../attempts.js';
@@ -40,7 +41,8 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   #abort: ((err?: Error) => void) | undefined;
   /** undici called onConnect: the request is being written to a connected socket. */
   #sent = false;
-  #busy = false;
+  /** The attempt's place in its node's in-flight count (node-traffic.ts). */
+  #lease: TrafficLease | undefined;
   #done = false;
   #clientGone = false;
   /** The queue, body and send timers, made when the first is needed (exchange-timers.ts). */
@@ -85,8 +87,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   #dispatch(node: UpstreamNode): void {
     this.#node = node;
     this.#sent = false;
-    this.#busy = true;
-    node.inFlight++;
+    this.#lease = node.traffic.request();
     // A timer left from waiting on the previous node (a retry) must not answer for this one.
     this.#timers?.stopQueue();
     const settings = this.#runtime.settings.http;
@@ -107,9 +108,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   }
 
   #release(): void {
-    if (!this.#busy) return;
-    this.#busy = false;
-    this.#node.inFlight--;
+    this.#lease?.end();
   }
 
   #timed(): ExchangeTimers {

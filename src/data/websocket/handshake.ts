@@ -17,6 +17,7 @@ import { contentRefOf } from '../../affinity/placement.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { NodeTable } from '../../pool/node-table.js';
+import type { TrafficLease } from '../../pool/node-traffic.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import type { AnswerCode, Answers } from '../answers.js';
 import type { AttemptFailure } from '../attempt-policy.js';
@@ -70,6 +71,8 @@ export class Handshake {
   #upReq: ClientRequest | undefined;
   #node!: UpstreamNode;
   #timer: NodeJS.Timeout | undefined;
+  /** The attempt's place in its node's in-flight count (node-traffic.ts). */
+  #lease: TrafficLease | undefined;
   /** Why this side ended the attempt (its own timers, a lost node), when it did. */
   #cause: AttemptFailure | undefined;
   #connected = false;
@@ -136,7 +139,7 @@ export class Handshake {
     const upReq = node.tls ? httpsRequest(options) : httpRequest(options);
     this.#upReq = upReq;
     // A handshake in progress counts as in-flight work for node selection.
-    node.inFlight++;
+    this.#lease = node.traffic.request();
     this.#proxy.track(node, this, true);
     const ws = this.#runtime.settings.websocket;
     this.#arm(ws.connectTimeoutMs, 'connect-timeout');
@@ -173,7 +176,7 @@ export class Handshake {
   #settle(): void {
     if (this.#upReq === undefined) return;
     clearTimeout(this.#timer);
-    this.#node.inFlight--;
+    this.#lease?.end();
     this.#proxy.track(this.#node, this, false);
     this.#upReq = undefined;
   }

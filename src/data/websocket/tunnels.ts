@@ -54,8 +54,7 @@ export class Tunnels {
       this.#byNode.set(node, set);
     }
     set.add(tunnel);
-    node.websockets++;
-    if (content !== undefined) node.openSession(content);
+    const lease = node.traffic.tunnel(content);
     (upstream as Socket).setNoDelay?.(true);
     (client as Socket).setNoDelay?.(true);
     if (idleTimeoutMs > 0) {
@@ -71,8 +70,7 @@ export class Tunnels {
     const onClose = () => {
       if (closed) return;
       closed = true;
-      node.websockets--;
-      if (content !== undefined) node.closeSession(content);
+      lease.end();
       const current = this.#byNode.get(node);
       current?.delete(tunnel);
       if (current?.size === 0) this.#byNode.delete(node);
