@@ -177,15 +177,18 @@ export function writeAnswer(
 }
 
 /**
- * Sends the balancer's own answers (those that no Exchange finishes), and counts each once: its
- * status against the route's node (none when unrouted) and, with tracing on and the request's ids
- * made, its span.
+ * Sends the balancer's own answers (those that no Exchange finishes), and finishes each once
+ * (request-record.ts): its status against the route's node (none when unrouted), its span with
+ * tracing on and the request's ids made, its access line with `logging.access`.
  */
 export class Answers {
   readonly #sinks: RecordSinks;
+  /** Whether `logging.access` is on now (the running settings'). */
+  readonly #accessLog: () => boolean;
 
-  constructor(sinks: RecordSinks) {
+  constructor(sinks: RecordSinks, accessLog: () => boolean) {
     this.#sinks = sinks;
+    this.#accessLog = accessLog;
   }
 
   /** Answers `code` on an HTTP response (HTTP/1.1's, or an HTTP/2 stream). */
@@ -258,7 +261,7 @@ export class Answers {
       bytesOut: 0,
       bytesIn: 0,
     };
-    recordFinished(this.#sinks, finished, false);
+    recordFinished(this.#sinks, finished, this.#accessLog());
   }
 }
 

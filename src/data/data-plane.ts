@@ -62,7 +62,10 @@ export class DataPlane {
     const runtime = () => this.#runtime;
     this.#tracing = new Tracing(this.#logger);
     const tracing = this.#tracing;
-    const answers = new Answers({ metrics, tracing, logger: this.#logger });
+    const answers = new Answers(
+      { metrics, tracing, logger: this.#logger },
+      () => this.#runtime.settings.http.accessLog,
+    );
     const taskLookups = new TaskLookupBudget();
     const lifecycle = this.#lifecycle;
     const ctx = {
@@ -77,7 +80,10 @@ export class DataPlane {
       clock: systemClock,
     };
     const forwarder = new HttpForwarder(ctx, answers, runtime);
-    this.#websockets = new WebSocketProxy({ pool, metrics, logger: this.#logger, answers, tracing }, runtime);
+    this.#websockets = new WebSocketProxy(
+      { pool, metrics, logger: this.#logger, answers, tracing, clock: systemClock },
+      runtime,
+    );
     this.#proxy = createProxyServer(settings, {
       forwarder,
       websockets: this.#websockets,

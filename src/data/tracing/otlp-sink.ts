@@ -120,7 +120,7 @@ function attributesOf(s: FinishedSpan): Attributes {
   const q = s.target.indexOf('?');
   const attrs: Attributes = {
     'http.request.method': s.method,
-    'url.path': s.target.slice(0, Math.min(q < 0 ? s.target.length : q, MAX_ATTRIBUTE_CHARS)),
+    'url.path': ownCopy(s.target.slice(0, Math.min(q < 0 ? s.target.length : q, MAX_ATTRIBUTE_CHARS))),
     'http.response.status_code': s.status,
     'stickylb.request_id': s.requestId,
     'stickylb.retries': s.retries,
@@ -135,6 +135,15 @@ function attributesOf(s: FinishedSpan): Attributes {
     attrs['http.response.body.size'] = s.bytesOut;
   }
   return attrs;
+}
+
+/**
+ * `text` as a string of its own: V8 keeps a slice of a long string as a view of its parent, so a
+ * queued span would hold the whole 60 KB path its 1 KB attribute was cut from (issue 32.2).
+ * Encoding and decoding makes a flat copy; the slice and its parent are then free.
+ */
+function ownCopy(text: string): string {
+  return text.length < 13 ? text : Buffer.from(text, 'utf8').toString('utf8');
 }
 
 /** A diagnostic argument as a short string (an exporter error can carry the collector's whole body). */

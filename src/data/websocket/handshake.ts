@@ -14,6 +14,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { contentRefOf } from '../../affinity/placement.js';
+import type { Clock, Timer } from '../../clock.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { NodeTable } from '../../pool/node-table.js';
@@ -23,10 +24,10 @@ import type { AnswerCode, Answers } from '../answers.js';
 import type { AttemptFailure } from '../attempt-policy.js';
 import { afterFailure } from '../attempts.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import { type FinishedRequest, recordFinished } from '../request-record.js';
+import { countAnswered, type FinishedRequest, recordFinished } from '../request-record.js';
 import { pushSetCookies, type Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
-import { recordSpan, type SpanSink, type Tracing } from '../tracing/spans.js';
+import type { Tracing } from '../tracing/spans.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
 import type { HandshakeClient } from './handshake-client.js';
 
@@ -37,6 +38,8 @@ export interface HandshakeContext {
   readonly logger: Logger;
   readonly answers: Answers;
   readonly tracing: Tracing;
+  /** What the connect and handshake timers run on (the exchange's clock). */
+  readonly clock: Clock;
 }
 
 /** The registries a handshake reports to (the WebSocket proxy). */
@@ -70,7 +73,7 @@ export class Handshake {
   #earlyBytes = 0;
   #upReq: ClientRequest | undefined;
   #node!: UpstreamNode;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
   /** The attempt's place in its node's in-flight count (node-traffic.ts). */
   #lease: TrafficLease | undefined;
   /** Why this side ended the attempt (its own timers, a lost node), when it did. */
@@ -148,7 +151,6 @@ export class Handshake {
         if (this.#upReq !== upReq) return;
         this.#connected = true;
         this.#arm(ws.handshakeTimeoutMs, 'response-timeout');
-        this.#ctx.pool.reportConnected(node);
       });
     });
     upReq.once('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) =>
@@ -162,8 +164,19 @@ export class Handshake {
   }
 
   #arm(ms: number, cause: AttemptFailure): void {
-    clearTimeout(this.#timer);
-    this.#timer = ms > 0 ? setTimeout(() => this.#abortAttempt(cause), ms) : undefined;
+    this.#disarm();
+    this.#timer =
+      ms > 0 ? this.#ctx.clock.setTimeout(abortOnTimer, ms, { handshake: this, cause }) : undefined;
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#ctx.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** A timer of this attempt fired (for `abortOnTimer`). */
+  timedOut(cause: AttemptFailure): void {
+    this.#abortAttempt(cause);
   }
 
   #abortAttempt(cause: AttemptFailure): void {
@@ -175,7 +188,7 @@ export class Handshake {
   /** The attempt on the current node is over (answered or failed). */
   #settle(): void {
     if (this.#upReq === undefined) return;
-    clearTimeout(this.#timer);
+    this.#disarm();
     this.#lease?.end();
     this.#proxy.track(this.#node, this, false);
     this.#upReq = undefined;
@@ -205,11 +218,13 @@ export class Handshake {
     this.#upReq?.destroy();
     this.#settle();
     this.#socket.destroy();
-    this.#ctx.metrics.countResponse(node, 499, 0);
+    recordFinished(this.#ctx, this.#finished(node, 499, 0, 0), this.#runtime.settings.http.accessLog);
   };
 
   #onUpgrade(res: IncomingMessage, upstream: Socket, upstreamHead: Buffer): void {
     const node = this.#node;
+    // "Connected" evidence is a node's answer, on every path (as an exchange's response head).
+    this.#ctx.pool.reportConnected(node);
     this.#settle();
     this.#stopReading();
     upstream.on('error', ignore);
@@ -226,11 +241,16 @@ export class Handshake {
     if (upstreamHead.length > 0) this.#socket.write(upstreamHead);
     for (const chunk of this.#early) upstream.write(chunk);
     this.#early = [];
-    const spans = this.#ctx.tracing.current;
-    const onClosed =
-      spans === undefined
-        ? undefined
-        : () => this.#recordSpan(spans, this.#client.acceptStatus, upstream.bytesWritten, upstream.bytesRead);
+    // Counted now with the time the node took to accept; traced and logged whole at its close.
+    const status = this.#client.acceptStatus;
+    countAnswered(this.#ctx, this.#finished(node, status, 0, 0));
+    node.stats.upgrades++;
+    const opened = performance.now();
+    const accessLog = this.#runtime.settings.http.accessLog;
+    const onClosed = () => {
+      const session = this.#finished(node, status, upstream.bytesRead, upstream.bytesWritten, opened);
+      recordFinished(this.#ctx, session, accessLog);
+    };
     this.#proxy.openTunnel(
       this.#socket,
       upstream,
@@ -239,13 +259,12 @@ export class Handshake {
       onClosed,
       contentRefOf(this.#fwd.path, this.#ctx.pool.vanity)?.guid,
     );
-    node.stats.upgrades++;
-    this.#ctx.metrics.countResponse(node, this.#client.acceptStatus, 0);
   }
 
   /** The node refused the upgrade (401, 404, ...): relay its answer and close. */
   #onRefusal(res: IncomingMessage): void {
     const node = this.#node;
+    this.#ctx.pool.reportConnected(node);
     this.#settle();
     this.#stopReading();
     if (this.#done) {
@@ -254,7 +273,8 @@ export class Handshake {
     }
     this.#done = true;
     this.#client.refuse(res, this.#extraHeaders());
-    recordFinished(this.#ctx, this.#finished(node, res.statusCode ?? 502, 0, 0), false);
+    const accessLog = this.#runtime.settings.http.accessLog;
+    recordFinished(this.#ctx, this.#finished(node, res.statusCode ?? 502, 0, 0), accessLog);
   }
 
   #onError(err: Error): void {
@@ -278,14 +298,14 @@ export class Handshake {
     this.#client.answer(this.#ctx.answers, code, retryAfter, this.#route, this.#fwd);
   }
 
-  /** The span of a WebSocket session, when its tunnel closes (it was counted at its 101). */
-  #recordSpan(spans: SpanSink, status: number, bytesIn: number, bytesOut: number): void {
-    const session = this.#finished(this.#node, status, bytesOut, bytesIn);
-    recordSpan(spans, { ...session, fwd: this.#fwd, ended: performance.now() });
-  }
-
   /** This handshake as a finished request (request-record.ts). */
-  #finished(node: UpstreamNode, status: number, bytesOut: number, bytesIn: number): FinishedRequest {
+  #finished(
+    node: UpstreamNode,
+    status: number,
+    bytesOut: number,
+    bytesIn: number,
+    opened?: number,
+  ): FinishedRequest {
     const { method, req } = this.#client;
     return {
       kind: 'websocket',
@@ -297,6 +317,7 @@ export class Handshake {
       status,
       bytesOut,
       bytesIn,
+      opened,
     };
   }
 
@@ -309,3 +330,7 @@ export class Handshake {
 }
 
 function ignore(): void {}
+
+function abortOnTimer(t: { handshake: Handshake; cause: AttemptFailure }): void {
+  t.handshake.timedOut(t.cause);
+}
