@@ -58,7 +58,9 @@ export function contentRefOf(
   vanity: ReadonlyMap<string, string> | undefined,
 ): ContentRef | undefined {
   const guid = contentOf(path);
-  if (guid !== undefined) return { guid, path: `/content/${guid}/` };
+  // The pin is scoped to the path as the client wrote it: a browser matches a cookie's Path case
+  // by case, so an upper-case GUID's pin must name it upper case (issue 32.10).
+  if (guid !== undefined) return { guid, path: `${path.slice(0, 45)}/` };
   if (vanity === undefined || vanity.size === 0) return undefined;
   let end = 0;
   for (let depth = 0; depth < 3; depth++) {

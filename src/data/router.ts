@@ -84,6 +84,14 @@ export class Router {
       if (content !== undefined) {
         const placed = this.#routeContent(content, req, rawHeaders);
         if (placed !== undefined) return placed;
+      } else if (req.contentValues.length > 0) {
+        // A content pin on a path not known as a content's (yet: a vanity path before the content
+        // list is read, issue 32.5): its cookie's Path scoped it to this app, so it holds.
+        const contentPin = findPin(req.contentValues, this.#pool);
+        if (contentPin.serving !== undefined) {
+          this.#counts.pinned++;
+          return newRoute(contentPin.serving, undefined, undefined);
+        }
       }
     }
     const decision = decide(req.affinityValues, this.#pool, rawHeaders, this.#hashHeaders);

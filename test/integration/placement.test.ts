@@ -66,6 +66,23 @@ describe('content-aware placement', () => {
     expect(await placements(lb, 'pinned')).toBeGreaterThanOrEqual(3);
   });
 
+  it("an upper-case GUID's app pin is scoped to the path the client used, so the app's requests carry it (issue 32.10)", async () => {
+    const nodes: FakeNode[] = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes);
+    const app = contentPreferring('b', ['a', 'b']).toUpperCase();
+    const tab = new BrowserClient(lb.url);
+    tab.store([`stickylb=${affinityToken(SECRET, 'a')}; Path=/`]);
+    const page = await tab.get(`/content/${app}/`, 'navigate');
+    expect(page.node).toBe('b');
+    expect(page.setCookie.find((l) => l.startsWith('stickylb_content='))).toContain(`Path=/content/${app}/;`);
+    expect((await tab.get(`/content/${app}/session/x`)).node).toBe('b');
+    const ws = await openSocket(
+      `${lb.url}/content/${app}/websocket/`,
+      tab.cookieHeader(`/content/${app}/websocket/`),
+    );
+    expect(ws.hello.hello).toBe('b');
+  });
+
   it('a fetch with no pin at all is placed by content and gets both pins; a fetch with a global pin follows it', async () => {
     const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
     const lb = await startBalancer(nodes);
@@ -230,6 +247,35 @@ describe('content-aware placement', () => {
       expect((await tab.get('/other/app/')).setCookie.some((l) => l.startsWith('stickylb_content='))).toBe(
         false,
       );
+    });
+
+    it('an app pin on a vanity path holds through a replica that has not read the content list yet (issue 32.5); a path with cookie attributes in it is never a vanity path (issue 32.13)', async () => {
+      const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+      const app = contentPreferring('b', ['a', 'b']);
+      const other = contentPreferring('a', ['a', 'b']);
+      const hostile = 'https://connect.example/x;Domain=example.org;Max-Age=31536000;y=/';
+      for (const n of nodes)
+        await n.setContents([
+          { guid: app, content_url: 'https://connect.example/sales/dashboard/' },
+          { guid: other, content_url: hostile },
+        ]);
+      const reader = await startBalancer(nodes, { connect: { apiKey: KEY, procsInterval: '200ms' } });
+      await expect.poll(() => reader.app.pool.vanity.get('/sales/dashboard/')).toBe(app);
+      expect([...reader.app.pool.vanity.keys()]).toEqual(['/sales/dashboard/']);
+      const tab = new BrowserClient(reader.url);
+      tab.store([`stickylb=${affinityToken(SECRET, 'a')}; Path=/`]);
+      expect((await tab.get('/sales/dashboard/', 'navigate')).node).toBe('b');
+      // A replica that knows no vanity path (its list not read): the app pin still holds.
+      const fresh = await startBalancer(nodes);
+      expect(fresh.app.pool.vanity.size).toBe(0);
+      const path = '/sales/dashboard/websocket/';
+      const ws = await openSocket(`${fresh.url}${path}`, tab.cookieHeader(path));
+      expect(ws.hello.hello).toBe('b');
+      // Elsewhere the global pin.
+      const elsewhere = await fetch(`${fresh.url}/other/`, {
+        headers: { cookie: tab.cookieHeader('/other/')! },
+      });
+      expect(elsewhere.headers.get('x-node')).toBe('a');
     });
 
     it('a render running on a node keeps it from being safe to stop (rule 12)', async () => {

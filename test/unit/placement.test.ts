@@ -60,6 +60,13 @@ describe('contentRefOf (GUID paths and vanity paths)', () => {
       '/team/reports/q3/session/1',
       { guid: 'aaaaaaaa-0000-4000-8000-000000000002', path: '/team/reports/q3/' },
     ],
+    [
+      '/content/0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D/websocket/',
+      {
+        guid: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+        path: '/content/0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D/',
+      },
+    ],
     ['/team/reports/', undefined],
     ['/sales', undefined],
     ['/salesforce/', undefined],

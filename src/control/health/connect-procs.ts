@@ -95,6 +95,12 @@ export function summarise(body: unknown): ConnectProcs | undefined {
   return { byContent, total: body.length, ramBytes, jobs };
 }
 
+/**
+ * A vanity path fit to be a cookie's Path: RFC 3986 path characters (unreserved, percent-encoded,
+ * sub-delims but `;`, `:`, `@`, `/`). `;` would end the Path and start attributes nobody set.
+ */
+export const VANITY_PATH = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,=:@/]|%[0-9A-Fa-f]{2})*$/;
+
 /** Content paths answered by Connect's content list, at most this many (a bound on memory). */
 const MAX_VANITY = 20_000;
 
@@ -122,6 +128,8 @@ export async function readVanity(
     }
     if (!path.endsWith('/')) path += '/';
     if (path === '/' || path.startsWith('/content/') || path.startsWith('/__')) continue;
+    // The path becomes a cookie's Path: only URL path characters, never `;` (issue 32.13).
+    if (!VANITY_PATH.test(path)) continue;
     vanity.set(path, c.guid.toLowerCase());
   }
   return vanity;
