@@ -25,9 +25,9 @@ import { History, SAMPLE_MS } from './admin/history.js';
 import { type NodeView, nodeView } from './admin/node-view.js';
 import { dataSettings } from './build-settings.js';
 import { ConfigWatch } from './config-watch.js';
-import { ProcsReader } from './health/connect-procs.js';
+import { type ContentListOutcome, ProcsReader } from './health/connect-procs.js';
 import { type CheckerOptions, HealthChecker } from './health/health-checker.js';
-import { createProbeAgent } from './health/probe.js';
+import { NodeAgents } from './health/node-agents.js';
 import { reloadConfig } from './reload.js';
 import { SharedStateStore } from './shared-state.js';
 
@@ -179,10 +179,11 @@ export class ControlPlane {
     if (connect.apiKey !== undefined) {
       this.procs = new ProcsReader(
         this.pool,
-        createProbeAgent(initial.config.healthCheck.timeout),
+        new NodeAgents(initial.config.healthCheck.timeout),
         connect.apiKey,
         connect.procsInterval,
         Math.max(initial.config.healthCheck.timeout, 2000),
+        this.#onContentList,
       );
     }
     this.#admin = createAdminServer({
@@ -396,6 +397,38 @@ export class ControlPlane {
     this.tasks.timeoutMs = resolved.connect.taskTimeout;
     for (const listener of this.#listeners) listener(next.settings);
   }
+
+  /** The last content list read's state ('ok', 'cut' or 'failed'): logged and shown when it changes. */
+  #contentList: string | undefined;
+
+  /** A read of Connect's content list ended: a failure or a cut list is logged and on the status page. */
+  readonly #onContentList = (outcome: ContentListOutcome): void => {
+    const state = outcome.ok ? (outcome.cut === undefined ? 'ok' : 'cut') : 'failed';
+    if (state === this.#contentList) return;
+    const first = this.#contentList === undefined;
+    this.#contentList = state;
+    if (!outcome.ok) {
+      const fields = { upstream: outcome.node, error: outcome.error };
+      this.#log.warn(fields, "Connect's content list could not be read: vanity paths as last read");
+      this.history.event(`content list not read (${outcome.error}): vanity paths as last read`, outcome.node);
+    } else if (outcome.cut !== undefined) {
+      const fields = { upstream: outcome.node, contents: outcome.contents, cut: outcome.cut };
+      this.#log.warn(
+        fields,
+        "Connect's content list was cut at its bound: contents beyond it are not placed by vanity path",
+      );
+      this.history.event(
+        `content list cut at ${outcome.contents} contents (${outcome.cut} bound)`,
+        outcome.node,
+      );
+    } else if (!first) {
+      this.#log.info(
+        { upstream: outcome.node, contents: outcome.contents },
+        "Connect's content list read again",
+      );
+      this.history.event(`content list read (${outcome.contents} contents)`, outcome.node);
+    }
+  };
 
   readonly #logTransition = (t: Transition): void => {
     const fields = { upstream: t.node.name, from: t.from, to: t.to, cause: t.cause };

@@ -11,8 +11,11 @@
  * so a session of `/my-app/` is placed like one of `/content/{guid}/` (read about once a minute).
  * The key goes only to the nodes, in the Authorization header; it is never logged or exported.
  */
-import { type Agent, request } from 'undici';
+import type { Readable } from 'node:stream';
+import { request } from 'undici';
 import type { ConnectProcs, UpstreamNode } from '../../pool/upstream-node.js';
+import { type ContentListRead, scanContentList } from './content-list.js';
+import type { NodeAgents } from './node-agents.js';
 
 /**
  * Process types of interactive content (a session holds them); any other type (a render, a build,
@@ -35,47 +38,76 @@ const INTERACTIVE = new Set([
   'tensorflow-saved-model',
 ]);
 
-/** Largest answer read (a node with thousands of processes answers a few hundred KB). */
+/** Largest procs answer read (a node with thousands of processes answers a few hundred KB). */
 const MAX_BYTES = 4 * 1024 * 1024;
 
-/**
- * `GET path` on `node` itself with the administrator key, as JSON; undefined when it does not
- * answer 200 in time, answers more than MAX_BYTES, or answers something that is not JSON.
- */
-async function getJson(
-  agent: Agent,
+/** An answer of `node`'s Connect API: its body while it answers 200, or why it did not. */
+type ApiAnswer = { readonly body: Readable } | { readonly error: string };
+
+/** `GET path` on `node` itself with the administrator key; never throws. */
+async function getApi(
+  agents: NodeAgents,
   node: UpstreamNode,
   path: string,
   apiKey: string,
   timeoutMs: number,
-): Promise<unknown> {
+): Promise<ApiAnswer> {
   try {
     const res = await request(`${node.url}${path}`, {
-      dispatcher: agent,
+      dispatcher: agents.for(node),
       headers: { authorization: `Key ${apiKey}`, accept: 'application/json', 'user-agent': 'stickylb' },
       signal: AbortSignal.timeout(timeoutMs),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      return undefined;
+    if (res.statusCode === 200) return { body: res.body };
+    await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+    return { error: `answered ${res.statusCode}` };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+/**
+ * `GET path` on `node` as JSON; undefined when it does not answer 200 in time, answers more than
+ * MAX_BYTES (reading stops there: the bytes beyond are never pulled), or answers something that
+ * is not JSON.
+ */
+async function getJson(
+  agents: NodeAgents,
+  node: UpstreamNode,
+  path: string,
+  apiKey: string,
+  timeoutMs: number,
+): Promise<unknown> {
+  const answer = await getApi(agents, node, path, apiKey, timeoutMs);
+  if ('error' in answer) return undefined;
+  try {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > MAX_BYTES) {
+        answer.body.destroy();
+        return undefined;
+      }
+      chunks.push(chunk);
     }
-    const text = await res.body.text();
-    return text.length > MAX_BYTES ? undefined : (JSON.parse(text) as unknown);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
+    answer.body.destroy();
     return undefined;
   }
 }
 
 /** Reads `node`'s processes; undefined when it does not answer in time or answers garbage. */
 export async function readProcs(
-  agent: Agent,
+  agents: NodeAgents,
   node: UpstreamNode,
   apiKey: string,
   timeoutMs: number,
 ): Promise<ConnectProcs | undefined> {
-  return summarise(await getJson(agent, node, '/__api__/metrics/procs', apiKey, timeoutMs));
+  return summarise(await getJson(agents, node, '/__api__/metrics/procs', apiKey, timeoutMs));
 }
 
 /** The summary of a procs answer (an array of processes); undefined when it is not one. */
@@ -101,28 +133,38 @@ export function summarise(body: unknown): ConnectProcs | undefined {
  */
 export const VANITY_PATH = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,=:@/]|%[0-9A-Fa-f]{2})*$/;
 
-/** Content paths answered by Connect's content list, at most this many (a bound on memory). */
-const MAX_VANITY = 20_000;
+/** A read of Connect's content list: its vanity paths, and whether the list was cut; or why it failed. */
+export type VanityRead =
+  | {
+      readonly vanity: Map<string, string>;
+      readonly contents: number;
+      readonly cut: ContentListRead['cut'];
+    }
+  | { readonly error: string };
 
 /**
  * The vanity paths of Connect's content list (`content_url` whose path is not `/content/{guid}/`),
- * path prefix (ending in `/`) to GUID; undefined when the node does not answer.
+ * path prefix (ending in `/`) to GUID, read as a stream (content-list.ts).
  */
 export async function readVanity(
-  agent: Agent,
+  agents: NodeAgents,
   node: UpstreamNode,
   apiKey: string,
   timeoutMs: number,
-): Promise<Map<string, string> | undefined> {
-  const list = await getJson(agent, node, '/__api__/v1/content', apiKey, timeoutMs);
-  if (!Array.isArray(list)) return undefined;
+): Promise<VanityRead> {
+  const answer = await getApi(agents, node, '/__api__/v1/content', apiKey, timeoutMs);
+  if ('error' in answer) return answer;
+  let list: ContentListRead;
+  try {
+    list = await scanContentList(answer.body);
+  } catch (err) {
+    return { error: `not a content list: ${(err as Error).message}` };
+  }
   const vanity = new Map<string, string>();
-  for (const c of list as Array<Record<string, unknown>>) {
-    if (vanity.size >= MAX_VANITY) break;
-    if (typeof c?.guid !== 'string' || typeof c.content_url !== 'string') continue;
+  for (const c of list.items) {
     let path: string;
     try {
-      path = new URL(c.content_url).pathname;
+      path = new URL(c.contentUrl).pathname;
     } catch {
       continue;
     }
@@ -132,13 +174,12 @@ export async function readVanity(
     if (!VANITY_PATH.test(path)) continue;
     vanity.set(path, c.guid.toLowerCase());
   }
-  return vanity;
+  return { vanity, contents: list.items.length, cut: list.cut };
 }
 
 /** Content list reads, one per this many process reads (about a minute at the default 5 s). */
 const VANITY_EVERY = 12;
 
-/** Reads every node's processes every `intervalMs` while started (`connect.apiKey` set). */
 /** What the reader needs of the pool: its nodes, where their processes are reported, vanity paths. */
 export interface ProcsPool {
   readonly nodes: readonly UpstreamNode[];
@@ -146,29 +187,56 @@ export interface ProcsPool {
   vanity: ReadonlyMap<string, string>;
 }
 
+/** How a read of the content list ended, for the log and the status page (`onContentList`). */
+export type ContentListOutcome =
+  | {
+      readonly ok: true;
+      readonly node: string;
+      readonly contents: number;
+      readonly vanityPaths: number;
+      readonly cut: ContentListRead['cut'];
+    }
+  | { readonly ok: false; readonly node: string; readonly error: string };
+
+/**
+ * Reads every node's processes every `intervalMs` while started (`connect.apiKey` set), each node
+ * through an agent with its own TLS options (node-agents.ts), and the content list about once a
+ * minute (at the next read again after a failed one).
+ */
 export class ProcsReader {
   readonly #pool: ProcsPool;
   #reads = 0;
-  readonly #agent: Agent;
+  readonly #agents: NodeAgents;
   #apiKey: string;
   #intervalMs: number;
   readonly #timeoutMs: number;
+  readonly #onContentList: (outcome: ContentListOutcome) => void;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  #stopped = false;
 
-  constructor(pool: ProcsPool, agent: Agent, apiKey: string, intervalMs: number, timeoutMs: number) {
+  constructor(
+    pool: ProcsPool,
+    agents: NodeAgents,
+    apiKey: string,
+    intervalMs: number,
+    timeoutMs: number,
+    onContentList: (outcome: ContentListOutcome) => void = () => {},
+  ) {
     this.#pool = pool;
-    this.#agent = agent;
+    this.#agents = agents;
     this.#apiKey = apiKey;
     this.#intervalMs = intervalMs;
     this.#timeoutMs = timeoutMs;
+    this.#onContentList = onContentList;
   }
 
-  /** Reads now, then every interval. */
+  /** Reads now, then every interval, until stopped. */
   start(): void {
     const tick = async () => {
       this.#running = this.readOnce();
       await this.#running;
+      if (this.#stopped) return;
       this.#timer = setTimeout(() => void tick(), this.#intervalMs);
       this.#timer.unref();
     };
@@ -186,9 +254,11 @@ export class ProcsReader {
    * every VANITY_EVERY reads the content list from the first node that is up.
    */
   async readOnce(): Promise<void> {
+    const nodes = this.#pool.nodes;
+    this.#agents.keepOnly(new Set(nodes));
     await Promise.all(
-      this.#pool.nodes.map(async (node) => {
-        this.#pool.setConnectProcs(node, await readProcs(this.#agent, node, this.#apiKey, this.#timeoutMs));
+      nodes.map(async (node) => {
+        this.#pool.setConnectProcs(node, await readProcs(this.#agents, node, this.#apiKey, this.#timeoutMs));
       }),
     );
     if (this.#reads++ % VANITY_EVERY !== 0) return;
@@ -197,13 +267,27 @@ export class ProcsReader {
       this.#reads = 0; // none up yet: try again at the next read
       return;
     }
-    const vanity = await readVanity(this.#agent, node, this.#apiKey, this.#timeoutMs);
-    if (vanity !== undefined) this.#pool.vanity = vanity;
+    const read = await readVanity(this.#agents, node, this.#apiKey, this.#timeoutMs);
+    if ('error' in read) {
+      this.#reads = 0; // failed: again at the next read, the last list kept meanwhile
+      this.#onContentList({ ok: false, node: node.name, error: read.error });
+      return;
+    }
+    this.#pool.vanity = read.vanity;
+    this.#onContentList({
+      ok: true,
+      node: node.name,
+      contents: read.contents,
+      vanityPaths: read.vanity.size,
+      cut: read.cut,
+    });
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#running;
-    await this.#agent.close();
+    clearTimeout(this.#timer);
+    await this.#agents.close();
   }
 }

@@ -11,7 +11,8 @@ import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Pool } from '../../pool/pool.js';
 import { LICENCE_EXPIRED, type UpstreamNode } from '../../pool/upstream-node.js';
-import { createProbeAgent, type ProbeOptions, type ProbeResult, probe, probeVersion } from './probe.js';
+import { NodeAgents } from './node-agents.js';
+import { type ProbeOptions, type ProbeResult, probe, probeVersion } from './probe.js';
 
 /** Settings from `healthCheck.*` and `connect.*`. */
 export interface CheckerOptions extends ProbeOptions {
@@ -48,9 +49,8 @@ export class HealthChecker {
   readonly #pool: Pool;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
-  #agent: Agent;
+  readonly #agents: NodeAgents;
   readonly #loops = new Map<UpstreamNode, NodeLoop>();
-  readonly #tlsAgents = new Map<UpstreamNode, { key: string; agent: Agent }>();
   #options: CheckerOptions;
   readonly #deps: CheckerDeps;
   #started = false;
@@ -66,7 +66,7 @@ export class HealthChecker {
     this.#pool = pool;
     this.#deps = { ...systemDeps, ...deps };
     this.#options = options;
-    this.#agent = createProbeAgent(options.timeoutMs);
+    this.#agents = new NodeAgents(options.timeoutMs);
     this.#logger = logger;
     this.#metrics = metrics;
     pool.on('transition', (t) => {
@@ -94,13 +94,8 @@ export class HealthChecker {
 
   /** Applies new options; loops pick them up on their next round (a new timeout, with new agents). */
   reconfigure(options: CheckerOptions): void {
-    const timeoutChanged = options.timeoutMs !== this.#options.timeoutMs;
     this.#options = options;
-    if (!timeoutChanged) return;
-    void this.#agent.close().catch(() => {});
-    this.#agent = createProbeAgent(options.timeoutMs);
-    for (const { agent } of this.#tlsAgents.values()) void agent.close().catch(() => {});
-    this.#tlsAgents.clear();
+    this.#agents.retime(options.timeoutMs);
   }
 
   /** Stops every timer and closes the probe agent. */
@@ -108,9 +103,7 @@ export class HealthChecker {
     this.#started = false;
     for (const loop of this.#loops.values()) this.#clear(loop);
     await Promise.allSettled([...this.#loops.values()].map((l) => l.running));
-    await Promise.allSettled(
-      [this.#agent, ...[...this.#tlsAgents.values()].map((e) => e.agent)].map((a) => a.close()),
-    );
+    await this.#agents.close();
   }
 
   /** Applies one probe result to `node` (thresholds, metrics, clock skew). */
@@ -166,12 +159,8 @@ export class HealthChecker {
       if (nodes.has(node)) continue;
       this.#clear(loop);
       this.#loops.delete(node);
-      void this.#tlsAgents
-        .get(node)
-        ?.agent.close()
-        .catch(() => {});
-      this.#tlsAgents.delete(node);
     }
+    this.#agents.keepOnly(nodes);
     for (const node of nodes) {
       if (this.#loops.has(node)) continue;
       const loop: NodeLoop = {
@@ -269,17 +258,9 @@ export class HealthChecker {
     return loop.running;
   }
 
-  /** The shared probe agent, or a per-node one for nodes with their own TLS options. */
+  /** The probe agent that reaches `node` (its own TLS options, if any). */
   #agentFor(node: UpstreamNode): Agent {
-    if (node.tlsOptions === undefined) return this.#agent;
-    const key = JSON.stringify(node.tlsOptions);
-    let entry = this.#tlsAgents.get(node);
-    if (entry === undefined || entry.key !== key) {
-      void entry?.agent.close().catch(() => {});
-      entry = { key, agent: createProbeAgent(this.#options.timeoutMs, node.tlsOptions) };
-      this.#tlsAgents.set(node, entry);
-    }
-    return entry.agent;
+    return this.#agents.for(node);
   }
 
   #warnSkew(node: UpstreamNode, loop: NodeLoop, skewMs: number): void {
