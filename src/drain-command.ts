@@ -53,8 +53,13 @@ export async function drainCommand(
   const token = args.values.token ?? process.env.STICKYLB_ADMIN_TOKEN;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const url = `${admin}/api/nodes/${encodeURIComponent(node)}`;
+  // --timeout bounds the whole command, an admin API that stops answering included (issue 32.12):
+  // every request has what is left of it.
+  const deadline = Date.now() + timeoutMs;
+  const left = () => AbortSignal.timeout(Math.max(deadline - Date.now(), 1));
+  let polling = false;
   try {
-    const res = await fetch(`${url}/${action}`, { method: 'POST', headers });
+    const res = await fetch(`${url}/${action}`, { method: 'POST', headers, signal: left() });
     const body = (await res.json()) as { error?: string };
     if (!res.ok) {
       err(`stickylb drain: ${res.status} ${body.error ?? ''}`.trim());
@@ -62,10 +67,10 @@ export async function drainCommand(
     }
     out(`${node}: ${action === 'drain' ? 'draining' : action === 'activate' ? 'active' : action}`);
     if (!args.values.wait || action === 'activate') return 0;
-    const deadline = Date.now() + timeoutMs;
+    polling = true;
     let said = '';
     for (;;) {
-      const view = (await (await fetch(url, { headers })).json()) as NodeState;
+      const view = (await (await fetch(url, { headers, signal: left() })).json()) as NodeState;
       if (view.safeToStop) {
         out(`${node}: safe to stop (no request, WebSocket or deploy task left)`);
         return 0;
@@ -73,16 +78,22 @@ export async function drainCommand(
       const waiting = (
         view.waitingFor ?? [`${view.inFlight} requests`, `${view.websockets} WebSockets`]
       ).join(', ');
+      if (waiting !== said && Date.now() < deadline) out(`${node}: waiting for ${waiting}`);
+      said = waiting;
+      await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(deadline - Date.now(), 0))));
       if (Date.now() >= deadline) {
-        err(`${node}: still holds ${waiting} at the deadline`);
+        err(`${node}: still holds ${said} at the deadline`);
         return 3;
       }
-      if (waiting !== said) out(`${node}: waiting for ${waiting}`);
-      said = waiting;
-      await new Promise((r) => setTimeout(r, 1000));
     }
   } catch (e) {
-    err(`stickylb drain: cannot reach ${admin} (${(e as Error).message})`);
+    const late = Date.now() >= deadline;
+    if (late && polling) {
+      err(`${node}: the admin API at ${admin} did not answer before the deadline`);
+      return 3;
+    }
+    const why = late ? `no answer within ${args.values.timeout ?? '10m'}` : (e as Error).message;
+    err(`stickylb drain: cannot reach ${admin} (${why})`);
     return 1;
   }
 }

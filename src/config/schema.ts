@@ -7,8 +7,17 @@ import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
-/** A duration in the YAML (`500ms`, `2s`, `1m`, or `0` for disabled), parsed to milliseconds. */
-const duration = (fallback: string) =>
+/**
+ * The longest a timer waits: node's timers hold a signed 32-bit count of milliseconds (about 24.8
+ * days) and fire after 1 ms beyond it (issue 32.9).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A duration in the YAML (`500ms`, `2s`, `1m`, or `0` for disabled), parsed to milliseconds; at most
+ * `max` (a timer's bound, unless the value is no timer: a cookie's Max-Age, an age compared with).
+ */
+const duration = (fallback: string, max = MAX_TIMER_MS) =>
   z
     .unknown()
     .default(fallback)
@@ -16,6 +25,13 @@ const duration = (fallback: string) =>
       const ms = parseDuration(value);
       if (typeof ms === 'string') {
         ctx.addIssue({ code: 'custom', message: ms });
+        return z.NEVER;
+      }
+      if (ms > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${String(value)}" is longer than a timer can wait; use at most 596h (about 24.8 days), or 0 to turn it off`,
+        });
         return z.NEVER;
       }
       return ms;
@@ -220,7 +236,7 @@ export const configSchema = z
         /** Secure attribute: auto (when the client connection is TLS or X-Forwarded-Proto is https from a trusted proxy), true, false. */
         secure: z.union([z.literal('auto'), bool]).default('auto'),
         /** Max-Age of the cookie; 0 (default) makes it a session cookie. */
-        maxAge: duration('0'),
+        maxAge: duration('0', Number.MAX_SAFE_INTEGER),
         /**
          * Headers whose value pins a client that sends no affinity cookie, by rendezvous hashing
          * (default [authorization]: Connect API keys; [] turns it off).
@@ -286,7 +302,7 @@ export const configSchema = z
          * until a poll through the balancer reads it finished, or for this long without a poll
          * (default 30m).
          */
-        taskTimeout: duration('30m'),
+        taskTimeout: duration('30m', Number.MAX_SAFE_INTEGER),
         /**
          * An administrator's API key (use `${CONNECT_API_KEY}`): lets the balancer ask each node what
          * Connect runs there (`/__api__/metrics/procs`, directly, never through the balancer), so

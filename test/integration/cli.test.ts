@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
 import { CLI, loopbackConfig, runCli, startCliBalancer, writeConfig } from '../helpers/cli-process.js';
 import { startFakeNode } from '../helpers/fake-node.js';
@@ -203,5 +204,24 @@ describe('stickylb drain', () => {
     expect(done.code).toBe(0);
     expect(done.out).toContain('a: safe to stop');
     expect((await drain(['a', '--admin', lb.adminUrl, '--token', 'wrong-token-0123456789'])).code).toBe(1);
+  });
+
+  it('--timeout bounds the whole command when the admin API stops answering (issue 32.12)', async () => {
+    // An admin API that accepts and never answers: the POST, or a poll, hangs.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => {
+      held.push(socket);
+      socket.on('error', () => {});
+      socket.resume();
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    onTestFinished(() => {
+      for (const s of held) s.destroy();
+      silent.close();
+    });
+    const admin = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const hung = await drain(['a', '--admin', admin, '--wait', '--timeout', '1s']);
+    expect(hung.code).toBe(1);
+    expect(hung.out).toContain('no answer within 1s');
   });
 });

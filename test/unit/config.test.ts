@@ -69,12 +69,21 @@ describe('config defaults', () => {
     expect(Object.isFrozen(c.upstreams[0])).toBe(true);
   });
 
+  it('a duration that is no timer may be longer: a year of cookie Max-Age, a month of task timeout', () => {
+    const c = parseConfig(
+      { ...minimal, affinity: { maxAge: '8760h' }, connect: { taskTimeout: '720h' } },
+      {},
+    );
+    expect([c.affinity.maxAge, c.connect.taskTimeout]).toEqual([31_536_000_000, 2_592_000_000]);
+  });
+
   it.each([
     ['500ms', 500],
     ['2s', 2000],
     ['1m', 60_000],
     ['1.5s', 1500],
     ['1h', 3_600_000],
+    ['596h', 2_145_600_000],
   ])('duration %s = %d ms', (value, ms) => {
     expect(
       parseConfig({ ...minimal, healthCheck: { interval: value, timeout: '100ms' } }, {}).healthCheck
@@ -281,6 +290,21 @@ describe('config problems are reported with their path', () => {
       'a sharedState.url with no host',
       { ...minimal, sharedState: { url: 'postgres://' } },
       'sharedState.url: must be a postgres:// URL with a host',
+    ],
+    [
+      'a timer longer than node can wait (issue 32.9): timeouts.clientBody',
+      { ...minimal, timeouts: { clientBody: '600h' } },
+      'timeouts.clientBody: "600h" is longer than a timer can wait',
+    ],
+    [
+      'a timer longer than node can wait: shutdownDelay',
+      { ...minimal, shutdownDelay: '600h' },
+      'shutdownDelay: "600h" is longer than a timer can wait',
+    ],
+    [
+      'a timer longer than node can wait: healthCheck.interval',
+      { ...minimal, healthCheck: { interval: '596.6h' } },
+      'healthCheck.interval: "596.6h" is longer than a timer can wait',
     ],
     [
       'bad size',
