@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { HealthChecker } from '../../src/control/health/health-checker.js';
 import type { ProbeResult } from '../../src/control/health/probe.js';
@@ -34,18 +35,26 @@ function checker(names: string[], jitter = 0) {
     names.map((n) => spec(n)),
     { passiveFailures: 0, requireSameVersion: false, slowStartMs: 0 },
   );
-  const answers = new Map<string, boolean | 'hang'>(names.map((n) => [n, true]));
+  const answers = new Map<string, boolean | 'hang' | 402>(names.map((n) => [n, true]));
   const probes: string[] = [];
   const hung: Array<(r: ProbeResult) => void> = [];
   const probe = (_agent: unknown, node: UpstreamNode): Promise<ProbeResult> => {
     probes.push(node.name);
     const answer = answers.get(node.name);
     if (answer === 'hang') return new Promise((resolve) => hung.push(resolve));
+    if (answer === 402) return Promise.resolve({ ok: false, status: 402, latencyMs: 1 });
     return Promise.resolve(
       answer ? { ok: true, status: 200, latencyMs: 1 } : { ok: false, error: 'ECONNREFUSED', latencyMs: 1 },
     );
   };
-  const hc = new HealthChecker(pool, options, createLogger('silent'), new Metrics(), {
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  const hc = new HealthChecker(pool, options, createLogger('info', sink), new Metrics(), {
     clock,
     probe,
     random: () => jitter,
@@ -55,10 +64,42 @@ function checker(names: string[], jitter = 0) {
     clock.advance(ms);
     await settle();
   };
-  return { clock, pool, hc, answers, probes, hung, advance };
+  return { clock, pool, hc, answers, probes, hung, advance, logs };
 }
 
 describe('health checker on a manual clock', () => {
+  it('an expired licence is logged when the node leaves rotation for it, once, not on every 402 (issue 32.14)', async () => {
+    const { pool, hc, answers, advance, logs } = checker(['a']);
+    const licence = () => logs.filter((l) => l.level === 50 && l.upstream === 'a');
+    hc.start();
+    await advance(0);
+    // A 402/200 flap never reaches unhealthyThreshold: the node stays in rotation, nothing said.
+    for (let i = 0; i < 10; i++) {
+      answers.set('a', i % 2 === 0 ? 402 : true);
+      await advance(INTERVAL);
+    }
+    expect(pool.get('a')!.health).toBe('up');
+    expect(licence()).toEqual([]);
+    // 402 three times: out of rotation, said once however long it lasts.
+    answers.set('a', 402);
+    for (let i = 0; i < 6; i++) await advance(INTERVAL);
+    expect(pool.get('a')!.health).toBe('down');
+    expect(licence()).toHaveLength(1);
+    // A single 200 while down (not yet up) and 402 again: the same outage, not said again.
+    answers.set('a', true);
+    await advance(INTERVAL);
+    answers.set('a', 402);
+    await advance(INTERVAL);
+    expect(licence()).toHaveLength(1);
+    // Renewed: up again; a later expiry is a new transition, said again.
+    answers.set('a', true);
+    for (let i = 0; i < 3; i++) await advance(INTERVAL);
+    expect(pool.get('a')!.health).toBe('up');
+    answers.set('a', 402);
+    for (let i = 0; i < 3; i++) await advance(INTERVAL);
+    expect(licence()).toHaveLength(2);
+  });
+
   it('probes at start, then once an interval; unknown -> up on one success, down after unhealthyThreshold', async () => {
     const { pool, hc, answers, probes, advance } = checker(['a']);
     hc.start();

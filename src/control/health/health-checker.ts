@@ -39,7 +39,7 @@ interface NodeLoop {
   successes: number;
   failures: number;
   skewWarned: boolean;
-  /** The expired licence was logged (once, until the node answers well again). */
+  /** The expired licence was logged (once an outage: until the node is up again). */
   licenceLogged: boolean;
   running: Promise<void> | undefined;
 }
@@ -125,20 +125,14 @@ export class HealthChecker {
     this.#metrics.healthChecks.inc({ upstream: node.name, result: result.ok ? 'success' : 'failure' });
     this.#metrics.healthCheckDuration.observe({ upstream: node.name }, result.latencyMs / 1000);
     if (result.clockSkewMs !== undefined) this.#warnSkew(node, loop, result.clockSkewMs);
-    if (result.status === LICENCE_EXPIRED && !loop.licenceLogged) {
-      loop.licenceLogged = true;
-      this.#logger.error(
-        { upstream: node.name, status: result.status },
-        "Connect's licence has expired on this node: it stays out of rotation until it is renewed",
-      );
-    }
     if (result.ok) {
-      loop.licenceLogged = false;
       loop.successes++;
       loop.failures = 0;
       if (node.health === 'unknown' || (node.health === 'down' && loop.successes >= o.healthyThreshold)) {
         this.#pool.setHealth(node, 'up', 'probe');
       }
+      // Back in rotation: a later expiry is a new outage, said again.
+      if (node.health === 'up') loop.licenceLogged = false;
     } else {
       loop.failures++;
       loop.successes = 0;
@@ -149,6 +143,14 @@ export class HealthChecker {
             'probe failed',
           );
         }
+      }
+      // Said when the node is out of rotation for its licence (issue 32.14), once an outage.
+      if (node.unlicensed && !loop.licenceLogged) {
+        loop.licenceLogged = true;
+        this.#logger.error(
+          { upstream: node.name, status: result.status },
+          "Connect's licence has expired on this node: it stays out of rotation until it is renewed",
+        );
       }
     }
   }
