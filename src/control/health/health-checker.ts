@@ -10,7 +10,7 @@ import { type Clock, systemClock, type Timer } from '../../clock.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Pool } from '../../pool/pool.js';
-import { LICENCE_EXPIRED, type UpstreamNode } from '../../pool/upstream-node.js';
+import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { NodeAgents } from './node-agents.js';
 import { type ProbeOptions, type ProbeResult, probe, probeVersion } from './probe.js';
 
