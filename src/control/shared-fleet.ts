@@ -26,6 +26,8 @@ const OPEN_TASK = `INSERT INTO stickylb_open_tasks (task_id, node) VALUES ($1, $
   ON CONFLICT (task_id) DO UPDATE SET node = $2, last_seen = now()`;
 const POLLED_TASK = 'UPDATE stickylb_open_tasks SET last_seen = now() WHERE task_id = $1';
 const FINISHED_TASK = 'DELETE FROM stickylb_open_tasks WHERE task_id = $1';
+/** Task changes kept for a store that is down (the oldest go first beyond it). */
+const MAX_PENDING = 10_000;
 
 /** One process's share of the fleet's traffic state. */
 export class SharedFleet {
@@ -33,6 +35,9 @@ export class SharedFleet {
   readonly #tasks: OpenTasks;
   /** This process among the fleet's load counts (a replica name is not unique: two may share a host). */
   readonly #instance: string;
+  /** Task changes not yet written (the store was down), oldest first: retried before the next read. */
+  readonly #pending: TaskChange[] = [];
+  #flushing = false;
 
   constructor(conn: StoreConnection, replica: string, tasks: OpenTasks) {
     this.#conn = conn;
@@ -48,8 +53,11 @@ export class SharedFleet {
   async exchangeLoads(mine: ReadonlyMap<string, NodeLoad>): Promise<Map<string, NodeLoad> | undefined> {
     const conn = this.#conn;
     try {
-      const [loads, tasks] = await conn.withSchema(() =>
+      const readAt = Date.now();
+      const [loads, tasks, current] = await conn.withSchema(() =>
         conn.op(async (client) => {
+          // Writes a failure left behind go first, so the counts read below include them.
+          const written = await this.#flush(client);
           const values = [...mine.values()];
           await client.query(PUBLISH_LOADS, [
             this.#instance,
@@ -64,11 +72,11 @@ export class SharedFleet {
             [this.#instance],
           );
           const open = await client.query<{ node: string; n: number }>(COUNT_TASKS);
-          return [others.rows, open.rows] as const;
+          return [others.rows, open.rows, written && this.#pending.length === 0] as const;
         }),
       );
       conn.markUp();
-      this.#tasks.setShared(new Map(tasks.map((t) => [t.node, t.n])));
+      this.#tasks.setShared(new Map(tasks.map((t) => [t.node, t.n])), current, readAt);
       return new Map(
         loads.map((r) => [
           r.node,
@@ -77,6 +85,7 @@ export class SharedFleet {
       );
     } catch (err) {
       conn.down(err);
+      this.#tasks.sharedStale();
       return undefined;
     }
   }
@@ -86,17 +95,44 @@ export class SharedFleet {
     this.#tasks.onChange = undefined;
   }
 
-  /** Records a deploy task's change for the fleet; a failure marks the store down, never throws. */
+  /**
+   * Records a deploy task's change for the fleet: queued and written now; a write that fails stays
+   * queued (and the store is marked down) until a later write or read gets it through. Never throws.
+   */
   async #recordTask(change: TaskChange): Promise<void> {
-    const [sql, params] =
-      change.kind === 'opened'
-        ? [OPEN_TASK, [change.id, change.node]]
-        : [change.finished ? FINISHED_TASK : POLLED_TASK, [change.id]];
+    // Beyond the bound the second oldest goes (the oldest may be being written).
+    if (this.#pending.length >= MAX_PENDING) this.#pending.splice(1, 1);
+    this.#pending.push(change);
+    this.#tasks.sharedStale();
     const conn = this.#conn;
     try {
-      await conn.withSchema(() => conn.op((client) => client.query(sql, params)));
+      await conn.withSchema(() => conn.op((client) => this.#flush(client)));
     } catch (err) {
       conn.down(err);
+    }
+  }
+
+  /**
+   * Writes the queued task changes in order, one writer at a time (a change written twice out of
+   * order could reopen a finished task); true once none is left, false when another flush runs
+   * (it writes what is queued, this one included).
+   */
+  async #flush(client: { query(sql: string, params: unknown[]): Promise<unknown> }): Promise<boolean> {
+    if (this.#flushing) return false;
+    this.#flushing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const change = this.#pending[0]!;
+        const [sql, params] =
+          change.kind === 'opened'
+            ? [OPEN_TASK, [change.id, change.node]]
+            : [change.finished ? FINISHED_TASK : POLLED_TASK, [change.id]];
+        await client.query(sql, params);
+        this.#pending.shift();
+      }
+      return true;
+    } finally {
+      this.#flushing = false;
     }
   }
 }

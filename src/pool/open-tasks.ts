@@ -4,8 +4,11 @@
  * plane reports what it sees through `TaskReports`: the `task_id` of a deploy's answer opens a
  * task on the node that answered; a poll through the balancer that reads it `finished` closes it.
  * A task nobody polls for `connect.taskTimeout` is forgotten (a client that gave up). With a
- * shared store the fleet's open tasks count too (`shared`), so a deploy made through one replica
- * holds `drain --wait` through any other.
+ * shared store the store's record is the truth while it answers (issue 32.6): a deploy made through
+ * one replica holds `drain --wait` through any other, and a task another replica saw finish is
+ * closed here too. Tasks this replica opened since the store was last read count on top of it (a
+ * moment's over-count at most, never an under-count); while the store cannot be read, the larger of
+ * this replica's count and the store's last one counts.
  */
 
 /** Where the data plane reports deploy tasks (the tracker itself, or a worker's relay to it). */
@@ -26,11 +29,13 @@ const MAX_TASKS = 10_000;
 
 /** The open deploy tasks of this replica (and, with a shared store, the fleet's counts). */
 export class OpenTasks implements TaskReports {
-  readonly #tasks = new Map<string, { readonly node: string; seen: number }>();
+  readonly #tasks = new Map<string, { readonly node: string; readonly opened: number; seen: number }>();
   readonly #now: () => number;
   #timeoutMs: number;
   /** Open tasks per node as the shared store last read them. */
   #shared: ReadonlyMap<string, number> = new Map();
+  /** When the store was last read with every change of this replica in it; undefined: not now. */
+  #sharedAt: number | undefined;
   /** Called with every change this replica sees (the shared store records it). */
   onChange: ((change: TaskChange) => void) | undefined;
 
@@ -46,7 +51,8 @@ export class OpenTasks implements TaskReports {
       const oldest = this.#tasks.keys().next().value;
       if (oldest !== undefined) this.#tasks.delete(oldest);
     }
-    this.#tasks.set(id, { node, seen: this.#now() });
+    const now = this.#now();
+    this.#tasks.set(id, { node, opened: now, seen: now });
     this.onChange?.({ kind: 'opened', id, node });
   }
 
@@ -60,17 +66,33 @@ export class OpenTasks implements TaskReports {
     this.onChange?.({ kind: 'polled', id, finished });
   }
 
-  /** Open tasks on `node`: this replica's, or the fleet's when the shared store knows more. */
+  /** Open tasks on `node`; see the file comment. */
   count(node: string): number {
     this.#prune();
+    const sharedAt = this.#sharedAt;
     let mine = 0;
-    for (const task of this.#tasks.values()) if (task.node === node) mine++;
-    return Math.max(mine, this.#shared.get(node) ?? 0);
+    let since = 0;
+    for (const task of this.#tasks.values()) {
+      if (task.node !== node) continue;
+      mine++;
+      if (sharedAt !== undefined && task.opened >= sharedAt) since++;
+    }
+    const shared = this.#shared.get(node) ?? 0;
+    return sharedAt === undefined ? Math.max(mine, shared) : shared + since;
   }
 
-  /** The fleet's open tasks per node, from the shared store. */
-  setShared(counts: ReadonlyMap<string, number>): void {
+  /**
+   * The fleet's open tasks per node, read from the shared store; `current`: every change this
+   * replica saw had been written before the read, so the store is the truth.
+   */
+  setShared(counts: ReadonlyMap<string, number>, current = false, readAt = this.#now()): void {
     this.#shared = counts;
+    this.#sharedAt = current ? readAt : undefined;
+  }
+
+  /** The store cannot be read (or has writes of this replica missing): counts fall back to the larger. */
+  sharedStale(): void {
+    this.#sharedAt = undefined;
   }
 
   /** How long a task may go without a poll (`connect.taskTimeout`). */

@@ -112,6 +112,30 @@ describe('deploy tasks and safe to stop', () => {
         expect(await waiting.exited).toBe(0);
         expect(waiting.out()).toContain('a: safe to stop');
       }, 60_000);
+
+      it('a task another replica saw finish is closed on every replica, also when it finished while PostgreSQL was down (issue 32.6)', async () => {
+        const pg = await startPostgres();
+        const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+        const shared = { sharedState: { url: pg.url } };
+        const [one, two] = [await startBalancer([a, b], shared), await startBalancer([a, b], shared)];
+        await a.tasks('hold');
+        const first = (await call(one, 'POST', '/__api__/v1/content/c1/deploy')).json.task_id as string;
+        await expect.poll(async () => (await viewOf(two, 'a')).openTasks, { timeout: 10_000 }).toBe(1);
+        await a.tasks('finish');
+        // Polled finished through the other replica: the one that saw it start lets it go too.
+        expect((await call(two, 'GET', `/__api__/v1/tasks/${first}`)).json.finished).toBe(true);
+        await expect.poll(async () => (await viewOf(one, 'a')).openTasks, { timeout: 10_000 }).toBe(0);
+        // A deploy, then PostgreSQL down while it finishes: the write waits for the store.
+        await a.tasks('hold');
+        const second = (await call(one, 'POST', '/__api__/v1/content/c1/deploy')).json.task_id as string;
+        await expect.poll(async () => (await viewOf(two, 'a')).openTasks, { timeout: 10_000 }).toBe(1);
+        pg.stop();
+        await a.tasks('finish');
+        expect((await call(one, 'GET', `/__api__/v1/tasks/${second}`)).json.finished).toBe(true);
+        pg.start();
+        await expect.poll(async () => (await viewOf(two, 'a')).openTasks, { timeout: 15_000 }).toBe(0);
+        expect((await viewOf(one, 'a')).openTasks).toBe(0);
+      }, 60_000);
     },
   );
 });
