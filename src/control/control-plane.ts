@@ -29,6 +29,7 @@ import { type ContentListOutcome, ProcsReader } from './health/connect-procs.js'
 import { type CheckerOptions, HealthChecker } from './health/health-checker.js';
 import { NodeAgents } from './health/node-agents.js';
 import { reloadConfig } from './reload.js';
+import { LOADS_FRESH_SECONDS } from './shared-fleet.js';
 import { SharedStateStore } from './shared-state.js';
 
 /** One series of `stickylb_affinity_repins_total`. */
@@ -336,10 +337,21 @@ export class ControlPlane {
         }
       });
     let others: ReadonlyMap<string, NodeLoad> = new Map();
+    let othersAt = 0;
     const tick = async () => {
       try {
         const mine = await local();
-        if (this.#store !== undefined) others = (await this.#store.fleet.exchangeLoads(mine)) ?? others;
+        if (this.#store !== undefined) {
+          const read = await this.#store.fleet.exchangeLoads(mine);
+          if (read !== undefined) {
+            others = read;
+            othersAt = performance.now();
+          } else if (performance.now() - othersAt > LOADS_FRESH_SECONDS * 1000) {
+            // The store cannot say: the other replicas' loads age out as the SQL ages them
+            // (issue 32.11), so replicas that have gone stop counting during an outage.
+            others = new Map();
+          }
+        }
         apply(others);
       } catch (err) {
         this.#log.debug({ err }, 'load share failed');

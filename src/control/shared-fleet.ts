@@ -11,7 +11,7 @@ import type { NodeLoad } from '../pool/upstream-node.js';
 import type { StoreConnection } from './store-connection.js';
 
 /** Load counts older than this are another replica's that stopped: not counted (rule 10). */
-const LOADS_FRESH_SECONDS = 5;
+export const LOADS_FRESH_SECONDS = 5;
 const PUBLISH_LOADS = `INSERT INTO stickylb_loads (instance, node, load, contents, at)
   SELECT $1, n, l, c, now() FROM unnest($2::text[], $3::int[], $4::text[]) AS t(n, l, c)
   ON CONFLICT (instance, node) DO UPDATE SET load = EXCLUDED.load, contents = EXCLUDED.contents, at = now()`;

@@ -201,6 +201,26 @@ describe('content-aware placement', () => {
         expect((await new BrowserClient(two.url).get(`/content/${app}/`, 'navigate')).node).toBe('b');
         expect(await placements(two, 'spilled')).toBe(1);
       }, 30_000);
+
+      it("during a PostgreSQL outage the other replicas' loads age out as the SQL ages them (issue 32.11)", async () => {
+        const pg = await startPostgres();
+        const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+        const shared = { sharedState: { url: pg.url } };
+        const [one, two] = [await startBalancer(nodes, shared), await startBalancer(nodes, shared)];
+        const running = contentPreferring('b', ['a', 'b'], 2);
+        for (let i = 0; i < 4; i++)
+          await openSocket(
+            `${one.url}/content/${running}/websocket/`,
+            `stickylb=${affinityToken(SECRET, 'a')}`,
+          );
+        await expect.poll(() => two.app.pool.get('a')!.externalLoad, { timeout: 10_000 }).toBe(4);
+        // Replica one goes, and the store with it: nothing can say its sessions still hold.
+        await one.close();
+        pg.stop();
+        await expect.poll(() => two.app.pool.get('a')!.externalLoad, { timeout: 15_000 }).toBe(0);
+        const app = contentPreferring('a', ['a', 'b']);
+        expect((await new BrowserClient(two.url).get(`/content/${app}/`, 'navigate')).node).toBe('a');
+      }, 40_000);
     },
   );
 
