@@ -12,6 +12,8 @@ export interface NodeCounters {
   readonly name: string;
   readonly inFlight: number;
   readonly websockets: number;
+  /** Sessions placed on the node whose WebSocket has not opened yet (node-traffic.ts). */
+  readonly placed: number;
   readonly requests: number;
   /** The worker's busiest contents on the node (summed and ranked again by the primary). */
   readonly contents: ReadonlyArray<{ readonly content: string; readonly sessions: number }>;

@@ -94,10 +94,11 @@ export class WorkerRelay {
     for (const [i, answer] of answers.entries()) {
       if (answer === undefined) continue;
       const counters = answer as NodeCounters[];
-      this.#lastLoads.push([live[i]!, new Map(counters.map((c) => [c.name, c.inFlight + c.websockets]))]);
+      const loadOf = (c: NodeCounters) => c.inFlight + c.websockets + c.placed;
+      this.#lastLoads.push([live[i]!, new Map(counters.map((c) => [c.name, loadOf(c)]))]);
       for (const c of counters) {
         const sum = total.get(c.name) ?? { load: 0, contents: new Set<string>() };
-        sum.load += c.inFlight + c.websockets;
+        sum.load += loadOf(c);
         for (const { content } of c.contents) sum.contents.add(content);
         total.set(c.name, sum);
       }

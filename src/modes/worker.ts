@@ -144,6 +144,7 @@ async function answer(
       name: n.name,
       inFlight: n.inFlight,
       websockets: n.websockets,
+      placed: n.traffic.placedSessions(Date.now()),
       requests: n.requests,
       contents: n.busiestContents(20),
     }),

@@ -114,7 +114,8 @@ export abstract class NodeTable
 
   /**
    * A node for a new session of `content` (rule 10): its content's preferred node within the load
-   * bound, never one in `exclude`; undefined when no node takes new clients.
+   * bound, never one in `exclude`; undefined when no node takes new clients. The session counts on
+   * that node's load until its WebSocket opens or `PLACED_GRACE_MS` pass.
    */
   placeContent(
     content: string,
@@ -127,11 +128,14 @@ export abstract class NodeTable
       seed: node.seed,
       weight: node.weight,
       share: node.rampShare(now),
-      load: node.fleetLoad(),
+      load: node.fleetLoad(now),
       warm: node.runs(content),
     }));
     const placed = placeContent(candidates, contentKey(content), balanceFactor);
-    return placed === undefined ? undefined : { node: placed.node.node, outcome: placed.outcome };
+    if (placed === undefined) return undefined;
+    // The session counts on its node from now until its WebSocket opens (issue 32.7).
+    placed.node.node.traffic.placed(content, now);
+    return { node: placed.node.node, outcome: placed.outcome };
   }
 
   /**

@@ -287,14 +287,18 @@ export class UpstreamNode {
       .map(([content, sessions]) => ({ content, sessions }));
   }
 
-  /** This process's load on the node as it tells the rest of the fleet. */
-  localLoad(): NodeLoad {
-    return { load: this.inFlight + this.websockets, contents: [...this.contentSessions.keys()] };
+  /**
+   * This process's load on the node as it tells the rest of the fleet at `now` (epoch ms): its
+   * requests, WebSockets and sessions placed whose WebSocket has not opened yet.
+   */
+  localLoad(now = Date.now()): NodeLoad {
+    const load = this.inFlight + this.websockets + this.traffic.placedSessions(now);
+    return { load, contents: [...this.contentSessions.keys()] };
   }
 
-  /** Sessions and requests on the node, fleet-wide where known (placement's load, rule 10). */
-  fleetLoad(): number {
-    return this.inFlight + this.websockets + this.externalLoad;
+  /** Sessions and requests on the node at `now`, fleet-wide where known (placement's load, rule 10). */
+  fleetLoad(now = Date.now()): number {
+    return this.inFlight + this.websockets + this.traffic.placedSessions(now) + this.externalLoad;
   }
 
   /** Load used to pick among nodes: open work per unit of weight. */

@@ -161,3 +161,31 @@ describe('placement against Connect’s process model', () => {
     expect(on.filter((n) => n !== 'a').length).toBeGreaterThanOrEqual(5);
   });
 });
+
+describe('the bound under the way browsers arrive (issue 32.7)', () => {
+  it('90 sessions of one app over a moment, each WebSocket 400 ms after its page: no node above the cap', async () => {
+    const nodes = await Promise.all(NAMES.map((n) => startFakeNode(n)));
+    const lb = await startBalancer(nodes);
+    const app = contentPreferring('a', NAMES, SECRET);
+    const sessions = 90;
+    // A browser's gap between the page and its Shiny socket: the workload, not a wait for state.
+    const gap = () => new Promise((r) => setTimeout(r, 400));
+    const opened = await Promise.all(
+      Array.from({ length: sessions }, async (_, i) => {
+        await new Promise((r) => setTimeout(r, i * 3));
+        const tab = new BrowserClient(lb.url);
+        await tab.get(`/content/${app}/`, 'navigate');
+        await gap();
+        const path = `/content/${app}/websocket/`;
+        return (await openSocket(`${lb.url}${path}`, tab.cookieHeader(path))).hello.hello;
+      }),
+    );
+    const held = Object.fromEntries(NAMES.map((n) => [n, opened.filter((h) => h === n).length]));
+    // The cap of consistent hashing with bounded loads: ceil(1.25 x 90 / 3) = 38.
+    const cap = Math.ceil((BALANCE_FACTOR * sessions) / NAMES.length);
+    expect(Math.max(...Object.values(held))).toBeLessThanOrEqual(cap);
+    expect(held.a).toBeGreaterThanOrEqual(cap - 2);
+    // Every placed session has its WebSocket: nothing placed is left counting.
+    expect(lb.app.pool.nodes.map((n) => n.traffic.placedSessions(Date.now()))).toEqual([0, 0, 0]);
+  });
+});

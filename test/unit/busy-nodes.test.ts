@@ -6,6 +6,7 @@ const n = (name: string, inFlight = 0, websockets = 0): NodeCounters => ({
   name,
   inFlight,
   websockets,
+  placed: 0,
   requests: 0,
   contents: [],
 });

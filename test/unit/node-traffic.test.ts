@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NodeTraffic } from '../../src/pool/node-traffic.js';
+import { NodeTraffic, PLACED_GRACE_MS } from '../../src/pool/node-traffic.js';
 
 describe('node traffic: one owner, leases released once', () => {
   it.each([
@@ -55,5 +55,36 @@ describe('node traffic: one owner, leases released once', () => {
     const leases = [t.request(), t.tunnel('x'), t.request(), t.tunnel(undefined)];
     for (const l of [...leases, ...leases.reverse()]) l.end();
     expect([t.inFlight, t.websockets, t.contentSessions.size]).toEqual([0, 0, 0]);
+  });
+});
+
+describe('placed sessions (issue 32.7)', () => {
+  it('count from the page until their WebSocket opens, or the grace passes', () => {
+    const t = new NodeTraffic();
+    t.placed('app', 0);
+    t.placed('app', 100);
+    t.placed('other', 200);
+    expect(t.placedSessions(300)).toBe(3);
+    // The WebSocket of the oldest session of app opens: it counts as that WebSocket now.
+    const ws = t.tunnel('app');
+    expect([t.placedSessions(300), t.websockets]).toEqual([2, 1]);
+    // A WebSocket of a content with no placed session takes none.
+    t.tunnel('third');
+    expect(t.placedSessions(300)).toBe(2);
+    // The grace passes for the second app session, then for other's.
+    expect(t.placedSessions(100 + PLACED_GRACE_MS)).toBe(1);
+    expect(t.placedSessions(200 + PLACED_GRACE_MS)).toBe(0);
+    // A late WebSocket of an expired placement takes nothing away.
+    t.tunnel('other');
+    expect(t.placedSessions(200 + PLACED_GRACE_MS)).toBe(0);
+    ws.end();
+    expect(t.websockets).toBe(2);
+  });
+
+  it('a flood of page loads is bounded, and expires in order', () => {
+    const t = new NodeTraffic();
+    for (let i = 0; i < 60_000; i++) t.placed(`c${i % 7}`, i / 100);
+    expect(t.placedSessions(600)).toBe(50_000);
+    expect(t.placedSessions(PLACED_GRACE_MS + 600)).toBe(0);
   });
 });
