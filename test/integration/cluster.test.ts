@@ -246,10 +246,14 @@ describe('workers: 2 (node:cluster)', () => {
     await nodes[0]!.setProcs([{ appGuid: app, type: 'shiny' }]);
     const connect = { apiKey: 'test-connect-key-0123456789', procsInterval: '200ms' };
     const lb = await startCliBalancer(twoWorkers(nodes, undefined, { connect }));
-    /** Where ten page loads on fresh connections (spread over the workers) were placed, and their pin's path. */
+    /**
+     * Where two page loads on fresh connections (spread over the workers) were placed, and their
+     * pin's path. Each placed page counts on its node until its WebSocket opens (issue 32.7): two
+     * keep a within its bound whatever came before.
+     */
     const placed = async () => {
       const seen = new Set<string>();
-      for (let i = 0; i < 10; i++) {
+      for (let i = 0; i < 2; i++) {
         const tab = new BrowserClient(lb.url);
         const page = await tab.get('/sales/dashboard/', 'navigate');
         const pin = page.setCookie.find((l) => l.startsWith('stickylb_content='));

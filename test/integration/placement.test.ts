@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
-import { startBalancer, waitFor } from '../helpers/balancer.js';
+import { startBalancer, type TestBalancer, waitFor } from '../helpers/balancer.js';
 import { BrowserClient } from '../helpers/browser-client.js';
 import { contentOrder, contentPreferring as preferring } from '../helpers/content-order.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
@@ -101,12 +101,22 @@ describe('content-aware placement', () => {
   it('every replica prefers the same node for an app, with nothing shared', async () => {
     const nodes = await Promise.all(['a', 'b', 'c'].map((n) => startFakeNode(n)));
     const [one, two] = [await startBalancer(nodes), await startBalancer(nodes)];
+    /** A session as a browser makes it: the page, then its WebSocket, closed again (no load left). */
+    const session = async (lb: TestBalancer, app: string) => {
+      const tab = new BrowserClient(lb.url);
+      const page = await tab.get(`/content/${app}/`, 'navigate');
+      const path = `/content/${app}/websocket/`;
+      const ws = await openSocket(`${lb.url}${path}`, tab.cookieHeader(path));
+      ws.ws.close();
+      await waitFor(() => lb.app.pool.nodes.every((n) => n.websockets === 0), 3000, 'session closed');
+      return page.node;
+    };
     for (let i = 0; i < 6; i++) {
       const app = `11111111-2222-4333-8444-${String(i).padStart(12, '0')}`;
-      const viaOne = await new BrowserClient(one.url).get(`/content/${app}/`, 'navigate');
-      const viaTwo = await new BrowserClient(two.url).get(`/content/${app}/`, 'navigate');
-      expect(viaTwo.node).toBe(viaOne.node);
-      expect(viaOne.node).toBe(order(app, ['a', 'b', 'c'])[0]);
+      const viaOne = await session(one, app);
+      const viaTwo = await session(two, app);
+      expect(viaTwo).toBe(viaOne);
+      expect(viaOne).toBe(order(app, ['a', 'b', 'c'])[0]);
     }
   });
 
