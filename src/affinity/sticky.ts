@@ -9,7 +9,11 @@ import { credentialHash, credentialOf, type HashWords } from './rendezvous.js';
 import { isTokenShaped } from './token.js';
 
 /** Why a client was moved off its node. */
-export type RepinReason = 'down' | 'maintenance' | 'unknown' | 'redispatch' | 'task';
+/**
+ * Why a client was moved: its node down, in maintenance, unknown; a failed attempt sent elsewhere;
+ * a deploy task found on another node; its app failing on its node (`app-failure`, rule 13).
+ */
+export type RepinReason = 'down' | 'maintenance' | 'unknown' | 'redispatch' | 'task' | 'app-failure';
 
 /** The view of the pool the decision needs. */
 export interface StickyPool<N> {

@@ -260,6 +260,20 @@ export const configSchema = z
          * more sessions where their content runs).
          */
         balanceFactor: z.number().min(1, 'must be at least 1').max(10, 'must be at most 10').default(1.25),
+        /**
+         * Rule 13: an app that fails on one node while the node is fine leaves that node's place in
+         * the app's order; other apps keep the node.
+         */
+        contentEjection: z
+          .strictObject({
+            /** Consecutive failed page loads or handshakes of an app on a node that eject it (default 3; 0: never). */
+            failures: int(0, 100).default(3),
+            /** First ejection time; the n-th in a row lasts n times it (default 30s). */
+            baseTime: duration('30s'),
+            /** Longest ejection time (default 10m); then one trial session. */
+            maxTime: duration('10m'),
+          })
+          .prefault({}),
       })
       .prefault({}),
     healthCheck: z

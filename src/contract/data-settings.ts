@@ -51,6 +51,8 @@ export interface DataSettings {
     readonly passiveFailures: number;
     readonly requireSameVersion: boolean;
     readonly slowStartMs: number;
+    /** Rule 13: when a content failing on a node leaves its order (`placement.contentEjection`). */
+    readonly ejection: { readonly failures: number; readonly baseMs: number; readonly maxMs: number };
   };
   /** Fixed at start: a change is logged as needing a restart. */
   readonly listen: {

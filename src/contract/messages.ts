@@ -4,6 +4,7 @@
  * no secret in it and nothing in the worker's environment.
  */
 
+import type { Ejection } from '../pool/content-health.js';
 import type { StatusRecord } from '../pool/upstream-node.js';
 import type { DataSettings } from './data-settings.js';
 
@@ -38,7 +39,9 @@ export type ToWorker =
       /** Vanity paths (path prefix -> content GUID), sent when they changed. */
       readonly vanity?: ReadonlyArray<readonly [string, string]>;
     }
-  | { readonly t: 'skip-delay' };
+  | { readonly t: 'skip-delay' }
+  /** The contents ejected from nodes (rule 13), as the primary's pool decided them: the whole set. */
+  | { readonly t: 'ejections'; readonly list: readonly Ejection[] };
 
 /** Worker -> primary. `hello`: the worker listens for messages; `ready`: its proxy listens. */
 export type ToPrimary =
@@ -47,6 +50,8 @@ export type ToPrimary =
   /** Passive evidence (PassiveEvidence): a real request could not connect to the node, or did. */
   | { readonly t: 'connect-failure'; readonly name: string }
   | { readonly t: 'connected'; readonly name: string }
+  /** A content's page load or handshake on a node succeeded or failed (rule 13). */
+  | { readonly t: 'content-outcome'; readonly name: string; readonly content: string; readonly ok: boolean }
   | { readonly t: 'task-opened'; readonly node: string; readonly id: string }
   | { readonly t: 'task-polled'; readonly id: string; readonly finished: boolean }
   | { readonly t: 'reply'; readonly id: number; readonly data: unknown };

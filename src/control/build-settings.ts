@@ -20,6 +20,11 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
       passiveFailures: config.healthCheck.passiveFailures,
       requireSameVersion: config.connect.requireSameVersion,
       slowStartMs: config.healthCheck.slowStart,
+      ejection: {
+        failures: config.placement.contentEjection.failures,
+        baseMs: config.placement.contentEjection.baseTime,
+        maxMs: Math.max(config.placement.contentEjection.maxTime, config.placement.contentEjection.baseTime),
+      },
     },
     listen: {
       host: config.listen.host,

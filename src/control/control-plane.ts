@@ -14,6 +14,7 @@ import type { DataSettings } from '../contract/data-settings.js';
 import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
+import type { ContentHealthEvent } from '../pool/content-health.js';
 import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
 import { isLost, type Transition } from '../pool/node-table.js';
 import { OpenTasks } from '../pool/open-tasks.js';
@@ -170,6 +171,7 @@ export class ControlPlane {
       );
     }
     this.pool.on('transition', this.#logTransition);
+    this.pool.on('content', this.#logContent);
     this.checker = new HealthChecker(
       this.pool,
       checkerOptions(initial.config),
@@ -439,6 +441,25 @@ export class ControlPlane {
         "Connect's content list read again",
       );
       this.history.event(`content list read (${outcome.contents} contents)`, outcome.node);
+    }
+  };
+
+  /** Rule 13: one line per ejection and per recovery, and an event on the status page. */
+  readonly #logContent = (e: ContentHealthEvent): void => {
+    const name = this.pool.contentNames.get(e.content);
+    const fields = { upstream: e.node, content: e.content, ...(name === undefined ? {} : { name }) };
+    const label = name ?? e.content;
+    if (e.kind === 'ejected') {
+      const seconds = Math.round((e.untilMs - Date.now()) / 1000);
+      this.#log.warn(
+        { ...fields, ejections: e.ejections, seconds },
+        'content failing on this node while the node is fine: its new sessions go to its next node',
+      );
+      this.history.event(`${label} failing here: ejected for ${seconds} s (${e.ejections} in a row)`, e.node);
+    } else {
+      const how = e.cleared ? 'cleared by an admin' : 'its trial session succeeded';
+      this.#log.info({ ...fields, how }, 'content back on this node');
+      this.history.event(`${label} back (${how})`, e.node);
     }
   };
 

@@ -33,6 +33,11 @@ export interface Route {
   contentFor: UpstreamNode | undefined;
   /** The path the content pin is scoped to (`/content/{guid}/` or the content's vanity path). */
   contentPath: string | undefined;
+  /**
+   * The outcome of this request tells how `content` fares on its node (rule 13): a page load (a
+   * GET navigation with no body) or a WebSocket handshake of a content. Set by the caller.
+   */
+  watched: boolean;
 }
 
 /** What routing reads of a request. */
@@ -124,7 +129,14 @@ export class Router {
   #routeContent(content: ContentRef, req: Routable, rawHeaders: readonly string[]): Route | undefined {
     const pool = this.#pool;
     const contentPin = findPin(req.contentValues, pool);
-    if (contentPin.serving !== undefined) {
+    // Rule 13: a page load pinned to a node where its content is ejected is placed again.
+    const ejected =
+      contentPin.serving !== undefined &&
+      req.navigation &&
+      pool.contentEjected(content.guid, contentPin.serving)
+        ? contentPin.serving
+        : undefined;
+    if (contentPin.serving !== undefined && ejected === undefined) {
       this.#counts.pinned++;
       const pinned = newRoute(contentPin.serving, undefined, undefined);
       pinned.content = content.guid;
@@ -144,6 +156,13 @@ export class Router {
     route.contentPath = content.path;
     route.contentFor = node;
     // The client's old content pin (or, with none, its old global pin) named a node it now leaves.
+    if (ejected !== undefined) {
+      if (node !== ejected) {
+        this.#record(ejected, node, 'app-failure');
+        route.repin = 'app-failure';
+      }
+      return route;
+    }
     const stale =
       contentPin.repin !== undefined ? contentPin : globalPin.serving === undefined ? globalPin : undefined;
     if (stale?.repin !== undefined) {
@@ -179,6 +198,31 @@ export class Router {
       route.retried = true;
       if (route.cookieFor !== undefined) route.cookieFor = next;
     }
+    return next;
+  }
+
+  /**
+   * Moves a page load of a content its node answered 5xx (rule 13) to the content's next node, never
+   * one the request tried, and pins the content there; undefined when there is none. Counted as a
+   * retry: the route's one.
+   */
+  replaceContent(route: Route, failed: UpstreamNode): UpstreamNode | undefined {
+    const content = route.content;
+    if (content === undefined) return undefined;
+    route.tried ??= new Set();
+    route.tried.add(failed);
+    const placed = this.#pool.placeContent(content, this.#placement.balanceFactor, route.tried);
+    if (placed === undefined) return undefined;
+    const next = placed.node;
+    // The session placed on the failed node is the next node's now.
+    failed.traffic.unplaced(content);
+    failed.stats.retries++;
+    route.node = next;
+    route.retried = true;
+    route.contentFor = next;
+    if (route.cookieFor !== undefined) route.cookieFor = next;
+    route.repin = 'app-failure';
+    this.#record(failed, next, 'app-failure');
     return next;
   }
 
@@ -225,6 +269,7 @@ function newRoute(
     content: undefined,
     contentFor: undefined,
     contentPath: undefined,
+    watched: false,
   };
 }
 

@@ -107,6 +107,12 @@ export class Metrics {
     help: 'WebSocket handshakes received as HTTP/2 extended CONNECT (RFC 8441).',
     registers: this.#registers,
   });
+  readonly contentEjections = new client.Counter({
+    name: 'stickylb_content_ejections_total',
+    help: "Contents ejected from a node where they failed while the node was fine (rule 13): the node left that content's placement order.",
+    labelNames: ['upstream'] as const,
+    registers: this.#registers,
+  });
   /** Responses the balancer answered itself with no node (503 and friends), by status. */
   readonly #unrouted = new Map<number, number>();
   #pool: NodeTable | undefined;
@@ -122,6 +128,24 @@ export class Metrics {
       registers: this.#registers,
     }).set({ version: VERSION, node_version: process.version }, 1);
     registerNodeMetrics(this.registry, () => this.#pool?.nodes ?? [], this.#unrouted);
+    const pool = () => this.#pool;
+    new client.Gauge({
+      name: 'stickylb_contents_ejected',
+      help: 'Contents ejected from each node now (rule 13): failing there while the node is fine.',
+      labelNames: ['upstream'],
+      aggregator: 'max',
+      registers: this.#registers,
+      collect() {
+        this.reset();
+        const table = pool();
+        if (table === undefined) return;
+        const now = Date.now();
+        for (const n of table.nodes) {
+          const ejected = table.contentHealth.failing(n.name).filter((f) => (f.ejectedUntil ?? 0) > now);
+          this.set({ upstream: n.name }, ejected.length);
+        }
+      },
+    });
     this.placements.register(this.registry);
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
     for (const result of ['found', 'not_found', 'refused']) this.taskLookups.inc({ result }, 0);
@@ -136,6 +160,9 @@ export class Metrics {
     if (this.#pool === pool) return;
     this.#pool = pool;
     pool.on('transition', (t) => this.transitions.inc({ upstream: t.node.name, to: t.to }));
+    pool.on('content', (e) => {
+      if (e.kind === 'ejected') this.contentEjections.inc({ upstream: e.node });
+    });
     pool.on('membership', (removed) => {
       for (const node of removed) if (pool.get(node.name) === undefined) this.#forget(node.name);
       this.#zeroFill(pool);
@@ -146,6 +173,7 @@ export class Metrics {
   #zeroFill(pool: NodeTable): void {
     for (const { name: upstream } of pool.nodes) {
       for (const result of ['success', 'failure']) this.healthChecks.inc({ upstream, result }, 0);
+      this.contentEjections.inc({ upstream }, 0);
     }
   }
 
@@ -153,6 +181,7 @@ export class Metrics {
     for (const result of ['success', 'failure']) this.healthChecks.remove({ upstream, result });
     this.healthCheckDuration.remove({ upstream });
     for (const to of [...HEALTH_STATES, ...OPERATOR_STATES]) this.transitions.remove({ upstream, to });
+    this.contentEjections.remove({ upstream });
   }
 
   /** Counts one response with `status` from `node` (or from the balancer itself when undefined). */

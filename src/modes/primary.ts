@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import type { NodeCounters } from '../contract/messages.js';
 import type { ReloadOutcome } from '../control/admin/admin-server.js';
 import type { NodeView } from '../control/admin/node-view.js';
-import { nodeView, waitingFor } from '../control/admin/node-view.js';
+import { failingContentsOf, nodeView, waitingFor } from '../control/admin/node-view.js';
 import { ControlPlane, repinCountsOf } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
 import type { Resolver } from '../pool/dns-discovery.js';
@@ -111,7 +111,7 @@ async function summedNodes(control: ControlPlane, relay: WorkerRelay | undefined
   const now = Date.now();
   return control.pool.nodes.map((n) => {
     const contents = new Map<string, number>();
-    const view = nodeView(n, now, control.tasks.count(n.name));
+    const view = nodeView(n, now, control.tasks.count(n.name), failingContentsOf(control.pool, n.name));
     for (const list of perWorker) {
       const c = list.find((x) => x.name === n.name);
       if (c === undefined) continue;

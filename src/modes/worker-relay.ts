@@ -9,6 +9,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { isMessage, type NodeCounters, type ToPrimary, type ToWorker } from '../contract/messages.js';
 import type { ControlPlane } from '../control/control-plane.js';
 import type { Logger } from '../logger.js';
+import type { Ejection } from '../pool/content-health.js';
 import { type NodeLoad, type StatusRecord, statusRecordOf } from '../pool/upstream-node.js';
 
 const QUERY_TIMEOUT_MS = 2000;
@@ -42,6 +43,8 @@ export class WorkerRelay {
     // What changed, not the whole table: a fleet probing its way up sends one line per transition.
     control.pool.on('transition', (t) => this.#broadcast({ t: 'status', nodes: [statusRecordOf(t.node)] }));
     control.pool.on('versions', () => this.#broadcast({ t: 'status', nodes: this.#status() }));
+    // Rule 13: the primary's pool decides; every worker places by its whole set of ejections.
+    control.pool.on('content', () => this.#broadcast({ t: 'ejections', list: this.#ejections() }));
     control.onSettings((settings) => {
       this.#broadcast({ t: 'settings', settings });
       this.#broadcast({ t: 'status', nodes: this.#status() });
@@ -192,6 +195,7 @@ export class WorkerRelay {
       case 'ready':
         this.#ready.add(worker);
         worker.send({ t: 'status', nodes: this.#status() } satisfies ToWorker);
+        worker.send({ t: 'ejections', list: this.#ejections() } satisfies ToWorker);
         this.#resolveProxyUrl(message.proxyUrl);
         break;
       case 'task-opened':
@@ -200,6 +204,11 @@ export class WorkerRelay {
       case 'task-polled':
         this.#control.tasks.polled(message.id, message.finished);
         break;
+      case 'content-outcome': {
+        const node = this.#control.pool.get(message.name);
+        if (node !== undefined) this.#control.pool.reportContentOutcome(node, message.content, message.ok);
+        break;
+      }
       case 'connect-failure':
       case 'connected': {
         const node = this.#control.pool.get(message.name);
@@ -233,6 +242,11 @@ export class WorkerRelay {
 
   #status(): StatusRecord[] {
     return this.#control.pool.nodes.map(statusRecordOf);
+  }
+
+  /** The ejections the primary's pool holds now (rule 13). */
+  #ejections(): Ejection[] {
+    return this.#control.pool.contentHealth.ejections(Date.now());
   }
 
   #broadcast(message: ToWorker): void {

@@ -73,6 +73,9 @@ class WorkerProcess {
       case 'query':
         void answer(running, message.what).then((data) => send({ t: 'reply', id: message.id, data }));
         break;
+      case 'ejections':
+        running.pool.contentHealth.setShared(message.list);
+        break;
       case 'loads':
         if (message.vanity !== undefined) running.pool.vanity = new Map(message.vanity);
         for (const node of running.pool.nodes) {
@@ -104,6 +107,7 @@ class WorkerProcess {
     const pool = new StatusMirror(settings, {
       connectFailure: (name) => send({ t: 'connect-failure', name }),
       connected: (name) => send({ t: 'connected', name }),
+      contentOutcome: (name, content, ok) => send({ t: 'content-outcome', name, content, ok }),
     });
     const metrics = new Metrics();
     metrics.attach(pool);

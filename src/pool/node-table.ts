@@ -11,6 +11,7 @@ import { contentKey, type Placement, placeContent } from '../affinity/placement.
 import { type HashWords, rendezvousWinner } from '../affinity/rendezvous.js';
 import type { StickyPool } from '../affinity/sticky.js';
 import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
+import { ContentHealth, type ContentHealthEvent } from './content-health.js';
 import { selectLeastLoaded } from './selection.js';
 import { UpstreamNode, writableStatus } from './upstream-node.js';
 
@@ -39,6 +40,8 @@ export interface PoolEvents {
   membership: [removed: readonly UpstreamNode[]];
   /** Versions changed, and with them which nodes are outdated (the pool's; a primary relays them). */
   versions: [];
+  /** A content was ejected from a node, or came back to it (rule 13; the pool's). */
+  content: [ContentHealthEvent];
 }
 
 /**
@@ -48,6 +51,8 @@ export interface PoolEvents {
 export interface PassiveEvidence {
   reportConnected(node: UpstreamNode): void;
   reportConnectFailure(node: UpstreamNode): void;
+  /** A content's page load or WebSocket handshake on `node` succeeded or failed (rule 13). */
+  reportContentOutcome(node: UpstreamNode, content: string, ok: boolean): void;
 }
 
 /** The set of upstream nodes, for routing. */
@@ -63,6 +68,8 @@ export abstract class NodeTable
    * `connect.apiKey`; empty without a key.
    */
   vanity: ReadonlyMap<string, string> = new Map();
+  /** Names of contents (GUID -> name), from the same list; empty without a key. */
+  contentNames: ReadonlyMap<string, string> = new Map();
   /** Uniform in [0, 1): the slow-start draw for clients without a key (tests seed it). */
   readonly #random: () => number;
   /** Epoch ms: transitions and slow starts are stamped with it (tests move it by hand). */
@@ -76,6 +83,34 @@ export abstract class NodeTable
 
   abstract reportConnected(node: UpstreamNode): void;
   abstract reportConnectFailure(node: UpstreamNode): void;
+
+  /**
+   * Which contents fail on which nodes (rule 13): decided by the pool, copied in a worker. The
+   * data plane reports through `reportContentOutcome`.
+   */
+  readonly contentHealth = new ContentHealth();
+
+  /**
+   * A page load or a WebSocket handshake of `content` on `node` succeeded (`ok`: 2xx, 3xx, 101) or
+   * failed (5xx, or no head at all); 4xx answers are not reported (rule 13).
+   */
+  abstract reportContentOutcome(node: UpstreamNode, content: string, ok: boolean): void;
+
+  /**
+   * Whether a content pinned to `node` should be placed again: the content is ejected from the node
+   * (rule 13), so its next page load goes to the next node of its order.
+   */
+  contentEjected(content: string, node: UpstreamNode): boolean {
+    const health = this.contentHealth;
+    return health.troubled(content) && health.ejected(content, node.name, this.now());
+  }
+
+  /** The names of the nodes a content's session could go to now, but `node` (rule 13's "elsewhere"). */
+  protected othersFor(node: UpstreamNode): string[] {
+    return this.#candidates(undefined)
+      .filter((n) => n !== node)
+      .map((n) => n.name);
+  }
 
   /**
    * Takes the membership (and, for the pool, the options) of `settings`: part of the data plane's
@@ -123,7 +158,14 @@ export abstract class NodeTable
     exclude?: ReadonlySet<UpstreamNode>,
   ): Placement<UpstreamNode> | undefined {
     const now = this.now();
-    const candidates = this.#candidates(exclude).map((node) => ({
+    let nodes = this.#candidates(exclude);
+    // Rule 13: nodes where the content fails leave its order (never all of them).
+    const health = this.contentHealth;
+    if (health.troubled(content)) {
+      const kept = nodes.filter((n) => !health.ejected(content, n.name, now));
+      if (kept.length > 0) nodes = kept;
+    }
+    const candidates = nodes.map((node) => ({
       node,
       seed: node.seed,
       weight: node.weight,
@@ -135,6 +177,7 @@ export abstract class NodeTable
     if (placed === undefined) return undefined;
     // The session counts on its node from now until its WebSocket opens (issue 32.7).
     placed.node.node.traffic.placed(content, now);
+    if (health.troubled(content)) health.placed(content, placed.node.node.name, now);
     return { node: placed.node.node, outcome: placed.outcome };
   }
 

@@ -116,6 +116,11 @@ export class NodeTraffic {
     return new Lease(this.#counts, REQUEST, undefined);
   }
 
+  /** A session of `content` placed here went elsewhere after all (its page load failed over). */
+  unplaced(content: string): void {
+    this.#consume(content);
+  }
+
   /**
    * A WebSocket tunnel opens on the node, a session of `content` when it belongs to one (the
    * session placed for it, if any, now counts as this WebSocket).

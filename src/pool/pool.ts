@@ -6,6 +6,7 @@
 
 import type { OperatorState } from '../config/schema.js';
 import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
+import { DEFAULT_EJECTION, type EjectionPolicy } from './content-health.js';
 import { NodeTable } from './node-table.js';
 import {
   type ConnectProcs,
@@ -23,6 +24,8 @@ export interface PoolOptions {
   readonly requireSameVersion: boolean;
   /** Time over which a node that becomes available again ramps up to its full share (0: none). */
   readonly slowStartMs: number;
+  /** Rule 13's ejections (default: 3 failures, 30 s, at most 10 min). */
+  readonly ejection?: EjectionPolicy;
 }
 
 /** The control plane's node table: it owns every node's status. */
@@ -88,6 +91,20 @@ export class Pool extends NodeTable {
   }
 
   /** Passive evidence: a request reached the node. */
+
+  /** An admin cleared `node`'s failing contents (rule 13): each is announced as recovered. */
+  clearEjections(node: UpstreamNode): string[] {
+    const cleared = this.contentHealth.clear(node.name);
+    for (const content of cleared)
+      this.emit('content', { kind: 'recovered', content, node: node.name, cleared: true });
+    return cleared;
+  }
+
+  /** Records a content's outcome on `node` and decides its ejection (rule 13); emits `content` on a change. */
+  reportContentOutcome(node: UpstreamNode, content: string, ok: boolean): void {
+    const event = this.contentHealth.record(content, node.name, ok, this.now(), this.othersFor(node));
+    if (event !== undefined) this.emit('content', event);
+  }
   reportConnected(node: UpstreamNode): void {
     if (node.connectFailures !== 0) writableStatus(node).connectFailures = 0;
   }
@@ -138,6 +155,8 @@ export class Pool extends NodeTable {
    */
   reconcile(specs: readonly NodeSpec[], options: PoolOptions): UpstreamNode[] {
     this.#options = options;
+    this.contentHealth.policy = options.ejection ?? DEFAULT_EJECTION;
+    this.contentHealth.keepOnly(new Set(specs.map((s) => s.name)));
     const removed = this.setMembership(specs, (node, previous) => {
       // A re-addressed node keeps a state the API gave it while the YAML says the same as before.
       if (previous.configState !== node.configState) return;

@@ -13,6 +13,8 @@ import { type StatusRecord, type UpstreamNode, writableStatus } from './upstream
 export interface EvidenceSink {
   connectFailure(name: string): void;
   connected(name: string): void;
+  /** A content's outcome on a node (rule 13): the primary's pool decides ejections. */
+  contentOutcome(name: string, content: string, ok: boolean): void;
 }
 
 /** The status table a worker routes over. */
@@ -41,6 +43,7 @@ export class StatusMirror extends NodeTable {
 
   follow(settings: Pick<DataSettings, 'nodes' | 'pool'>): void {
     this.#passive = settings.pool.passiveFailures > 0;
+    this.contentHealth.policy = settings.pool.ejection;
     this.reconcile(settings.nodes);
   }
 
@@ -84,6 +87,11 @@ export class StatusMirror extends NodeTable {
     if (!this.#passive) return;
     this.#failing.add(node.name);
     this.#evidence.connectFailure(node.name);
+  }
+
+  /** Sent to the primary, whose pool decides; its ejections come back (`contentHealth.setShared`). */
+  reportContentOutcome(node: UpstreamNode, content: string, ok: boolean): void {
+    this.#evidence.contentOutcome(node.name, content, ok);
   }
 
   reportConnected(node: UpstreamNode): void {

@@ -32,6 +32,13 @@ export interface FakeNode {
   setContents(list: Array<{ guid: string; content_url: string }>): Promise<void>;
   /** The processes the node's /__api__/metrics/procs reports from now on. */
   setProcs(procs: Array<{ appGuid: string; type: string; ram?: number }>): Promise<void>;
+  /**
+   * Makes `content` fail on this node from now on (its ping stays 200): `500` pages and 503
+   * refused handshakes, `reset` connections dropped before a head; `off` mends it.
+   */
+  breakContent(content: string, mode: '500' | 'reset' | 'off'): Promise<void>;
+  /** Page loads and handshakes of each content the node was asked: `{"GUID ok": n, "GUID failed": n}`. */
+  contentHits(): Promise<Record<string, number>>;
 }
 
 /** What a fake node reports of itself (/__control__/state). */
@@ -106,6 +113,15 @@ export async function startFakeNode(name: string, options: FakeNodeOptions = {})
       const res = await fetch(`http://127.0.0.1:${port}/__control__/reap`);
       await res.arrayBuffer();
     },
+    breakContent: async (content, mode) => {
+      const res = await fetch(`http://127.0.0.1:${port}/__control__/broken?content=${content}&mode=${mode}`);
+      await res.arrayBuffer();
+    },
+    contentHits: async () =>
+      (await (await fetch(`http://127.0.0.1:${port}/__control__/content-hits`)).json()) as Record<
+        string,
+        number
+      >,
     setContents: async (list) => {
       const res = await fetch(`http://127.0.0.1:${port}/__control__/contents`, {
         method: 'POST',

@@ -11,12 +11,12 @@ const chunked = (text: string, size = 7) => {
 };
 
 describe('scanContentList', () => {
-  it.each<[string, string, Array<{ guid: string; contentUrl: string }>]>([
+  it.each<[string, string, Array<{ guid: string; contentUrl: string; name?: string }>]>([
     ['an empty list', '[]', []],
     [
       'guid and content_url kept, every other field skipped whatever it holds',
       '[{"name":"a","guid":"g1","tags":[{"guid":"inner","content_url":"x"}],"n":1.5,"ok":true,"none":null,"content_url":"https://c/a/"}]',
-      [{ guid: 'g1', contentUrl: 'https://c/a/' }],
+      [{ guid: 'g1', contentUrl: 'https://c/a/', name: 'a' }],
     ],
     [
       'an item without one of them is left out',

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { seeded } from '../../bench/lib/workload.mjs';
 import type { NodeSpec } from '../../src/contract/data-settings.js';
+import { DEFAULT_EJECTION } from '../../src/pool/content-health.js';
 import type { Transition } from '../../src/pool/node-table.js';
 import { compareVersions, Pool } from '../../src/pool/pool.js';
 import type { UpstreamNode } from '../../src/pool/upstream-node.js';
 import { spec } from '../helpers/node-spec.js';
 
-const options = { passiveFailures: 3, requireSameVersion: false, slowStartMs: 0 };
+const options = { passiveFailures: 3, requireSameVersion: false, slowStartMs: 0, ejection: DEFAULT_EJECTION };
 
 describe('Connect version order', () => {
   it.each([

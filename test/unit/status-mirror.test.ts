@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_EJECTION } from '../../src/pool/content-health.js';
 import type { Transition } from '../../src/pool/node-table.js';
 import { Pool } from '../../src/pool/pool.js';
 import { StatusMirror } from '../../src/pool/status-mirror.js';
 import { statusRecordOf } from '../../src/pool/upstream-node.js';
 import { spec } from '../helpers/node-spec.js';
 
-const options = { passiveFailures: 2, requireSameVersion: true, slowStartMs: 10_000 };
+const options = {
+  passiveFailures: 2,
+  requireSameVersion: true,
+  slowStartMs: 10_000,
+  ejection: DEFAULT_EJECTION,
+};
 
 /** A primary's pool and a worker's mirror of it, joined as the relay joins them (records, evidence). */
 function pair() {
@@ -23,6 +29,10 @@ function pair() {
       connected: (name) => {
         sent.push(`connected ${name}`);
         pool.reportConnected(pool.get(name)!);
+      },
+      contentOutcome: (name, content, ok) => {
+        sent.push(`${ok ? 'success' : 'failure'} ${content} ${name}`);
+        pool.reportContentOutcome(pool.get(name)!, content, ok);
       },
     },
     Math.random,

@@ -12,7 +12,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { Pool } from '../../pool/pool.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { checkBearer } from './auth.js';
-import { type NodeView, nodeView } from './node-view.js';
+import { failingContentsOf, type NodeView, nodeView } from './node-view.js';
 import { statusPage } from './status-page.js';
 
 /** Result of a reload request, as the admin API reports it. */
@@ -136,7 +136,9 @@ function ready(deps: AdminDeps, res: ServerResponse): void {
 /** Every node's view: summed over workers in cluster mode (deps.nodes), else this process's. */
 async function views(deps: AdminDeps): Promise<NodeView[]> {
   if (deps.nodes) return deps.nodes();
-  return deps.pool.nodes.map((n) => nodeView(n, Date.now(), deps.openTasks?.(n.name)));
+  return deps.pool.nodes.map((n) =>
+    nodeView(n, Date.now(), deps.openTasks?.(n.name), failingContentsOf(deps.pool, n.name)),
+  );
 }
 
 /** POST: a reload, or a node's operator state (admin.token required). */
@@ -146,7 +148,7 @@ async function change(
   res: ServerResponse,
   path: string,
 ): Promise<void> {
-  const action = /^\/api\/nodes\/([^/]+)\/(drain|maintenance|activate)$/.exec(path);
+  const action = /^\/api\/nodes\/([^/]+)\/(drain|maintenance|activate|clear-ejections)$/.exec(path);
   if (action === null && path !== '/api/reload') return json(res, 404, { error: 'not found' });
   req.resume();
   const auth = checkBearer(req, deps.access().token);
@@ -164,6 +166,15 @@ async function change(
   }
   const node = deps.pool.get(safeDecode(action[1]!));
   if (node === undefined) return json(res, 404, { error: `no node named ${action[1]}` });
+  if (action[2] === 'clear-ejections') {
+    // Rule 13: an admin who mended an app on this node gives it its sessions back at once.
+    const cleared = deps.pool.clearEjections(node);
+    deps.logger.info(
+      { upstream: node.name, contents: cleared },
+      'content ejections cleared through admin API',
+    );
+    return json(res, 200, { cleared });
+  }
   const state = ACTIONS[action[2]!]!;
   try {
     await deps.changeState(node, state);
@@ -175,7 +186,11 @@ async function change(
     });
   }
   deps.logger.info({ upstream: node.name, state }, 'node state set through admin API');
-  return json(res, 200, nodeView(node, Date.now(), deps.openTasks?.(node.name)));
+  return json(
+    res,
+    200,
+    nodeView(node, Date.now(), deps.openTasks?.(node.name), failingContentsOf(deps.pool, node.name)),
+  );
 }
 
 function unauthorized(res: ServerResponse, auth: string): void {

@@ -1,5 +1,43 @@
 /** The JSON shape of a node in `/api/nodes` and the status page. */
+import type { NodeTable } from '../../pool/node-table.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
+
+/** Contents ejected from one node at once that flag it `degraded` (rule 13: an admin decides). */
+export const DEGRADED_CONTENTS = 2;
+
+/** A content failing on a node (rule 13), as the admin API shows it. */
+export interface FailingContentView {
+  content: string;
+  /** Its name in Connect's content list (with `connect.apiKey`), else null. */
+  name: string | null;
+  /** Its vanity path (with `connect.apiKey`), else null. */
+  path: string | null;
+  /** Consecutive failed page loads or handshakes now. */
+  failures: number;
+  /** Ejections in a row (each lasts longer). */
+  ejections: number;
+  since: string;
+  /** When the ejection ends and one trial session is sent; null while not ejected. */
+  nextTrial: string | null;
+}
+
+/** The contents failing on `node` in `pool` (rule 13), most recent trouble first. */
+export function failingContentsOf(pool: NodeTable, node: string): FailingContentView[] {
+  const paths = new Map<string, string>();
+  for (const [path, guid] of pool.vanity) if (!paths.has(guid)) paths.set(guid, path);
+  return pool.contentHealth
+    .failing(node)
+    .sort((a, b) => b.since - a.since)
+    .map((f) => ({
+      content: f.content,
+      name: pool.contentNames.get(f.content) ?? null,
+      path: paths.get(f.content) ?? null,
+      failures: f.failures,
+      ejections: f.ejections,
+      since: new Date(f.since).toISOString(),
+      nextTrial: f.ejectedUntil === undefined ? null : new Date(f.ejectedUntil).toISOString(),
+    }));
+}
 
 /** One node as the admin API reports it. */
 export interface NodeView {
@@ -40,10 +78,22 @@ export interface NodeView {
   busiestContents: Array<{ content: string; sessions: number }>;
   /** While a slow start lasts, the share of its weight the node takes of new clients (0-1). */
   slowStartShare: number | null;
+  /** Contents failing on this node while it is fine (rule 13), ejected or on their way to it. */
+  failingContents: FailingContentView[];
+  /** Several contents ejected from it at once: something of the node's own (an admin decides). */
+  degraded: boolean;
 }
 
-/** Serialisable view of `node`; `openTasks` from the control plane's tracker. */
-export function nodeView(node: UpstreamNode, now = Date.now(), openTasks = 0): NodeView {
+/**
+ * Serialisable view of `node`; `openTasks` from the control plane's tracker, `failing` from the
+ * pool's content health (failingContentsOf).
+ */
+export function nodeView(
+  node: UpstreamNode,
+  now = Date.now(),
+  openTasks = 0,
+  failing: FailingContentView[] = [],
+): NodeView {
   const procs = node.connectProcs;
   const waiting = waitingFor(node.state, node.inFlight, node.websockets, openTasks, procs?.jobs ?? 0);
   const p = node.lastProbe;
@@ -84,6 +134,10 @@ export function nodeView(node: UpstreamNode, now = Date.now(), openTasks = 0): N
     safeToStop: waiting.length === 0,
     waitingFor: waiting,
     slowStartShare: node.ramping(now) ? Math.round(node.rampShare(now) * 100) / 100 : null,
+    failingContents: failing,
+    degraded:
+      failing.filter((f) => f.nextTrial !== null && Date.parse(f.nextTrial) > now).length >=
+      DEGRADED_CONTENTS,
   };
 }
 

@@ -137,6 +137,8 @@ export const VANITY_PATH = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,=:@/]|%[0-9A-Fa-f]{2})
 export type VanityRead =
   | {
       readonly vanity: Map<string, string>;
+      /** Content names by GUID (for the admin API). */
+      readonly names: Map<string, string>;
       readonly contents: number;
       readonly cut: ContentListRead['cut'];
     }
@@ -161,7 +163,9 @@ export async function readVanity(
     return { error: `not a content list: ${(err as Error).message}` };
   }
   const vanity = new Map<string, string>();
+  const names = new Map<string, string>();
   for (const c of list.items) {
+    if (c.name !== undefined) names.set(c.guid.toLowerCase(), c.name);
     let path: string;
     try {
       path = new URL(c.contentUrl).pathname;
@@ -174,7 +178,7 @@ export async function readVanity(
     if (!VANITY_PATH.test(path)) continue;
     vanity.set(path, c.guid.toLowerCase());
   }
-  return { vanity, contents: list.items.length, cut: list.cut };
+  return { vanity, names, contents: list.items.length, cut: list.cut };
 }
 
 /** Content list reads, one per this many process reads (about a minute at the default 5 s). */
@@ -185,6 +189,7 @@ export interface ProcsPool {
   readonly nodes: readonly UpstreamNode[];
   setConnectProcs(node: UpstreamNode, procs: ConnectProcs | undefined): void;
   vanity: ReadonlyMap<string, string>;
+  contentNames: ReadonlyMap<string, string>;
 }
 
 /** How a read of the content list ended, for the log and the status page (`onContentList`). */
@@ -274,6 +279,7 @@ export class ProcsReader {
       return;
     }
     this.#pool.vanity = read.vanity;
+    this.#pool.contentNames = read.names;
     this.#onContentList({
       ok: true,
       node: node.name,

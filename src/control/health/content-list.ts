@@ -1,8 +1,8 @@
 /**
  * Connect's content list (`GET /__api__/v1/content`), read as a stream: the answer is one JSON array
  * of every content on the server, not paginated, about 1.2 KB per content (descriptions, owners,
- * settings), so a large server answers tens of MB. Only each item's `guid` and `content_url` are
- * kept (a few hundred bytes at most), so memory follows the number of contents, never the size of
+ * settings), so a large server answers tens of MB. Only each item's `guid`, `content_url` and name
+ * (its `title`, else `name`) are kept (a few hundred bytes at most), so memory follows the number of contents, never the size of
  * the answer; reading stops at `MAX_CONTENT_LIST_BYTES` or `MAX_CONTENTS` with what was read so far
  * and says it was cut (issue 32.4).
  */
@@ -22,6 +22,8 @@ const MAX_PACKED = 64 * 1024;
 export interface ContentItem {
   readonly guid: string;
   readonly contentUrl: string;
+  /** Its name (or title), for the admin API; undefined when the list has none. */
+  readonly name: string | undefined;
 }
 
 /** What a read of the list gave. */
@@ -31,7 +33,7 @@ export interface ContentListRead {
   readonly cut: 'bytes' | 'items' | undefined;
 }
 
-const FIELDS = new Set(['guid', 'content_url']);
+const FIELDS = new Set(['guid', 'content_url', 'name', 'title']);
 
 /**
  * Scans `body` (the list's bytes) for its items' `guid` and `content_url`. Rejects when the answer
@@ -71,6 +73,7 @@ export async function scanContentList(
   let text = '';
   let guid: string | undefined;
   let url: string | undefined;
+  let name: string | undefined;
   let tooLong = false;
   try {
     for await (const token of tokens as AsyncIterable<{ name: string; value?: string }>) {
@@ -83,6 +86,7 @@ export async function scanContentList(
           if (depth === 2) {
             guid = undefined;
             url = undefined;
+            name = undefined;
             tooLong = false;
           }
           field = undefined;
@@ -92,7 +96,7 @@ export async function scanContentList(
           depth--;
           field = undefined;
           if (depth === 1 && guid !== undefined && url !== undefined && !tooLong) {
-            items.push({ guid, contentUrl: url });
+            items.push({ guid, contentUrl: url, name });
             if (items.length >= maxItems) {
               cut = 'items';
               body.destroy();
@@ -111,6 +115,11 @@ export async function scanContentList(
         case 'stringChunk':
           if (capturing === undefined) break;
           if (text.length + token.value!.length > MAX_FIELD_CHARS) {
+            // A long title is cut, a long GUID or URL leaves the item out.
+            if (capturing === 'name' || capturing === 'title') {
+              text += token.value!.slice(0, Math.max(MAX_FIELD_CHARS - text.length, 0));
+              break;
+            }
             tooLong = true;
             capturing = undefined;
           } else text += token.value;
@@ -118,6 +127,7 @@ export async function scanContentList(
         case 'endString':
           if (capturing === 'guid') guid = text;
           else if (capturing === 'content_url') url = text;
+          else if (capturing === 'title' || (capturing === 'name' && name === undefined)) name = text;
           capturing = undefined;
           field = undefined;
           break;

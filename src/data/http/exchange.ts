@@ -53,6 +53,10 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   #bodyBytes = 0;
   /** A deploy or a task poll (task-follower.ts); undefined for every other request. */
   readonly #tasks: TaskFollower | undefined;
+  /** The node answered with a head (not 1xx): what fails later is no evidence of its content. */
+  #headed = false;
+  /** A page load answered 5xx goes here once its body is dropped (rule 13). */
+  #retryTo: UpstreamNode | undefined;
 
   constructor(
     ctx: ExchangeContext,
@@ -183,7 +187,9 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       return false;
     }
     const node = this.#node;
+    this.#headed = true;
     this.#ctx.pool.reportConnected(node);
+    if (this.#route.watched && this.#contentOutcome(statusCode, node)) return true;
     if (this.#tasks !== undefined && !this.#tasks.head(statusCode, node)) return true;
     try {
       // A request that arrived before the stop signal is answered after it: its client must not
@@ -206,8 +212,32 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     return true;
   }
 
+  /**
+   * Reports a watched page load's outcome (rule 13); true when a 5xx is to be retried on the
+   * content's next node instead of relayed (its body is read and dropped, then `onComplete` sends
+   * the request there): once per request, before any byte reached the client.
+   */
+  #contentOutcome(statusCode: number, node: UpstreamNode): boolean {
+    const route = this.#route;
+    const content = route.content!;
+    if (statusCode < 400) this.#ctx.pool.reportContentOutcome(node, content, true);
+    if (statusCode < 500) return false;
+    this.#ctx.pool.reportContentOutcome(node, content, false);
+    if (route.retried || this.#res.headersSent || this.#tasks !== undefined) return false;
+    const next = this.#runtime.router.replaceContent(route, node);
+    if (next === undefined) return false;
+    this.#ctx.logger.debug(
+      { upstream: node.name, to: next.name, content, status: statusCode },
+      "page load sent to the content's next node",
+    );
+    this.#retryTo = next;
+    return true;
+  }
+
   onData(chunk: Buffer): boolean {
     if (this.#done) return false;
+    // The body of a 5xx page load being retried elsewhere (rule 13) is read and dropped.
+    if (this.#retryTo !== undefined) return true;
     const tasks = this.#tasks;
     if (tasks !== undefined) {
       // The body of a 404 being skipped for the next node (rule 9) is read and dropped.
@@ -235,6 +265,10 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   onComplete(): void {
     this.#release();
     if (this.#done) return;
+    if (this.#retryTo !== undefined) {
+      this.#redispatchRetry();
+      return;
+    }
     const next = this.#tasks?.complete(this.#node);
     if (next !== undefined) {
       this.#dispatch(next);
@@ -251,8 +285,15 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       this.#finish(499);
       return;
     }
+    if (this.#retryTo !== undefined) {
+      this.#redispatchRetry();
+      return;
+    }
     const failure = classifyUpstreamError(err);
     const node = this.#node;
+    // Rule 13: a page load that got no head from the node is a failure of its content there.
+    if (this.#route.watched && !this.#headed && failure !== 'bad-request')
+      this.#ctx.pool.reportContentOutcome(node, this.#route.content!, false);
     const idempotent = isIdempotent(this.#req.method, this.#fwd.hasBody);
     const progress = { sent: this.#sent, responded: this.#res.headersSent, idempotent };
     const next = afterFailure(this.#ctx.pool, this.#runtime, this.#route, node, progress, failure);
@@ -276,6 +317,14 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       case 'answer':
         this.#fail(err, failure, next.code);
     }
+  }
+
+  /** Sends a page load its node answered 5xx to the content's next node (rule 13). */
+  #redispatchRetry(): void {
+    const next = this.#retryTo!;
+    this.#retryTo = undefined;
+    this.#headed = false;
+    this.#dispatch(next);
   }
 
   #fail(err: Error, failure: string, code: AnswerCode): void {

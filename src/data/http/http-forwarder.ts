@@ -90,6 +90,9 @@ export class HttpForwarder {
       this.#answers.http(req, reply, 'NO_AVAILABLE_NODE', retryAfter, false, undefined, fwd);
       return;
     }
+    // Rule 13: a content's page load (a GET navigation with no body) tells how it fares on its node.
+    if (route.content !== undefined && fwd.navigation && req.method === 'GET' && !fwd.hasBody)
+      route.watched = true;
     new Exchange(this.#ctx, runtime, req, reply, fwd, route).start();
   }
 

@@ -225,6 +225,7 @@ export class Handshake {
     const node = this.#node;
     // "Connected" evidence is a node's answer, on every path (as an exchange's response head).
     this.#ctx.pool.reportConnected(node);
+    if (this.#route.watched) this.#ctx.pool.reportContentOutcome(node, this.#route.content!, true);
     this.#settle();
     this.#stopReading();
     upstream.on('error', ignore);
@@ -265,6 +266,10 @@ export class Handshake {
   #onRefusal(res: IncomingMessage): void {
     const node = this.#node;
     this.#ctx.pool.reportConnected(node);
+    const status = res.statusCode ?? 502;
+    // Rule 13: a 5xx refusal is a failure of the content there; a 4xx is the client's.
+    if (this.#route.watched && (status < 400 || status >= 500))
+      this.#ctx.pool.reportContentOutcome(node, this.#route.content!, status < 400);
     this.#settle();
     this.#stopReading();
     if (this.#done) {
@@ -282,6 +287,9 @@ export class Handshake {
     const failure = this.#cause ?? classifyUpstreamError(err);
     this.#settle();
     if (this.#done) return;
+    // Rule 13: no head from the node is a failure of the content there (a node lost is the node's).
+    if (this.#route.watched && failure !== 'node-lost')
+      this.#ctx.pool.reportContentOutcome(node, this.#route.content!, false);
     // A handshake is a GET without a body, and has sent its client nothing.
     const progress = { sent: this.#connected, responded: false, idempotent: true };
     const next = afterFailure(this.#ctx.pool, this.#runtime, this.#route, node, progress, failure);

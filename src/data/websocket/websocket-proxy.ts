@@ -103,6 +103,8 @@ export class WebSocketProxy implements HandshakeHost {
       client.answer(this.#ctx.answers, 'NO_AVAILABLE_NODE', retryAfter, undefined, fwd);
       return;
     }
+    // Rule 13: a content's WebSocket handshake tells how it fares on its node.
+    if (route.content !== undefined) route.watched = true;
     new Handshake(this, this.#ctx, runtime, client, head, fwd, route).start();
   }
 
