@@ -66,7 +66,8 @@ async function refresh(){
       const probe = p ? (p.ok?'ok':'fail')+' '+(p.status??p.error??'')+' · '+p.latencyMs+' ms' : '–';
       return '<tr data-node="'+esc(n.name)+'" data-health="'+esc(n.health)+'" data-state="'+esc(n.state)+'">'+
         '<td class="node"><strong>'+esc(n.name)+'</strong><div class="small">'+esc(n.url)+'</div>'+
-          (n.busiestContents&&n.busiestContents.length?'<div class="small">apps: '+n.busiestContents.map((c)=>esc(c.content.slice(0,8))+' ('+c.sessions+')').join(', ')+'</div>':'')+'</td>'+
+          (n.busiestContents&&n.busiestContents.length?'<div class="small">apps: '+n.busiestContents.map((c)=>esc(c.content.slice(0,8))+' ('+c.sessions+')').join(', ')+'</div>':'')+
+          (n.failingContents&&n.failingContents.length?'<div class="small err failing">'+(n.degraded?'<strong>degraded</strong> · ':'')+'failing here: '+n.failingContents.map((f)=>esc(f.name||f.path||f.content.slice(0,8))+' ('+f.failures+(f.nextTrial?', trial at '+new Date(f.nextTrial).toLocaleTimeString():'')+')').join(', ')+'</div>':'')+'</td>'+
         '<td class="nowrap"><span class="badge h-'+esc(n.health)+'">'+(n.unlicensed?'unlicensed':esc(n.health))+'</span>'+
           (n.slowStartShare!=null?'<div class="small">slow start '+Math.round(n.slowStartShare*100)+'%</div>':'')+'</td>'+
         '<td class="s-'+esc(n.state)+'">'+esc(n.state)+(n.outdated?' (outdated)':'')+
@@ -76,7 +77,7 @@ async function refresh(){
         '<td class="num">'+n.inFlight+'</td><td class="num">'+n.websockets+spark(n.name,'websockets')+'</td>'+
         '<td class="num">'+rate.toFixed(1)+'/s'+spark(n.name,'rps')+'</td><td>'+esc(probe)+'</td>'+
         '<td class="nowrap">'+ago(n.sinceSeconds)+'</td><td>'+esc(n.version??'–')+(n.clockSkewSeconds!=null&&Math.abs(n.clockSkewSeconds)>1?' · skew '+n.clockSkewSeconds+'s':'')+'</td>'+
-        '<td><div class="actions"><button data-act="drain">Drain</button><button data-act="maintenance">Maintenance</button><button data-act="activate">Activate</button></div></td></tr>';
+        '<td><div class="actions"><button data-act="drain">Drain</button><button data-act="maintenance">Maintenance</button><button data-act="activate">Activate</button>'+(n.failingContents&&n.failingContents.length?'<button data-act="clear-ejections">Give apps back</button>':'')+'</div></td></tr>';
     });
     $('#nodes tbody').innerHTML = rows.join('');
     const up = nodes.filter((n)=>n.health==='up').length;
