@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { z } from 'zod';
+import { ADOPT_KINDS, type AdoptKind } from '../affinity/adopt.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -183,6 +184,35 @@ const cookieName = z
   .max(64, 'must be a cookie token (RFC 6265)')
   .regex(HTTP_TOKEN, 'must be a cookie token (RFC 6265)');
 
+/** One outgoing balancer's cookie (`affinity.adopt[]`, rule 14; src/affinity/adopt.ts). */
+const adoptRule = z
+  .strictObject({
+    /** Its cookie name, e.g. SRV (HAProxy), posit-connect (ingress-nginx), RSC-SESSION-COOKIE (Traefik). */
+    cookie: cookieName,
+    /** Which balancer wrote it. */
+    kind: z.string().refine((k): k is AdoptKind => (ADOPT_KINDS as readonly string[]).includes(k), {
+      message: `must be one of ${ADOPT_KINDS.join(', ')}: haproxy reads the server lines' cookie values, traefik and ingress-nginx the value each derives from a node's address`,
+    }),
+    /** Node name -> the value naming it (default: the node's name for haproxy, derived for the others). */
+    values: z.record(z.string(), z.string().min(1).max(256)).default({}),
+    /** ingress-nginx: the backend's name, `namespace-service-port`, which salts its hash. */
+    backend: z.string().min(1).max(253).optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (
+      rule.kind === 'ingress-nginx' &&
+      rule.backend === undefined &&
+      Object.keys(rule.values).length === 0
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backend'],
+        message:
+          'ingress-nginx salts its cookie with the backend name: set backend to namespace-service-port (e.g. connect-rstudio-connect-80), or give values by hand',
+      });
+    }
+  });
+
 export const configSchema = z
   .strictObject({
     listen: z
@@ -244,6 +274,11 @@ export const configSchema = z
         hashHeaders: z
           .array(z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'))
           .default(['authorization']),
+        /**
+         * The outgoing balancer's affinity cookies, read during a cutover (rule 14): a client with no
+         * valid stickylb pin whose old cookie names an available node goes there (default: none).
+         */
+        adopt: z.array(adoptRule).max(8, 'at most 8 cookies').default([]),
       })
       .prefault({}),
     placement: z
@@ -484,6 +519,26 @@ export const configSchema = z
           message: `duplicate url ${u.url} (also upstreams[${urls.get(u.url)}])`,
         });
       } else urls.set(u.url, i);
+    });
+    config.affinity.adopt.forEach((rule, i) => {
+      if (rule.cookie === config.affinity.cookie || rule.cookie === `${config.affinity.cookie}_content`) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['affinity', 'adopt', i, 'cookie'],
+          message: "is stickylb's own cookie: adopt the outgoing balancer's",
+        });
+      }
+      const known = new Set(config.upstreams.map((u) => u.name));
+      const dynamic = config.upstreams.some((u) => u.dns !== undefined);
+      for (const name of Object.keys(rule.values)) {
+        if (!known.has(name) && !dynamic) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['affinity', 'adopt', i, 'values', name],
+            message: `names no upstream (${[...known].join(', ')})`,
+          });
+        }
+      }
     });
     if (config.affinity.sameSite === 'None' && config.affinity.secure === false) {
       ctx.addIssue({

@@ -4,6 +4,7 @@
  * to the data plane in the same process, or sends them to each worker as one IPC message
  * (contract/messages.ts); the data plane swaps them whole.
  */
+import type { AdoptRule } from '../affinity/adopt.js';
 import type { HashWords } from '../affinity/rendezvous.js';
 import type { ContentCookieParts } from '../affinity/set-cookie.js';
 import type { Config, OperatorState } from '../config/schema.js';
@@ -87,6 +88,8 @@ export interface DataSettings {
     readonly balanceFactor: number;
     /** The content pin's cookie name (the affinity cookie's, with `_content`). */
     readonly contentCookieName: string;
+    /** The outgoing balancer's affinity cookies read during a cutover (rule 14). */
+    readonly adopt: readonly AdoptRule[];
   };
   readonly http: {
     /** 0: no limit. */

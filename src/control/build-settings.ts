@@ -4,6 +4,8 @@
  * immutable settings the data plane swaps whole. Secrets stay behind: nodes carry their finished
  * cookie lines, not the key.
  */
+
+import type { AdoptKind } from '../affinity/adopt.js';
 import { rendezvousSeed } from '../affinity/rendezvous.js';
 import { contentCookieParts, setCookieLines } from '../affinity/set-cookie.js';
 import { affinityToken, derivedSecret } from '../affinity/token.js';
@@ -51,6 +53,12 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
       placement: config.placement.strategy,
       balanceFactor: config.placement.balanceFactor,
       contentCookieName: contentCookieName(config.affinity.cookie),
+      adopt: config.affinity.adopt.map((r) => ({
+        cookie: r.cookie,
+        kind: r.kind as AdoptKind,
+        values: r.values,
+        backend: r.backend,
+      })),
     },
     http: {
       maxBodySize: limits.maxBodySize,

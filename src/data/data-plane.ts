@@ -14,6 +14,7 @@ import { systemClock } from '../clock.js';
 import type { DataSettings } from '../contract/data-settings.js';
 import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
+import type { AdoptCounts } from '../metrics/adopt-counts.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
 import { isLost, type NodeTable, type Transition } from '../pool/node-table.js';
@@ -49,6 +50,7 @@ export class DataPlane {
   readonly #tracing: Tracing;
   readonly #lifecycle = new Lifecycle();
   readonly #placements: PlacementCounts;
+  readonly #adopted: AdoptCounts;
   #runtime: Runtime;
 
   /** `tasks` hears of deploy tasks starting and finishing (the control plane's tracker, or a relay to it). */
@@ -57,7 +59,8 @@ export class DataPlane {
     this.#placements = metrics.placements;
     this.#logger = logger.child({ component: 'proxy' });
     this.#repins = new RepinRecorder(metrics.repins, logger.child({ component: 'affinity' }));
-    this.#runtime = buildRuntime(settings, pool, this.#repins, metrics.placements);
+    this.#adopted = metrics.adopted;
+    this.#runtime = buildRuntime(settings, pool, this.#repins, metrics.placements, metrics.adopted);
     this.#clients = new UpstreamClients(settings.upstream);
     const runtime = () => this.#runtime;
     this.#tracing = new Tracing(this.#logger);
@@ -126,7 +129,7 @@ export class DataPlane {
   apply(next: DataSettings): void {
     const previous = this.#runtime.settings;
     this.#pool.follow(next);
-    this.#runtime = buildRuntime(next, this.#pool, this.#repins, this.#placements);
+    this.#runtime = buildRuntime(next, this.#pool, this.#repins, this.#placements, this.#adopted);
     const tlsChanged =
       JSON.stringify(next.nodes.map((n) => n.tls)) !== JSON.stringify(previous.nodes.map((n) => n.tls));
     this.#clients.reconfigure(next.upstream, tlsChanged);

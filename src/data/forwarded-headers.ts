@@ -23,6 +23,8 @@ export interface ForwardedRequest {
   readonly affinityValues: string[];
   /** Values of the content pin cookie (rule 11), in order. */
   readonly contentValues: string[];
+  /** The outgoing balancer's cookies (rule 14): `[cookie name, value]`, in order; removed upstream. */
+  readonly adoptedValues: ReadonlyArray<readonly [string, string]>;
   /** A page load (rule 11: `Sec-Fetch-*`, or an `Accept` naming text/html). */
   readonly navigation: boolean;
   /** The client side is HTTPS (directly, or per a trusted proxy). */
@@ -50,10 +52,14 @@ export interface ForwardContext {
   readonly cookieName: string;
   /** The content pin's cookie name (removed upstream like the affinity cookie). */
   readonly contentCookieName: string;
+  /** The outgoing balancer's cookie names (rule 14; none: empty), removed upstream like stickylb's. */
+  readonly adoptCookies: readonly string[];
   readonly trusted: BlockList | undefined;
   /** With tracing on: the share of new traces sampled (their `traceparent` flag). */
   readonly sampleRatio?: number | undefined;
 }
+
+const NO_ADOPTED: Array<readonly [string, string]> = [];
 
 const HOST_SHAPE = /^[A-Za-z0-9._~!$&'()*+,;=:[\]%-]+$/;
 /** A DNS name (253), a colon and a port. */
@@ -95,6 +101,7 @@ export function forwardRequestHeaders(
   const headers: string[] = [];
   let affinityValues: string[] = [];
   let contentValues: string[] = [];
+  let adoptedValues: Array<readonly [string, string]> = NO_ADOPTED;
   let fetchMode: string | undefined;
   let fetchDest: string | undefined;
   let accept: string | undefined;
@@ -138,11 +145,22 @@ export function forwardRequestHeaders(
         break;
       case 'cookie': {
         // One Cookie field upstream (RFC 9113 8.2.3: an HTTP/2 client may split it into several).
-        if (!value.includes(ctx.cookieName)) {
-          cookies = cookies === undefined ? value : `${cookies}; ${value}`;
+        let field: string | undefined = value;
+        // Rule 14: the outgoing balancer's cookies are read, and kept from the node like stickylb's.
+        for (const adopt of ctx.adoptCookies) {
+          if (field === undefined || !field.includes(adopt)) continue;
+          const taken = takeCookie(field, adopt);
+          if (taken.values.length === 0) continue;
+          if (adoptedValues === NO_ADOPTED) adoptedValues = [];
+          for (const v of taken.values) adoptedValues.push([adopt, v]);
+          field = taken.rest;
+        }
+        if (field === undefined) continue;
+        if (!field.includes(ctx.cookieName)) {
+          cookies = cookies === undefined ? field : `${cookies}; ${field}`;
           continue;
         }
-        const { values, secondValues, rest } = takeCookie(value, ctx.cookieName, ctx.contentCookieName);
+        const { values, secondValues, rest } = takeCookie(field, ctx.cookieName, ctx.contentCookieName);
         if (values.length > 0)
           affinityValues = affinityValues.length === 0 ? values : affinityValues.concat(values);
         if (secondValues.length > 0)
@@ -230,6 +248,7 @@ export function forwardRequestHeaders(
     headers,
     affinityValues,
     contentValues,
+    adoptedValues,
     navigation: isNavigation(fetchMode, fetchDest, accept),
     secure: proto === 'https',
     // An HTTP/2 request has a body unless its headers ended the stream (a length is optional there).

@@ -4,11 +4,13 @@
  * forwarding and WebSocket upgrades; built per runtime settings and swapped on reload.
  */
 
+import { type AdoptRule, adoptKey, adoptValues } from '../affinity/adopt.js';
 import { type ContentRef, contentRefOf } from '../affinity/placement.js';
 import type { HashWords } from '../affinity/rendezvous.js';
 import { credentialOf } from '../affinity/rendezvous.js';
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import { decide, findPin, type RepinReason } from '../affinity/sticky.js';
+import { AdoptCounts } from '../metrics/adopt-counts.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
 import type { NodeTable } from '../pool/node-table.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
@@ -44,8 +46,16 @@ export interface Route {
 export interface Routable {
   readonly affinityValues: readonly string[];
   readonly contentValues: readonly string[];
+  /** The outgoing balancer's cookies (rule 14): `[cookie name, value]`. */
+  readonly adoptedValues: ReadonlyArray<readonly [string, string]>;
   readonly navigation: boolean;
   readonly path: string;
+}
+
+/** The outgoing balancer's cookies to read (rule 14) and where adoptions are counted. */
+export interface AdoptPolicy {
+  readonly rules: readonly AdoptRule[];
+  readonly counts: AdoptCounts;
 }
 
 /** How new sessions are placed (`placement.*`). */
@@ -61,6 +71,9 @@ export class Router {
   readonly #whenAllDown: 'fail' | 'tryPinned';
   readonly #hashHeaders: readonly string[];
   readonly #placement: PlacementPolicy;
+  readonly #adopt: AdoptPolicy;
+  /** Each node's values under each rule (derived from its URL once per router and node). */
+  readonly #adoptValues = new WeakMap<UpstreamNode, Map<AdoptRule, ReadonlySet<string>>>();
   readonly #counts: PlacementCounts;
 
   constructor(
@@ -70,7 +83,9 @@ export class Router {
     hashHeaders: readonly string[],
     placement: PlacementPolicy,
     counts: PlacementCounts,
+    adopt: AdoptPolicy = { rules: [], counts: new AdoptCounts() },
   ) {
+    this.#adopt = adopt;
     this.#pool = pool;
     this.#repins = repins;
     this.#whenAllDown = whenAllDown;
@@ -84,6 +99,10 @@ export class Router {
    * no pin, its credentials among `rawHeaders`); undefined when no node can take the request.
    */
   route(req: Routable, rawHeaders: readonly string[]): Route | undefined {
+    if (req.adoptedValues.length > 0) {
+      const adopted = this.#routeAdopted(req);
+      if (adopted !== undefined) return adopted;
+    }
     if (this.#placement.strategy === 'content') {
       const content = contentRefOf(req.path, this.#pool.vanity);
       if (content !== undefined) {
@@ -199,6 +218,52 @@ export class Router {
       if (route.cookieFor !== undefined) route.cookieFor = next;
     }
     return next;
+  }
+
+  /**
+   * Rule 14: a request with no valid stickylb pin whose outgoing-balancer cookie names a node that
+   * takes new clients goes there, and its answer pins it (globally, and to its content on a
+   * content's path). Undefined: the rules as usual (a cookie naming a node down, draining or
+   * unknown never causes an error).
+   */
+  #routeAdopted(req: Routable): Route | undefined {
+    const pool = this.#pool;
+    if (findPin(req.affinityValues, pool).serving !== undefined) return undefined;
+    if (req.contentValues.length > 0 && findPin(req.contentValues, pool).serving !== undefined)
+      return undefined;
+    for (const [cookie, value] of req.adoptedValues) {
+      for (const rule of this.#adopt.rules) {
+        if (rule.cookie !== cookie) continue;
+        const key = adoptKey(rule.kind, value);
+        const node = pool.nodes.find((n) => n.takesNewClients() && this.#valuesOf(n, rule).has(key));
+        if (node === undefined) continue;
+        this.#adopt.counts.count(rule.kind);
+        const route = newRoute(node, node, undefined);
+        const content =
+          this.#placement.strategy === 'content' ? contentRefOf(req.path, pool.vanity) : undefined;
+        if (content !== undefined) {
+          route.content = content.guid;
+          route.contentPath = content.path;
+          route.contentFor = node;
+        }
+        return route;
+      }
+    }
+    return undefined;
+  }
+
+  #valuesOf(node: UpstreamNode, rule: AdoptRule): ReadonlySet<string> {
+    let byRule = this.#adoptValues.get(node);
+    if (byRule === undefined) {
+      byRule = new Map();
+      this.#adoptValues.set(node, byRule);
+    }
+    let values = byRule.get(rule);
+    if (values === undefined) {
+      values = new Set(adoptValues(rule, node.name, node.url));
+      byRule.set(rule, values);
+    }
+    return values;
   }
 
   /**

@@ -6,6 +6,7 @@
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import { trustedProxyList } from '../config/trusted-proxies.js';
 import type { DataSettings } from '../contract/data-settings.js';
+import type { AdoptCounts } from '../metrics/adopt-counts.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
 import type { NodeTable } from '../pool/node-table.js';
 import type { ForwardContext } from './forwarded-headers.js';
@@ -23,11 +24,13 @@ export function buildRuntime(
   pool: NodeTable,
   repins: RepinRecorder,
   placements: PlacementCounts,
+  adopted: AdoptCounts,
 ): Runtime {
   return {
     settings,
     cookieName: settings.routing.cookieName,
     contentCookieName: settings.routing.contentCookieName,
+    adoptCookies: [...new Set(settings.routing.adopt.map((r) => r.cookie))],
     trusted: trustedProxyList(settings.routing.trustedProxies),
     sampleRatio: settings.tracing?.sampleRatio,
     router: new Router(
@@ -37,6 +40,7 @@ export function buildRuntime(
       settings.routing.hashHeaders,
       { strategy: settings.routing.placement, balanceFactor: settings.routing.balanceFactor },
       placements,
+      { rules: settings.routing.adopt, counts: adopted },
     ),
   };
 }

@@ -9,6 +9,7 @@ import client, { Registry } from 'prom-client';
 import type { NodeTable } from '../pool/node-table.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { VERSION } from '../version.js';
+import { AdoptCounts } from './adopt-counts.js';
 import { HEALTH_STATES, OPERATOR_STATES, registerNodeMetrics } from './node-metrics.js';
 import { PlacementCounts } from './placement-counts.js';
 
@@ -27,6 +28,7 @@ export class Metrics {
   readonly #registers = [this.registry];
   /** How sessions were placed (rules 1, 10, 11), counted on the request path as plain numbers. */
   readonly placements = new PlacementCounts();
+  readonly adopted = new AdoptCounts();
   readonly repins = new client.Counter({
     name: 'stickylb_affinity_repins_total',
     help: 'Clients moved off their pinned node, by that node and reason.',
@@ -147,6 +149,7 @@ export class Metrics {
       },
     });
     this.placements.register(this.registry);
+    this.adopted.register(this.registry);
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
     for (const result of ['found', 'not_found', 'refused']) this.taskLookups.inc({ result }, 0);
     for (const reason of HTTP2_CLOSE_REASONS) this.http2SessionsClosed.inc({ reason }, 0);

@@ -43,6 +43,7 @@ describe('config defaults', () => {
       secure: 'auto',
       maxAge: 0,
       hashHeaders: ['authorization'],
+      adopt: [],
     });
     expect(c.healthCheck).toMatchObject({
       path: '/__ping__',
@@ -305,6 +306,26 @@ describe('config problems are reported with their path', () => {
       'a timer longer than node can wait: healthCheck.interval',
       { ...minimal, healthCheck: { interval: '596.6h' } },
       'healthCheck.interval: "596.6h" is longer than a timer can wait',
+    ],
+    [
+      'an adopted cookie of a kind stickylb does not read',
+      { ...minimal, affinity: { adopt: [{ cookie: 'SERVERID', kind: 'nginx' }] } },
+      'affinity.adopt[0].kind: must be one of haproxy, traefik, ingress-nginx',
+    ],
+    [
+      'an ingress-nginx cookie without its backend name',
+      { ...minimal, affinity: { adopt: [{ cookie: 'posit-connect', kind: 'ingress-nginx' }] } },
+      'affinity.adopt[0].backend: ingress-nginx salts its cookie with the backend name',
+    ],
+    [
+      'adopted values naming no upstream',
+      { ...minimal, affinity: { adopt: [{ cookie: 'SRV', kind: 'haproxy', values: { zz: 'c1' } }] } },
+      'affinity.adopt[0].values.zz: names no upstream (a)',
+    ],
+    [
+      "adopting stickylb's own cookie",
+      { ...minimal, affinity: { adopt: [{ cookie: 'stickylb', kind: 'haproxy' }] } },
+      "affinity.adopt[0].cookie: is stickylb's own cookie",
     ],
     [
       'bad size',
