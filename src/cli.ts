@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { adoptedCommand } from './adopted-command.js';
 import { loadConfigFile, parseConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { loadTlsMaterial } from './config/tls-files.js';
@@ -27,6 +28,8 @@ Usage:
   stickylb drain NODE --admin URL [--token T] [--wait] [--timeout 10m] [--action drain|maintenance|activate]
                                  drain a node (token also from $STICKYLB_ADMIN_TOKEN); with --wait exit 0
                                  once it is safe to stop: no request, WebSocket or deploy task left
+  stickylb adopted --config FILE --cookie 'NAME=VALUE; ...'
+                                 which node affinity.adopt sends a client with another balancer's cookie to
 
 Options:
   -c, --config FILE   configuration file (default: $STICKYLB_CONFIG)
@@ -42,6 +45,13 @@ async function main(argv: string[]): Promise<number> {
   // A cluster worker gets its settings from the primary over IPC, validated there.
   if (cluster.isWorker)
     return runWorker((level) => processLogger(level).child({ worker: cluster.worker?.id }));
+  if (argv[0] === 'adopted') {
+    return adoptedCommand(
+      argv.slice(1),
+      (line) => process.stdout.write(`${line}\n`),
+      (line) => process.stderr.write(`${line}\n`),
+    );
+  }
   if (argv[0] === 'drain') {
     return drainCommand(
       argv.slice(1),

@@ -166,6 +166,36 @@ describe('command line', () => {
   });
 });
 
+describe('stickylb adopted', () => {
+  it("names the node another balancer's cookie sends a client to, from the configuration alone", () => {
+    const file = writeConfig({
+      upstreams: [
+        { name: 'connect1', url: 'http://10.0.0.1:3939' },
+        { name: 'connect2', url: 'http://10.0.0.2:3939' },
+      ],
+      affinity: {
+        adopt: [
+          { cookie: 'SRV', kind: 'haproxy' },
+          { cookie: 'posit-connect', kind: 'ingress-nginx', backend: 'posit-connect-80' },
+        ],
+      },
+    });
+    const haproxy = runCli(['adopted', '--config', file, '--cookie', 'other=1; SRV=connect2']);
+    expect(haproxy.code).toBe(0);
+    expect(haproxy.stdout).toBe(
+      'SRV=connect2 (haproxy): connect2 (http://10.0.0.2:3939), while it takes new clients\n',
+    );
+    // md5("posit-connect-80" + "10.0.0.1:3939"), as ingress-nginx writes it before its `|`.
+    const key = createHash('md5').update('posit-connect-8010.0.0.1:3939').digest('hex');
+    const nginx = runCli(['adopted', '--config', file, '--cookie', `posit-connect=${key}|x`]);
+    expect(nginx.stdout).toContain(': connect1 (http://10.0.0.1:3939)');
+    const none = runCli(['adopted', '--config', file, '--cookie', 'SRV=gone']);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toContain('names no node');
+    expect(runCli(['adopted', '--config', file]).code).toBe(2);
+  });
+});
+
 describe('stickylb drain', () => {
   /** Runs `stickylb drain ...` as a process; resolves with its exit code and output. */
   const drain = (args: string[]) =>
