@@ -8,7 +8,7 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { ForwardedRequest } from './forwarded-headers.js';
-import { type Reply, writeReplyHead } from './reply.js';
+import { type Reply, rawHead, writeReplyHead } from './reply.js';
 import type { RequestHead } from './request-head.js';
 import { type RecordSinks, recordFinished } from './request-record.js';
 import type { Route } from './router.js';
@@ -217,17 +217,13 @@ export class Answers {
     this.#count('websocket', req, code, route, fwd);
     if (socket.destroyed) return;
     const { status, known, type, body } = answerParts(req, code, fwd);
-    const lines = [
-      `HTTP/1.1 ${status} ${TITLES[status] ?? 'Error'}`,
-      `X-Request-Id: ${known.requestId}`,
-      `Content-Type: ${type}`,
-      `Content-Length: ${Buffer.byteLength(body)}`,
-      'Cache-Control: no-store',
-      `X-Stickylb-Error: ${code}`,
-      'Connection: close',
+    const headers = [
+      ...['X-Request-Id', known.requestId, 'Content-Type', type],
+      ...['Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'],
+      ...['X-Stickylb-Error', code],
     ];
-    if (ANSWERS[code].retryAfter) lines.push(`Retry-After: ${retryAfterSeconds}`);
-    socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+    if (ANSWERS[code].retryAfter) headers.push('Retry-After', String(retryAfterSeconds));
+    socket.end(`${rawHead(status, TITLES[status] ?? 'Error', headers, true)}${body}`);
   }
 
   /** Answers `code` on an HTTP/2 stream (an extended CONNECT) and ends the stream. */

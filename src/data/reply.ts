@@ -3,7 +3,8 @@
  * HTTP/1.1, the stream itself for HTTP/2 (request-head.ts). Both take the body the same way (write
  * with backpressure, end, 'drain', 'close', destroy); only the head differs, and `writeReplyHead`
  * writes it: an HTTP/2 head is sent on the stream directly (no reason phrase, lower-case names,
- * repeated names as one list), with no trailers step.
+ * repeated names as one list), with no trailers step. A socket node:http has let go of (an upgrade)
+ * gets its head from `rawHead`: these are the one writer of a head per client protocol.
  */
 import type { ServerResponse } from 'node:http';
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
@@ -40,6 +41,18 @@ export function writeReplyHead(
   if (close) res.shouldKeepAlive = false;
   if (statusText === undefined) res.writeHead(status, headers as string[]);
   else res.writeHead(status, statusText, headers as string[]);
+}
+
+/**
+ * An HTTP/1.1 head as raw bytes, for a socket node:http has let go of (an upgrade's 101, its
+ * refusal, the balancer's own answer to an upgrade): `headers` flat, `close` adds
+ * `Connection: close`. A status line never carries a CR or LF: the reason phrase is cut at one.
+ */
+export function rawHead(status: number, reason: string, headers: readonly string[], close: boolean): string {
+  let head = `HTTP/1.1 ${status} ${reason.replace(/[\r\n].*$/s, '')}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  if (close) head += 'Connection: close\r\n';
+  return `${head}\r\n`;
 }
 
 /** Sends `status` and the flat `headers` as the head of `stream`. */

@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { AnswerCode, Answers } from '../answers.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { pushNodeHeaders } from '../hop-by-hop.js';
-import { respondHttp2 } from '../reply.js';
+import { rawHead, respondHttp2 } from '../reply.js';
 import type { RequestHead } from '../request-head.js';
 import type { Route } from '../router.js';
 
@@ -55,19 +55,16 @@ export class Http1HandshakeClient implements HandshakeClient {
   }
 
   accept(res: IncomingMessage, extra: readonly string[]): boolean {
-    const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
-    pushLines(lines, nodeHeaders(res.rawHeaders, true));
-    pushLines(lines, extra);
-    this.duplex.write(`${lines.join('\r\n')}\r\n\r\n`);
+    const headers = nodeHeaders(res.rawHeaders, true);
+    headers.push(...extra);
+    this.duplex.write(rawHead(101, res.statusMessage || 'Switching Protocols', headers, false));
     return true;
   }
 
   refuse(res: IncomingMessage, extra: readonly string[]): void {
-    const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
-    pushLines(lines, nodeHeaders(res.rawHeaders, false));
-    pushLines(lines, extra);
-    lines.push('Connection: close');
-    this.duplex.write(`${lines.join('\r\n')}\r\n\r\n`);
+    const headers = nodeHeaders(res.rawHeaders, false);
+    headers.push(...extra);
+    this.duplex.write(rawHead(res.statusCode ?? 502, res.statusMessage ?? '', headers, true));
     res.on('error', () => this.duplex.destroy());
     res.pipe(this.duplex);
   }
@@ -160,8 +157,4 @@ function nodeHeaders(raw: readonly string[], upgrade: boolean): string[] {
   const out: string[] = [];
   pushNodeHeaders(out, raw, upgrade);
   return out;
-}
-
-function pushLines(lines: string[], extra: readonly string[]): void {
-  for (let i = 0; i < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`);
 }
