@@ -29,6 +29,7 @@ const LAYERS: Record<string, number> = {
   demo: 7,
   modes: 7,
   'drain-command.ts': 7,
+  'adopted-command.ts': 7,
   'cli.ts': 8,
 };
 
