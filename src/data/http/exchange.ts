@@ -304,7 +304,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
         return;
       case 'cut':
         logger.debug({ err, upstream: node.name }, 'upstream failed mid-response');
-        this.#res.destroy();
+        this.#out.cut();
         this.#finish(this.#out.status);
         return;
       case 'again':

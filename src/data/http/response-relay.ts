@@ -4,6 +4,7 @@
  * backpressure. Nothing is buffered: a client that stops reading pauses the node (undici's
  * `resume` waits for 'drain'), and the exchange times that stall (timeouts.clientSend).
  */
+import type { ServerResponse } from 'node:http';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { pushNodeHeaders } from '../hop-by-hop.js';
 import { type Reply, writeReplyHead } from '../reply.js';
@@ -73,6 +74,22 @@ export class ResponseRelay {
     };
     this.#res.once('drain', this.#drain);
     return false;
+  }
+
+  /**
+   * The node failed mid-response: the client must see its response cut, never a clean end. A head
+   * node:http still holds (HTTP/1.1 sends it with the first body bytes) goes out first and the
+   * connection then ends with the body short of its length or last chunk, as HAProxy relays such an
+   * answer; otherwise the connection (or the HTTP/2 stream) is reset.
+   */
+  cut(): void {
+    const res = this.#res as ServerResponse;
+    if (this.#req.stream === undefined && this.bytes === 0 && res.socket !== null && !res.socket.destroyed) {
+      res.flushHeaders();
+      res.socket.end();
+      return;
+    }
+    this.#res.destroy();
   }
 
   /** Ends the response, unless its last chunk did. */
