@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { adoptValues } from '../../src/affinity/adopt.js';
+import { affinityToken } from '../../src/affinity/token.js';
 import { startBalancer, type TestBalancer, waitFor } from '../helpers/balancer.js';
 import { makeCert } from '../helpers/certs.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
@@ -79,6 +80,25 @@ async function startHaproxy(nodes: readonly FakeNode[]): Promise<string> {
   return url;
 }
 
+/** GET /echo over an HTTP/2 session with `cookie`: the node that answered and the Set-Cookie lines. */
+function h2Get(s: ClientHttp2Session, cookie: string) {
+  return new Promise<{ node: string; setCookie: string[] }>((resolve, reject) => {
+    const req = s.request({ ':path': '/echo', cookie, accept: 'application/json' });
+    let body = '';
+    let setCookie: string[] = [];
+    req.on('response', (h) => {
+      setCookie = (h['set-cookie'] as string[] | undefined) ?? [];
+    });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
+    req.on('end', () => resolve({ node: (JSON.parse(body) as { node: string }).node, setCookie }));
+    req.on('error', reject);
+  });
+}
+
+const SECRET = 'test-secret-0123456789abcdef';
+
 const adoptedCount = async (lb: TestBalancer, kind: string) =>
   Number(
     new RegExp(`^stickylb_affinity_adopted_total\\{kind="${kind}"\\} (\\d+)`, 'm').exec(
@@ -107,10 +127,31 @@ describe('switching balancers moves no session (rule 14)', () => {
         expect(next.cookie).toBe('app=1');
       }
       expect(await adoptedCount(lb, 'haproxy')).toBe(40);
-      // A Shiny reconnect carrying only the old cookie lands on its node too.
-      const ws = await openSocket(`${lb.url}/ws`, clients[0]!.srv);
-      expect(ws.hello.hello).toBe(clients[0]!.node);
-      expect(ws.hello.cookie).toBeNull();
+      // Shiny reconnects carrying only the old cookie land on their node too (10 of 10).
+      for (const c of clients.slice(0, 10)) {
+        const ws = await openSocket(`${lb.url}/ws`, c.srv);
+        expect(ws.hello.hello).toBe(c.node);
+        expect(ws.hello.cookie).toBeNull();
+        ws.ws.close();
+      }
+      // Afterwards stickylb's own pin alone keeps each client there.
+      for (const c of clients) {
+        const pinned = await get(`${lb.url}/echo`, `stickylb=${affinityToken(SECRET, c.node)}`);
+        expect(pinned.node).toBe(c.node);
+        expect(pinned.setCookie).toEqual([]);
+      }
+      // Over HTTP/2 the old cookie does the same.
+      const cert = makeCert();
+      const tls = await startBalancer(nodes, {
+        listen: { host: '127.0.0.1', port: 0, tls: { cert: cert.certFile, key: cert.keyFile } },
+        affinity: { adopt: [{ cookie: 'SRV', kind: 'haproxy' }] },
+      });
+      const s = connect(tls.url, { ca: cert.cert });
+      s.on('error', () => {});
+      onTestFinished(() => {
+        s.destroy();
+      });
+      for (const c of clients.slice(0, 10)) expect((await h2Get(s, c.srv)).node).toBe(c.node);
     });
   });
 
@@ -148,20 +189,7 @@ describe('switching balancers moves no session (rule 14)', () => {
     onTestFinished(() => {
       s.destroy();
     });
-    const h2 = (cookie: string) =>
-      new Promise<{ node: string; setCookie: string[] }>((resolve, reject) => {
-        const req = s.request({ ':path': '/echo', cookie, accept: 'application/json' });
-        let body = '';
-        let setCookie: string[] = [];
-        req.on('response', (h) => {
-          setCookie = (h['set-cookie'] as string[] | undefined) ?? [];
-        });
-        req.on('data', (c: Buffer) => {
-          body += c.toString();
-        });
-        req.on('end', () => resolve({ node: (JSON.parse(body) as { node: string }).node, setCookie }));
-        req.on('error', reject);
-      });
+    const h2 = (cookie: string) => h2Get(s, cookie);
     expect((await h2('SRV=c-b')).node).toBe('b');
     expect((await h2('SRV=c-a')).node).toBe('a');
     await nodes[1]!.kill();
