@@ -5,7 +5,7 @@ import {
   pushNodeHeaders,
   removeHeaders,
 } from '../../src/data/hop-by-hop.js';
-import { http2Head } from '../../src/data/reply.js';
+import { http2Head, http2RawHead } from '../../src/data/reply.js';
 
 describe('Connection header tokens', () => {
   it.each<[string, string[] | undefined]>([
@@ -114,5 +114,14 @@ describe("a node's response head, filtered, and as HTTP/2 sends it", () => {
     expect(pushNodeHeaders(flat, head)).toBe(length);
     // Over HTTP/2 the same headers go out lower-cased, a repeated one as a list.
     expect(http2Head(200, flat)).toEqual({ ':status': 200, ...expected });
+    // Node 24's raw head says the same: the same fields, values and order, the same single values.
+    const raw = http2RawHead(200, flat);
+    const asObject: Record<string, string | string[]> = {};
+    for (let i = 0; i < raw.length; i += 2) {
+      const had = asObject[raw[i]!];
+      asObject[raw[i]!] =
+        had === undefined ? raw[i + 1]! : [...(Array.isArray(had) ? had : [had]), raw[i + 1]!];
+    }
+    expect(asObject).toEqual({ ':status': '200', ...expected });
   });
 });
