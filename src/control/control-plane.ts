@@ -201,6 +201,10 @@ export class ControlPlane {
             ? 'no worker serves yet'
             : undefined,
       changeState: (node, state) => this.setState(node, state),
+      clearEjections: async (node) => {
+        await this.#store?.fleet.clearEjections(node.name);
+        return this.pool.clearEjections(node);
+      },
       openTasks: (name) => this.tasks.count(name),
       history: () => this.history.toJSON(),
       access: () => this.#current.config.admin,
@@ -344,7 +348,10 @@ export class ControlPlane {
       try {
         const mine = await local();
         if (this.#store !== undefined) {
-          const read = await this.#store.fleet.exchangeLoads(mine);
+          const fleet = this.#store.fleet;
+          const ejections = await fleet.exchangeEjections(this.pool.contentHealth.ejections(Date.now()));
+          if (ejections !== undefined) this.pool.setSharedEjections(ejections);
+          const read = await fleet.exchangeLoads(mine);
           if (read !== undefined) {
             others = read;
             othersAt = performance.now();

@@ -2,10 +2,11 @@
  * What replicas share about their traffic through the store, off the request path (rules 10 and
  * 12): each process's sessions, requests and apps per node, published about once a second with
  * the other replicas' fresh sums read back (placement bounds the fleet's load, not one replica's
- * view), and the deploy tasks each replica saw start, so `drain --wait` through any replica waits
- * for a deploy made through another.
+ * view), the deploy tasks each replica saw start, so `drain --wait` through any replica waits
+ * for a deploy made through another, and the contents each replica ejected from a node (rule 13).
  */
 import { randomBytes } from 'node:crypto';
+import type { Ejection } from '../pool/content-health.js';
 import type { OpenTasks, TaskChange } from '../pool/open-tasks.js';
 import type { NodeLoad } from '../pool/upstream-node.js';
 import type { StoreConnection } from './store-connection.js';
@@ -18,6 +19,20 @@ const PUBLISH_LOADS = `INSERT INTO stickylb_loads (instance, node, load, content
 const OTHERS_LOADS = `SELECT node, sum(load)::int AS load, string_agg(contents, ',') AS contents FROM stickylb_loads
   WHERE instance <> $1 AND at > now() - make_interval(secs => ${LOADS_FRESH_SECONDS}) GROUP BY node`;
 const FORGET_LOADS = `DELETE FROM stickylb_loads WHERE at < now() - interval '1 minute'`;
+
+/**
+ * Rule 13 across replicas: each process's current ejections replace its rows; the others' that
+ * have not ended are read back. A replica that restarts (a new instance) reads what its former self
+ * decided until that ends: it does not forget.
+ */
+const CLEAR_EJECTIONS = 'DELETE FROM stickylb_content_ejections WHERE instance = $1';
+const PUBLISH_EJECTIONS = `INSERT INTO stickylb_content_ejections (instance, content, node, until, ejections)
+  SELECT $1, c, n, to_timestamp(u / 1000.0), e FROM unnest($2::text[], $3::text[], $4::float8[], $5::int[]) AS t(c, n, u, e)`;
+const OTHERS_EJECTIONS = `SELECT content, node, extract(epoch FROM until) * 1000 AS until, ejections
+  FROM stickylb_content_ejections WHERE instance <> $1 AND until > now() LIMIT 10000`;
+const FORGET_EJECTIONS = `DELETE FROM stickylb_content_ejections WHERE until < now() - interval '1 hour'`;
+/** An admin gave a node its contents back: every replica's record of them goes. */
+const CLEAR_NODE_EJECTIONS = 'DELETE FROM stickylb_content_ejections WHERE node = $1';
 
 /** Open deploy tasks per node across the fleet; tasks unpolled for `$1` seconds are forgotten. */
 const FORGET_TASKS = 'DELETE FROM stickylb_open_tasks WHERE last_seen < now() - make_interval(secs => $1)';
@@ -87,6 +102,57 @@ export class SharedFleet {
       conn.down(err);
       this.#tasks.sharedStale();
       return undefined;
+    }
+  }
+
+  /**
+   * Publishes this process's ejections (rule 13) and reads the rest of the fleet's that have not
+   * ended; undefined when the store cannot tell (it is down).
+   */
+  async exchangeEjections(mine: readonly Ejection[]): Promise<Ejection[] | undefined> {
+    const conn = this.#conn;
+    try {
+      const rows = await conn.withSchema(() =>
+        conn.op(async (client) => {
+          await client.query(CLEAR_EJECTIONS, [this.#instance]);
+          if (mine.length > 0) {
+            await client.query(PUBLISH_EJECTIONS, [
+              this.#instance,
+              mine.map((e) => e.content),
+              mine.map((e) => e.node),
+              mine.map((e) => e.until),
+              mine.map((e) => e.ejections),
+            ]);
+          }
+          if (Math.random() < 0.02) await client.query(FORGET_EJECTIONS);
+          const others = await client.query<{
+            content: string;
+            node: string;
+            until: string;
+            ejections: number;
+          }>(OTHERS_EJECTIONS, [this.#instance]);
+          return others.rows;
+        }),
+      );
+      return rows.map((r) => ({
+        content: r.content,
+        node: r.node,
+        until: Number(r.until),
+        ejections: r.ejections,
+      }));
+    } catch (err) {
+      conn.down(err);
+      return undefined;
+    }
+  }
+
+  /** An admin cleared `node`'s ejections: the fleet's records of them go too. Never throws. */
+  async clearEjections(node: string): Promise<void> {
+    const conn = this.#conn;
+    try {
+      await conn.withSchema(() => conn.op((client) => client.query(CLEAR_NODE_EJECTIONS, [node])));
+    } catch (err) {
+      conn.down(err);
     }
   }
 

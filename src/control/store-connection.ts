@@ -38,6 +38,14 @@ export const DDL = [
      at timestamptz NOT NULL DEFAULT now(),
      PRIMARY KEY (instance, node)
    )`,
+  `CREATE TABLE IF NOT EXISTS stickylb_content_ejections (
+     instance text NOT NULL,
+     content text NOT NULL,
+     node text NOT NULL,
+     until timestamptz NOT NULL,
+     ejections integer NOT NULL,
+     PRIMARY KEY (instance, content, node)
+   )`,
   `INSERT INTO stickylb_meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING`,
 ];
 

@@ -45,6 +45,7 @@ export class WorkerRelay {
     control.pool.on('versions', () => this.#broadcast({ t: 'status', nodes: this.#status() }));
     // Rule 13: the primary's pool decides; every worker places by its whole set of ejections.
     control.pool.on('content', () => this.#broadcast({ t: 'ejections', list: this.#ejections() }));
+    control.pool.on('ejections', () => this.#broadcast({ t: 'ejections', list: this.#ejections() }));
     control.onSettings((settings) => {
       this.#broadcast({ t: 'settings', settings });
       this.#broadcast({ t: 'status', nodes: this.#status() });
@@ -246,7 +247,7 @@ export class WorkerRelay {
 
   /** The ejections the primary's pool holds now (rule 13). */
   #ejections(): Ejection[] {
-    return this.#control.pool.contentHealth.ejections(Date.now());
+    return this.#control.pool.contentHealth.allEjections(Date.now());
   }
 
   #broadcast(message: ToWorker): void {

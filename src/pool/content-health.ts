@@ -89,6 +89,8 @@ export class ContentHealth {
   readonly #tracks = new Map<string, Map<string, Track>>();
   /** Ejections other processes decided (a worker's primary, other replicas): content -> node -> ejection. */
   #shared = new Map<string, Map<string, Ejection>>();
+  /** The shared set as last given, to tell a change. */
+  #sharedKey = '';
 
   constructor(policy: EjectionPolicy = DEFAULT_EJECTION) {
     this.policy = policy;
@@ -192,8 +194,20 @@ export class ContentHealth {
     return out;
   }
 
-  /** Ejections other processes decided, replacing the last set. */
-  setShared(list: readonly Ejection[]): void {
+  /** This process's ejections and those it was told of, not over at `now` (what a worker places by). */
+  allEjections(now: number): Ejection[] {
+    const out = this.ejections(now);
+    for (const nodes of this.#shared.values()) for (const e of nodes.values()) if (e.until > now) out.push(e);
+    return out;
+  }
+
+  /** Ejections other processes decided, replacing the last set; true when the set changed. */
+  setShared(list: readonly Ejection[]): boolean {
+    const before = this.#sharedKey;
+    this.#sharedKey = list
+      .map((e) => `${e.content} ${e.node} ${e.until}`)
+      .sort()
+      .join('\n');
     const shared = new Map<string, Map<string, Ejection>>();
     for (const e of list) {
       let nodes = shared.get(e.content);
@@ -204,6 +218,7 @@ export class ContentHealth {
       nodes.set(e.node, e);
     }
     this.#shared = shared;
+    return this.#sharedKey !== before;
   }
 
   /** An admin cleared `node`'s trouble (all its contents): it takes their sessions again. Returns them. */

@@ -42,6 +42,8 @@ export interface PoolEvents {
   versions: [];
   /** A content was ejected from a node, or came back to it (rule 13; the pool's). */
   content: [ContentHealthEvent];
+  /** The ejections the rest of the fleet decided changed (rule 13, through the shared store). */
+  ejections: [];
 }
 
 /**

@@ -6,7 +6,7 @@
 
 import type { OperatorState } from '../config/schema.js';
 import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
-import { DEFAULT_EJECTION, type EjectionPolicy } from './content-health.js';
+import { DEFAULT_EJECTION, type Ejection, type EjectionPolicy } from './content-health.js';
 import { NodeTable } from './node-table.js';
 import {
   type ConnectProcs,
@@ -91,6 +91,11 @@ export class Pool extends NodeTable {
   }
 
   /** Passive evidence: a request reached the node. */
+
+  /** Ejections the rest of the fleet decided (rule 13, through the shared store); emits `ejections` on a change. */
+  setSharedEjections(list: readonly Ejection[]): void {
+    if (this.contentHealth.setShared(list)) this.emit('ejections');
+  }
 
   /** An admin cleared `node`'s failing contents (rule 13): each is announced as recovered. */
   clearEjections(node: UpstreamNode): string[] {

@@ -12,6 +12,7 @@ import { BrowserClient } from '../helpers/browser-client.js';
 import { makeCert } from '../helpers/certs.js';
 import { contentPreferring } from '../helpers/content-order.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
+import { postgresBin, startPostgres } from '../helpers/postgres.js';
 import { openSocket } from '../helpers/ws.js';
 
 const SECRET = 'test-secret-0123456789abcdef';
@@ -191,3 +192,34 @@ describe('an app that fails on one node (rule 13)', () => {
     expect((await nodes[0]!.contentHits())[`${app} failed`]).toBe(3);
   });
 });
+
+describe.runIf(postgresBin() !== undefined || process.env.STICKYLB_REQUIRE_E2E === '1')(
+  'an app that fails on one node, across replicas sharing PostgreSQL (rule 13)',
+  () => {
+    it('one replica learns it, every replica stops placing the app there; a replica restarting does not forget', async () => {
+      const pg = await startPostgres();
+      const nodes: FakeNode[] = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
+      const shared = { sharedState: { url: pg.url } };
+      const one = await startBalancer(nodes, shared);
+      const two = await startBalancer(nodes, shared);
+      const app = contentPreferring('a', ['a', 'b'], SECRET, 0);
+      await nodes[0]!.breakContent(app, '500');
+      for (let i = 0; i < 3; i++) expect((await session(one, app)).node).toBe('b');
+      expect(one.app.pool.contentHealth.ejected(app, 'a', Date.now())).toBe(true);
+      await expect
+        .poll(() => two.app.pool.contentHealth.ejected(app, 'a', Date.now()), { timeout: 5000 })
+        .toBe(true);
+      for (let i = 0; i < 5; i++) expect((await session(two, app)).node).toBe('b');
+      // Replica two never sent the app to a: a saw its 3 failures through replica one only.
+      expect((await nodes[0]!.contentHits())[`${app} failed`]).toBe(3);
+      // A replica started now (a restart) reads the ejection before it places anything there.
+      await two.close();
+      const three = await startBalancer(nodes, shared);
+      await expect
+        .poll(() => three.app.pool.contentHealth.ejected(app, 'a', Date.now()), { timeout: 5000 })
+        .toBe(true);
+      for (let i = 0; i < 5; i++) expect((await session(three, app)).node).toBe('b');
+      expect((await nodes[0]!.contentHits())[`${app} failed`]).toBe(3);
+    }, 60_000);
+  },
+);

@@ -31,6 +31,8 @@ export interface AdminDeps {
   history?(): unknown;
   /** Sets a node's operator state (may be shared; rejects with code STATE_STORE_UNAVAILABLE). */
   changeState(node: UpstreamNode, state: OperatorState): Promise<void>;
+  /** Gives `node` back the contents ejected from it (rule 13), on every replica with a shared store. */
+  clearEjections(node: UpstreamNode): Promise<string[]>;
   /** Current tokens and allowed Host names (reloadable). */
   access(): AdminAccess;
   reload(): Promise<ReloadOutcome>;
@@ -168,7 +170,7 @@ async function change(
   if (node === undefined) return json(res, 404, { error: `no node named ${action[1]}` });
   if (action[2] === 'clear-ejections') {
     // Rule 13: an admin who mended an app on this node gives it its sessions back at once.
-    const cleared = deps.pool.clearEjections(node);
+    const cleared = await deps.clearEjections(node);
     deps.logger.info(
       { upstream: node.name, contents: cleared },
       'content ejections cleared through admin API',
