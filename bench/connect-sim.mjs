@@ -62,7 +62,7 @@ async function appGuids(apps) {
   const list = [guid(0)];
   for (let i = 1; list.length < 2; i++) if (preferred(guid(i)) === preferred(list[0])) list.push(guid(i));
   for (let i = 1000; list.length < apps; i++) list.push(guid(i));
-  return list;
+  return { list, preferredFirst: preferred(list[0]) };
 }
 
 /** A browser's cookie jar: cookies with their Path, sent longest path first (RFC 6265). */
@@ -94,12 +94,13 @@ class Jar {
 
 const NAVIGATE = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', accept: 'text/html' };
 
-/** Three fresh simulated nodes. */
-async function startSimNodes() {
+/** Three fresh simulated nodes; `broken`: { node, app } where that app cannot start. */
+async function startSimNodes(broken) {
   const nodes = [];
   for (const name of NODES) {
     const port = await freePort();
-    start(process.execPath, [SIM_NODE, name, String(port), '20', '30', '1500']);
+    const brokenHere = broken?.node === name ? [broken.app] : [];
+    start(process.execPath, [SIM_NODE, name, String(port), '20', '30', '1500', ...brokenHere]);
     await waitHttp(`http://127.0.0.1:${port}/__ping__`);
     nodes.push({ name, url: `http://127.0.0.1:${port}` });
   }
@@ -135,6 +136,8 @@ async function drive(contender, nodes, sessions, apps) {
   await Promise.all(nodes.map((n) => fetch(`${n.url}/__sim__/reset`).then((r) => r.arrayBuffer())));
   let split = 0;
   let failed = 0;
+  /** Sessions per app index that did not get the app (page not 200, or no WebSocket). */
+  const failedByApp = new Map();
   let open = 0;
   let peakProcesses = 0;
   const ratios = [];
@@ -179,7 +182,9 @@ async function drive(contender, nodes, sessions, apps) {
         dispatcher: agent,
       });
       user.jar.store(res.headers['set-cookie']);
-      const pageNode = (await res.body.json()).node;
+      const body = await res.body.json();
+      if (res.statusCode !== 200) throw new Error(`page ${res.statusCode}`);
+      const pageNode = body.node;
       const wsPath = `/content/${guid}/websocket/`;
       const hello = await new Promise((resolve, reject) => {
         const ws = new WebSocket(`${socketBase.replace(/^http/, 'ws')}${wsPath}`, {
@@ -199,6 +204,7 @@ async function drive(contender, nodes, sessions, apps) {
       if (hello.node !== pageNode) split++;
     } catch {
       failed++;
+      failedByApp.set(session.app, (failedByApp.get(session.app) ?? 0) + 1);
     }
   };
   await Promise.all(sessions.map((s, i) => one(s, i)));
@@ -209,7 +215,23 @@ async function drive(contender, nodes, sessions, apps) {
   await agent.close();
   ratios.sort((x, y) => x - y);
   const coldStarts = s.reduce((sum, n) => sum + n.coldStarts, 0);
+  // Rule 13's rows break the most popular app (index 0); the other apps' cold starts are compared
+  // with the same apps' in a run where nothing is broken.
+  const brokenApp = contender.brokenApp;
+  const brokenSessions = brokenApp === undefined ? 0 : sessions.filter((x) => x.app === brokenApp).length;
+  const others = sessions.filter((x) => x.app !== 0).length;
+  const otherCold = s.reduce(
+    (sum, n) =>
+      sum +
+      Object.entries(n.coldByContent)
+        .filter(([guid]) => guid !== apps[0])
+        .reduce((x, [, c]) => x + c, 0),
+    0,
+  );
   return {
+    brokenSessions,
+    brokenFailed: brokenApp === undefined ? 0 : (failedByApp.get(brokenApp) ?? 0),
+    otherColdStartsPer1000: Math.round((otherCold / others) * 1000),
     contender: contender.name,
     sessions: sessions.length,
     coldStartsPer1000: Math.round((coldStarts / sessions.length) * 1000),
@@ -227,17 +249,17 @@ function cookie(jar, path) {
 
 /** Runs the simulation for every contender; returns one row each. */
 export async function connectSimBench({ seconds = 60, count = 1200, medianMs = 6000 } = {}) {
-  const apps = await appGuids(24);
+  const { list: apps, preferredFirst } = await appGuids(24);
   const sessions = workload({ count, seconds, apps: apps.length, users: 300, medianMs, seed: 7 });
   const rows = [];
   // BENCH_SIM_ONLY: run only the contenders named `stickylb <word>` or ending in a listed word (e.g.
   // "content,sharedState": one replica and two sharing, the two-replica goal alone).
   const wanted = process.env.BENCH_SIM_ONLY?.split(',');
-  const run = async (name, makeContender) => {
+  const run = async (name, makeContender, broken) => {
     if (wanted !== undefined && !wanted.some((w) => name.endsWith(w) || name === `stickylb ${w}`)) return;
-    const nodes = await startSimNodes();
+    const nodes = await startSimNodes(broken && { node: broken.node, app: apps[broken.app] });
     const contender = await makeContender(nodes);
-    rows.push(await drive({ name, ...contender }, nodes, sessions, apps));
+    rows.push(await drive({ name, ...contender, brokenApp: broken?.app }, nodes, sessions, apps));
     for (const c of contender.children ?? []) c.kill('SIGKILL');
     for (const n of nodes) await fetch(`${n.url}/__ping__`).catch(() => {});
     console.error(`connect simulation: ${name} done`);
@@ -254,6 +276,30 @@ export async function connectSimBench({ seconds = 60, count = 1200, medianMs = 6
     return { pages: [x.url, y.url], sockets: [x.url, y.url], children: [x.child, y.child] };
   };
   await run('stickylb content', one({}));
+  // Rule 13: the most popular app cannot start on its preferred node, whose ping says 200.
+  const broken = { node: preferredFirst, app: 0 };
+  if (process.env.BENCH_SIM_BROKEN !== '0') {
+    await run('stickylb content, app 1 broken on its node (rule 13)', one({}), broken);
+    await run(
+      'stickylb leastLoad, app 1 broken on a node',
+      one({ placement: { strategy: 'leastLoad' } }),
+      broken,
+    );
+    // What HAProxy's observe layer7 / Envoy's outlier detection do: the whole node leaves.
+    await run(
+      'stickylb content, the whole node ejected (HAProxy, Envoy)',
+      async (nodes) => {
+        const lb = await startStickylb(
+          CLI,
+          nodes.filter((n) => n.name !== broken.node),
+          SECRET,
+          {},
+        );
+        return { pages: [lb.url], sockets: [lb.url], children: [lb.child] };
+      },
+      broken,
+    );
+  }
   await run('stickylb leastLoad', one({ placement: { strategy: 'leastLoad' } }));
   await run('HAProxy 2.6 balance uri + hash-balance-factor 125 + cookie insert', async (nodes) => {
     const h = await startHaproxyUri(nodes);

@@ -236,7 +236,11 @@ if (hardening !== undefined) {
     '',
   );
 }
-if (sim.length > 0) {
+// Rule 13's rows (an app broken on one node) get a table of their own.
+const simBroken = sim.filter((r) => r.brokenSessions > 0);
+const simNormal = sim.filter((r) => r.brokenSessions === 0);
+if (simNormal.length > 0) {
+  const sim = simNormal;
   const row = (name) => sim.find((r) => r.contender.startsWith(name));
   const content = row('stickylb content');
   const least = row('stickylb leastLoad');
@@ -275,6 +279,45 @@ if (sim.length > 0) {
         ]
       : []),
     `- stickylb: 0 split and 0 failed sessions: ${sim.filter((r) => r.contender.startsWith('stickylb')).every((r) => r.split === 0 && r.failed === 0) ? 'met' : 'NOT met'}`,
+    '',
+  );
+}
+if (simBroken.length > 0) {
+  const row = (name) => simBroken.find((r) => r.contender.startsWith(name));
+  const content = row('stickylb content, app 1');
+  const least = row('stickylb leastLoad');
+  const whole = row('stickylb content, the whole node');
+  const baseline = simNormal.find((r) => r.contender === 'stickylb content');
+  lines.push(
+    `An app that fails on one node (issue 33, rule 13): the same workload, the most popular app (${simBroken[0].brokenSessions} of its sessions) unable to start on its preferred node while that node's ping says 200; "other apps" are every other app's sessions`,
+    '',
+    '| contender | sessions of the broken app that failed | per 1,000 of them | other apps: cold starts per 1,000 sessions | peak processes | p95 busiest node / mean |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...simBroken.map(
+      (r) =>
+        `| ${r.contender} | ${r.brokenFailed} | ${Math.round((r.brokenFailed / r.brokenSessions) * 1000)} | ${r.otherColdStartsPer1000} | ${r.peakProcesses} | ${r.p95Balance} |`,
+    ),
+    ...(baseline
+      ? [
+          `| stickylb content, nothing broken | - | - | ${baseline.otherColdStartsPer1000} | ${baseline.peakProcesses} | ${baseline.p95Balance} |`,
+        ]
+      : []),
+    '',
+    ...(content && least
+      ? [
+          `- failed sessions of the broken app at most 1% of leastLoad's: ${content.brokenFailed} against ${least.brokenFailed}, ${content.brokenFailed <= 0.01 * least.brokenFailed ? 'met' : 'NOT met'}`,
+        ]
+      : []),
+    ...(content && baseline
+      ? [
+          `- no more cold starts for the other apps than with nothing broken: ${content.otherColdStartsPer1000} against ${baseline.otherColdStartsPer1000} per 1,000, ${content.otherColdStartsPer1000 <= baseline.otherColdStartsPer1000 ? 'met' : 'NOT met'}`,
+        ]
+      : []),
+    ...(content && whole
+      ? [
+          `- ejecting the whole node instead (HAProxy's observe layer7, Envoy's outlier detection): ${whole.brokenFailed} failed, the other apps ${whole.otherColdStartsPer1000} cold starts per 1,000 (${(whole.otherColdStartsPer1000 / Math.max(content.otherColdStartsPer1000, 1)).toFixed(2)}x stickylb's), busiest node / mean ${whole.p95Balance} against ${content.p95Balance}: two nodes carry what three did`,
+        ]
+      : []),
     '',
   );
 }

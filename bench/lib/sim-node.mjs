@@ -4,11 +4,15 @@
 // starts one (a cold start: COLD_MS before the WebSocket opens, counted); a process with no session
 // is reaped after IDLE_MS. GET /__sim__/stats reports cold starts, processes and sessions.
 // GET /__api__/metrics/procs answers like Connect's (per process: pid, appGuid, type, ram).
-// Usage: node sim-node.mjs NAME PORT [MAX_CONNS] [COLD_MS] [IDLE_MS]
+// With BROKEN (a content GUID) that app cannot start on this node (rule 13): its pages answer 500
+// and its WebSocket handshakes 503, while /__ping__ says 200. Cold starts are also counted per
+// content (`coldByContent`).
+// Usage: node sim-node.mjs NAME PORT [MAX_CONNS] [COLD_MS] [IDLE_MS] [BROKEN]
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 
-const [name = 'node', port = '0', maxConns = '20', coldMs = '30', idleMs = '1500'] = process.argv.slice(2);
+const [name = 'node', port = '0', maxConns = '20', coldMs = '30', idleMs = '1500', broken = ''] =
+  process.argv.slice(2);
 const MAX_CONNS = Number(maxConns);
 const COLD_MS = Number(coldMs);
 const IDLE_MS = Number(idleMs);
@@ -17,6 +21,8 @@ const IDLE_MS = Number(idleMs);
 const processes = new Map();
 let nextPid = 1000;
 let coldStarts = 0;
+/** Cold starts per content since the last reset. */
+let coldByContent = {};
 let liveProcesses = 0;
 let peakProcesses = 0;
 let sessions = 0;
@@ -39,6 +45,7 @@ function processFor(content) {
   const proc = { pid: nextPid++, content, sessions: 0, reaper: undefined };
   list.push(proc);
   coldStarts++;
+  coldByContent[content] = (coldByContent[content] ?? 0) + 1;
   liveProcesses++;
   peakProcesses = Math.max(peakProcesses, liveProcesses);
   return { proc, cold: true };
@@ -66,9 +73,10 @@ const server = createServer((req, res) => {
   };
   if (req.url === '/__ping__') return send(200, { ok: true });
   if (req.url === '/__sim__/stats')
-    return send(200, { name, coldStarts, processes: liveProcesses, peakProcesses, sessions });
+    return send(200, { name, coldStarts, coldByContent, processes: liveProcesses, peakProcesses, sessions });
   if (req.url === '/__sim__/reset') {
     coldStarts = 0;
+    coldByContent = {};
     peakProcesses = liveProcesses;
     return send(200, {});
   }
@@ -79,6 +87,8 @@ const server = createServer((req, res) => {
         procs.push({ pid: p.pid, appGuid: p.content, type: 'shiny', cpuCurrent: 0, ram: 100 * 2 ** 20 });
     return send(200, procs);
   }
+  if (broken !== '' && CONTENT.exec(req.url ?? '')?.[1] === broken)
+    return send(500, { node: name, error: 'broken' });
   send(200, { node: name });
 });
 
@@ -87,6 +97,10 @@ server.on('upgrade', (req, socket, head) => {
   const content = CONTENT.exec(req.url ?? '')?.[1];
   if (content === undefined) {
     socket.destroy();
+    return;
+  }
+  if (content === broken) {
+    socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n');
     return;
   }
   const { proc, cold } = processFor(content);
