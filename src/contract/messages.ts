@@ -4,9 +4,8 @@
  * no secret in it and nothing in the worker's environment.
  */
 
-import type { Ejection } from '../pool/content-health.js';
-import type { StatusRecord } from '../pool/upstream-node.js';
 import type { DataSettings } from './data-settings.js';
+import type { Ejection, StatusRecord } from './node-records.js';
 
 /** Per-worker counters of one node, summed by the primary for /api/nodes. */
 export interface NodeCounters {

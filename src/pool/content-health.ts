@@ -13,6 +13,10 @@
  * as often elsewhere (its recent outcomes on the other nodes fail as much). Pure: time is passed in.
  */
 
+import type { Ejection } from '../contract/node-records.js';
+
+export type { Ejection } from '../contract/node-records.js';
+
 /** How ejection behaves (`placement.contentEjection.*`). */
 export interface EjectionPolicy {
   /** Consecutive failures of a content on a node that eject it (0: never). */
@@ -73,14 +77,6 @@ export interface FailingContent {
   readonly since: number;
   /** Epoch ms the ejection ends (then one trial session); undefined while not ejected. */
   readonly ejectedUntil: number | undefined;
-}
-
-/** One ejection as it is shared (workers, replicas): the content leaves `node`'s order until `until`. */
-export interface Ejection {
-  readonly content: string;
-  readonly node: string;
-  readonly until: number;
-  readonly ejections: number;
 }
 
 export class ContentHealth {

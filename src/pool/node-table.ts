@@ -13,7 +13,7 @@ import type { StickyPool } from '../affinity/sticky.js';
 import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
 import { ContentHealth, type ContentHealthEvent } from './content-health.js';
 import { selectLeastLoaded } from './selection.js';
-import { UpstreamNode, writableStatus } from './upstream-node.js';
+import { initialStatus, type NodeStatus, UpstreamNode } from './upstream-node.js';
 
 /** A health or operator-state change of one node. */
 export interface Transition {
@@ -72,6 +72,16 @@ export abstract class NodeTable
   vanity: ReadonlyMap<string, string> = new Map();
   /** Names of contents (GUID -> name), from the same list; empty without a key. */
   contentNames: ReadonlyMap<string, string> = new Map();
+  /** The status record of each node this table made: the only handle on it (NodeStatus). */
+  readonly #status = new WeakMap<UpstreamNode, NodeStatus>();
+
+  /** The writable status of `node`, for this table and the pool or mirror that extends it. */
+  protected status(node: UpstreamNode): NodeStatus {
+    const status = this.#status.get(node);
+    if (status === undefined) throw new Error(`node ${node.name} is not this table's`);
+    return status;
+  }
+
   /** Uniform in [0, 1): the slow-start draw for clients without a key (tests seed it). */
   readonly #random: () => number;
   /** Epoch ms: transitions and slow starts are stamped with it (tests move it by hand). */
@@ -200,7 +210,7 @@ export abstract class NodeTable
    * contents with sessions there (none: undefined). Not status: a view of the fleet's traffic.
    */
   setFleetView(node: UpstreamNode, externalLoad: number, warm: ReadonlySet<string> | undefined): void {
-    const status = writableStatus(node);
+    const status = this.status(node);
     status.externalLoad = externalLoad;
     status.warmContents = warm;
   }
@@ -259,10 +269,12 @@ export abstract class NodeTable
       const previous = this.#byName.get(spec.name);
       let node = previous;
       if (node === undefined || node.url !== spec.url) {
-        node = new UpstreamNode(spec, previous?.stats, this.now());
+        const status = initialStatus(spec, this.now());
+        node = new UpstreamNode(spec, previous?.stats, this.now(), status);
+        this.#status.set(node, status);
         if (previous !== undefined) readdressed(node, previous);
       } else {
-        const status = writableStatus(node);
+        const status = this.status(node);
         status.weight = spec.weight;
         status.cookie = spec.cookie;
         status.seed = spec.seed;

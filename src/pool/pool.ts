@@ -8,14 +8,7 @@ import type { OperatorState } from '../config/schema.js';
 import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
 import { DEFAULT_EJECTION, type Ejection, type EjectionPolicy } from './content-health.js';
 import { NodeTable } from './node-table.js';
-import {
-  type ConnectProcs,
-  type Health,
-  type ProbeRecord,
-  type StateSource,
-  type UpstreamNode,
-  writableStatus,
-} from './upstream-node.js';
+import type { ConnectProcs, Health, ProbeRecord, StateSource, UpstreamNode } from './upstream-node.js';
 
 /** Options that shape selection and passive evidence. */
 export interface PoolOptions {
@@ -46,7 +39,7 @@ export class Pool extends NodeTable {
   /** Sets a node's health; returns true and emits when it changed. */
   setHealth(node: UpstreamNode, health: Health, cause: string): boolean {
     if (node.health === health) return false;
-    const status = writableStatus(node);
+    const status = this.status(node);
     const from = status.health;
     status.health = health;
     // Back from down: ramp in (a node up at start, from unknown, takes its share at once).
@@ -63,7 +56,7 @@ export class Pool extends NodeTable {
    * the state changed.
    */
   setState(node: UpstreamNode, state: OperatorState, cause: string, source?: StateSource): boolean {
-    const status = writableStatus(node);
+    const status = this.status(node);
     if (source !== undefined) status.stateSource = source;
     if (status.state === state) return false;
     const from = status.state;
@@ -76,14 +69,14 @@ export class Pool extends NodeTable {
 
   #startRamp(node: UpstreamNode): void {
     if (this.#options.slowStartMs <= 0) return;
-    const status = writableStatus(node);
+    const status = this.status(node);
     status.rampFrom = this.now();
     status.rampMs = this.#options.slowStartMs;
   }
 
   /** Passive evidence: a real request could not connect. Enough in a row take the node down. */
   reportConnectFailure(node: UpstreamNode): void {
-    writableStatus(node).connectFailures++;
+    this.status(node).connectFailures++;
     const limit = this.#options.passiveFailures;
     if (limit > 0 && node.connectFailures >= limit && node.health !== 'down') {
       this.setHealth(node, 'down', 'passive');
@@ -111,25 +104,25 @@ export class Pool extends NodeTable {
     if (event !== undefined) this.emit('content', event);
   }
   reportConnected(node: UpstreamNode): void {
-    if (node.connectFailures !== 0) writableStatus(node).connectFailures = 0;
+    if (node.connectFailures !== 0) this.status(node).connectFailures = 0;
   }
 
   /** A probe's outcome (the health checker's; thresholds are its own) and the node's clock skew. */
   recordProbe(node: UpstreamNode, probe: ProbeRecord, clockSkewMs?: number): void {
-    const status = writableStatus(node);
+    const status = this.status(node);
     status.lastProbe = probe;
     if (clockSkewMs !== undefined) status.clockSkewMs = clockSkewMs;
   }
 
   /** What the node's Connect reported of its processes (`connect.apiKey`), or undefined. */
   setConnectProcs(node: UpstreamNode, procs: ConnectProcs | undefined): void {
-    writableStatus(node).connectProcs = procs;
+    this.status(node).connectProcs = procs;
   }
 
   /** Records a node's Connect version and recomputes which nodes are outdated. */
   setVersion(node: UpstreamNode, version: string | undefined): void {
     let changed = node.version !== version;
-    writableStatus(node).version = version;
+    this.status(node).version = version;
     const versions = this.nodes.map((n) => n.version).filter((v): v is string => v !== undefined);
     const newest = versions.sort(compareVersions).at(-1);
     for (const n of this.nodes) {
@@ -139,7 +132,7 @@ export class Pool extends NodeTable {
         n.version !== undefined &&
         compareVersions(n.version, newest) < 0;
       if (n.outdated !== outdated) changed = true;
-      writableStatus(n).outdated = outdated;
+      this.status(n).outdated = outdated;
     }
     if (changed) this.emit('versions');
   }
@@ -165,14 +158,14 @@ export class Pool extends NodeTable {
     const removed = this.setMembership(specs, (node, previous) => {
       // A re-addressed node keeps a state the API gave it while the YAML says the same as before.
       if (previous.configState !== node.configState) return;
-      const status = writableStatus(node);
+      const status = this.status(node);
       status.state = previous.state;
       status.stateSource = previous.stateSource;
     });
     for (const spec of specs) {
       const node = this.get(spec.name)!;
       if (node.configState === spec.state) continue;
-      writableStatus(node).configState = spec.state;
+      this.status(node).configState = spec.state;
       this.setState(node, spec.state, 'config', { origin: 'config', at: this.now() });
     }
     return removed;

@@ -7,7 +7,7 @@
 
 import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
 import { NodeTable } from './node-table.js';
-import { type StatusRecord, type UpstreamNode, writableStatus } from './upstream-node.js';
+import type { StatusRecord, UpstreamNode } from './upstream-node.js';
 
 /** Passive evidence on its way to the pool that owns status. */
 export interface EvidenceSink {
@@ -55,7 +55,7 @@ export class StatusMirror extends NodeTable {
     for (const record of records) {
       const node = this.get(record.name);
       if (node === undefined) continue;
-      const status = writableStatus(node);
+      const status = this.status(node);
       const before = { state: status.state, health: status.health };
       status.state = record.state;
       status.health = record.health;

@@ -6,6 +6,7 @@ import type { HashWords } from '../affinity/rendezvous.js';
 import type { OperatorState } from '../config/schema.js';
 import type { UpstreamTls } from '../config/tls-files.js';
 import type { NodeCookie, NodeSpec } from '../contract/data-settings.js';
+import type { Health, StatusRecord } from '../contract/node-records.js';
 import { NodeTraffic } from './node-traffic.js';
 import { RequestStats } from './request-stats.js';
 
@@ -39,8 +40,7 @@ export interface StateSource {
   readonly by?: string | undefined;
 }
 
-/** What the health checker and passive evidence say. A node starts `unknown`. */
-export type Health = 'unknown' | 'up' | 'down';
+export type { Health, StatusRecord } from '../contract/node-records.js';
 
 /** The last active probe of a node, as shown by the admin API. */
 export interface ProbeRecord {
@@ -53,9 +53,9 @@ export interface ProbeRecord {
 
 /**
  * A node's status: config-given parameters, health, operator state, version, slow start, and what
- * Connect and the rest of the fleet say of it. Written by the pool alone (`writableStatus`, which
- * test/unit/import-graph.test.ts lets no other file of src/ import); everyone else reads it through
- * the node's getters. Probes, passive evidence and fleet views reach it through the pool's methods.
+ * Connect and the rest of the fleet say of it. Written by the node table that made the node alone
+ * (it keeps the only handle on the record: node-table.ts; test/unit/import-graph.test.ts finds every
+ * assignment to one by its type); everyone else reads it through the node's getters. Probes, passive evidence and fleet views reach it through the pool's methods.
  */
 export interface NodeStatus {
   weight: number;
@@ -118,8 +118,12 @@ export class UpstreamNode {
   /** Smooth weighted round-robin accumulator (selection.ts), used to break ties between equally loaded nodes. */
   currentWeight = 0;
 
-  /** `now`: epoch ms, when the node joins its table. */
-  constructor(opts: NodeSpec, stats = new RequestStats(), now = Date.now()) {
+  /**
+   * `now`: epoch ms, when the node joins its table. `status`: the record its table writes (the
+   * table made it with `initialStatus` and keeps the one handle on it); a node made without one
+   * has a record nobody can write.
+   */
+  constructor(opts: NodeSpec, stats = new RequestStats(), now = Date.now(), status?: NodeStatus) {
     this.name = opts.name;
     this.url = opts.url;
     const url = new URL(opts.url);
@@ -127,33 +131,8 @@ export class UpstreamNode {
     // URL keeps IPv6 literals bracketed ([::1]); sockets want the bare address.
     this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = url.port === '' ? (this.tls ? 443 : 80) : Number(url.port);
-    this.#status = {
-      weight: opts.weight,
-      cookie: opts.cookie,
-      seed: opts.seed,
-      tlsOptions: opts.tls,
-      health: 'unknown',
-      state: opts.state,
-      configState: opts.state,
-      stateSource: { origin: 'config', at: now },
-      since: now,
-      connectFailures: 0,
-      lastProbe: undefined,
-      clockSkewMs: undefined,
-      version: undefined,
-      outdated: false,
-      rampFrom: undefined,
-      rampMs: 0,
-      connectProcs: undefined,
-      externalLoad: 0,
-      warmContents: undefined,
-    };
+    this.#status = status ?? initialStatus(opts, now);
     this.stats = stats;
-  }
-
-  /** The pool's handle on a node's status (writableStatus). */
-  static statusOf(node: UpstreamNode): NodeStatus {
-    return node.#status;
   }
 
   get weight(): number {
@@ -307,22 +286,36 @@ export class UpstreamNode {
   }
 }
 
-/**
- * What a cluster worker mirrors of a node's status (src/contract/messages.ts): what routing reads,
- * written by the primary's pool and copied whole.
- */
-export type StatusRecord = Pick<
-  NodeStatus,
-  'health' | 'state' | 'since' | 'version' | 'outdated' | 'rampFrom' | 'rampMs'
-> & { readonly name: string };
-
-/** The status record of `node`, as its pool has it now. */
+/** The status record of `node`, as its pool has it now (read through its getters). */
 export function statusRecordOf(node: UpstreamNode): StatusRecord {
-  const { health, state, since, version, outdated, rampFrom, rampMs } = UpstreamNode.statusOf(node);
-  return { name: node.name, health, state, since, version, outdated, rampFrom, rampMs };
+  const { name, health, state, since, version, outdated, rampFrom, rampMs } = node;
+  return { name, health, state, since, version, outdated, rampFrom, rampMs };
 }
 
-/** The writable status of `node`: for the node tables alone (src/pool). */
-export function writableStatus(node: UpstreamNode): NodeStatus {
-  return UpstreamNode.statusOf(node);
+/**
+ * A new node's status record, as the YAML gives it: for the node table that makes the node and
+ * keeps the only handle on it (node-table.ts); everyone else reads it through the node's getters.
+ */
+export function initialStatus(opts: NodeSpec, now: number): NodeStatus {
+  return {
+    weight: opts.weight,
+    cookie: opts.cookie,
+    seed: opts.seed,
+    tlsOptions: opts.tls,
+    health: 'unknown',
+    state: opts.state,
+    configState: opts.state,
+    stateSource: { origin: 'config', at: now },
+    since: now,
+    connectFailures: 0,
+    lastProbe: undefined,
+    clockSkewMs: undefined,
+    version: undefined,
+    outdated: false,
+    rampFrom: undefined,
+    rampMs: 0,
+    connectProcs: undefined,
+    externalLoad: 0,
+    warmContents: undefined,
+  };
 }

@@ -111,21 +111,26 @@ describe('import graph of src/', () => {
     expect(wrong).toEqual([]);
   });
 
-  it("a node's status has one writer: only the node tables take writableStatus", () => {
-    const writers = files(SRC)
-      .filter((file) => /\bwritableStatus\b/.test(readFileSync(file, 'utf8')))
-      .map((file) => relative(SRC, file))
-      .sort();
-    expect(writers).toEqual([
+  it("a node's status has one writer: only the node table family assigns a NodeStatus field", () => {
+    expect(writers((type) => type === 'NodeStatus')).toEqual([
       'pool/node-table.ts',
       'pool/pool.ts',
       'pool/status-mirror.ts',
-      'pool/upstream-node.ts',
     ]);
   });
 
   it("a node's traffic has one writer: only node-traffic.ts assigns in-flight, WebSocket and session counts", () => {
-    expect(trafficWriters()).toEqual(['pool/node-traffic.ts']);
+    expect(writers((type, property) => COUNTS.has(property) && type !== 'NodeView')).toEqual([
+      'pool/node-traffic.ts',
+    ]);
+  });
+
+  it('contract/ never imports pool/: every arrow between them points from the pool to the contract', () => {
+    const back = files(SRC)
+      .filter((file) => relative(SRC, file).startsWith('contract/'))
+      .filter((file) => /from '\.\.\/pool\//.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
+    expect(back).toEqual([]);
   });
 
   it('the data plane routes over a NodeTable: it never imports the pool that owns status', () => {
@@ -171,12 +176,15 @@ describe('import graph of src/', () => {
   });
 });
 
+/** Traffic counts (in-flight work, WebSockets, content sessions) by their property names. */
+const COUNTS = new Set(['inFlight', 'websockets', 'sessions', 'contentSessions']);
+
 /**
- * Files of src/ that assign a count of a node's traffic, found by type, not by name: any
- * assignment, `++`/`--` or Map `set`/`delete`/`clear` whose target is a property `inFlight`,
- * `websockets` or `sessions` of an object whose type is declared in pool/.
+ * Files of src/ that assign what `wanted(type, property)` names, found by type, not by name: any
+ * assignment, `++`/`--` or Map `set`/`delete`/`clear` whose target is a property of an object whose
+ * type is declared in pool/ (`type` its declared name).
  */
-function trafficWriters(): string[] {
+function writers(wanted: (type: string, property: string) => boolean): string[] {
   const program = ts.createProgram(files(SRC), {
     strict: true,
     target: ts.ScriptTarget.ES2022,
@@ -185,16 +193,19 @@ function trafficWriters(): string[] {
     noEmit: true,
   });
   const checker = program.getTypeChecker();
-  const COUNTS = new Set(['inFlight', 'websockets', 'sessions', 'contentSessions']);
-  const fromPool = (expr: ts.Expression): boolean => {
+  const poolType = (expr: ts.Expression): string | undefined => {
     const symbol = checker.getTypeAtLocation(expr).getSymbol();
-    return (symbol?.declarations ?? []).some((d) =>
+    const declared = (symbol?.declarations ?? []).some((d) =>
       relative(SRC, d.getSourceFile().fileName).startsWith('pool/'),
     );
+    return declared ? symbol!.getName() : undefined;
   };
-  const isCount = (target: ts.Expression): boolean =>
-    ts.isPropertyAccessExpression(target) && COUNTS.has(target.name.text) && fromPool(target.expression);
-  const writers = new Set<string>();
+  const isWanted = (target: ts.Expression): boolean => {
+    if (!ts.isPropertyAccessExpression(target)) return false;
+    const type = poolType(target.expression);
+    return type !== undefined && wanted(type, target.name.text);
+  };
+  const found = new Set<string>();
   for (const source of program.getSourceFiles()) {
     if (!source.fileName.startsWith(SRC)) continue;
     const visit = (node: ts.Node): void => {
@@ -216,10 +227,10 @@ function trafficWriters(): string[] {
         ['set', 'delete', 'clear'].includes(node.expression.name.text)
       )
         target = node.expression.expression;
-      if (target !== undefined && isCount(target)) writers.add(relative(SRC, source.fileName));
+      if (target !== undefined && isWanted(target)) found.add(relative(SRC, source.fileName));
       ts.forEachChild(node, visit);
     };
     visit(source);
   }
-  return [...writers].sort();
+  return [...found].sort();
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { selectLeastLoaded } from '../../src/pool/selection.js';
-import { UpstreamNode, writableStatus } from '../../src/pool/upstream-node.js';
+import { initialStatus, UpstreamNode } from '../../src/pool/upstream-node.js';
 
 const cookie = {
   token: 't',
@@ -9,16 +9,19 @@ const cookie = {
   content: { plain: ['', ''] as const, tls: ['', ''] as const },
 };
 const node = (name: string, weight = 1, inFlight = 0) => {
-  const n = new UpstreamNode({
+  const spec = {
     name,
     url: 'http://127.0.0.1:1',
     weight,
-    state: 'active',
+    state: 'active' as const,
     cookie,
-    seed: [1, 2],
-  });
+    seed: [1, 2] as const,
+  };
+  // The test is the node's table here: it makes the record and keeps the handle.
+  const status = initialStatus(spec, 0);
+  status.health = 'up';
+  const n = new UpstreamNode(spec, undefined, undefined, status);
   for (let i = 0; i < inFlight; i++) n.traffic.request();
-  writableStatus(n).health = 'up';
   return n;
 };
 
