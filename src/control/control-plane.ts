@@ -124,6 +124,8 @@ export class ControlPlane {
   #shuttingDown = false;
   readonly #replica: string;
   readonly #store: SharedStateStore | undefined;
+  /** The configuration the process started with: what runs of the keys only a restart applies. */
+  readonly #startedWith: Config;
   /** Set once the shared store was read (or waited for) at start: readiness until then fails. */
   #started = false;
   #watch: ConfigWatch | undefined;
@@ -152,6 +154,7 @@ export class ControlPlane {
   ) {
     this.#discovery = discovery;
     this.#current = initial;
+    this.#startedWith = initial.config;
     this.#options = options;
     this.#log = logger.child({ component: 'balancer' });
     this.#replica = options.replica ?? hostname();
@@ -398,7 +401,9 @@ export class ControlPlane {
   #install(resolved: Config, tls: TlsMaterial): void {
     const previous = this.#current;
     const next = current(resolved, tls);
-    const needRestart = restartOnlyChanges(previous.config, resolved);
+    // Compared with what runs (the configuration started with, for these keys), not with the last
+    // file: a change left for a restart is said again at every reload until it is undone.
+    const needRestart = restartOnlyChanges(this.#startedWith, resolved);
     if (needRestart.length > 0) {
       // Every ignored change says so (the keys are marked once, in the schema).
       this.#log.warn({ keys: needRestart }, 'these changes need a restart; keeping the current values');

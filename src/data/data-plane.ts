@@ -130,8 +130,12 @@ export class DataPlane {
     const previous = this.#runtime.settings;
     this.#pool.follow(next);
     this.#runtime = buildRuntime(next, this.#pool, this.#repins, this.#placements, this.#adopted);
-    const tlsChanged =
-      JSON.stringify(next.nodes.map((n) => n.tls)) !== JSON.stringify(previous.nodes.map((n) => n.tls));
+    // A node keeps its connection pool unless its own TLS options changed (not when the list is
+    // merely reordered).
+    const tlsBefore = new Map(previous.nodes.map((n) => [n.name, JSON.stringify(n.tls)]));
+    const tlsChanged = new Set(
+      next.nodes.filter((n) => tlsBefore.get(n.name) !== JSON.stringify(n.tls)).map((n) => n.name),
+    );
     this.#clients.reconfigure(next.upstream, tlsChanged);
     const certChanged = next.tls?.cert !== previous.tls?.cert || next.tls?.key !== previous.tls?.key;
     applyServerSettings(this.#proxy, certChanged ? next : { ...next, tls: undefined });

@@ -71,6 +71,21 @@ describe('admin server', () => {
     expect(warned?.keys).toEqual(['admin.port', 'logging.level', 'workers']);
     expect(lb.app.pool.get('a')!.weight).toBe(3);
     expect((await request(`${lb.adminUrl}/healthz`)).statusCode).toBe(200);
+    // The same file again: what runs still differs from it, so it still says so (issue 31).
+    lb.app.apply(
+      parseConfig(
+        testConfig([a], {
+          admin: { host: '127.0.0.1', port: 1, token: 'test-admin-token-0123456789' },
+          workers: 2,
+          logging: { level: 'warn' },
+          upstreams: [{ name: 'a', url: a.url, weight: 2 }],
+        }),
+      ),
+    );
+    const again = lb.logs.filter((l) => Array.isArray(l.keys));
+    expect(again).toHaveLength(2);
+    expect(again[1]!.keys).toEqual(['admin.port', 'logging.level', 'workers']);
+    expect(lb.app.pool.get('a')!.weight).toBe(2);
   });
 
   it('serves healthz, readyz, nodes and a valid /metrics with zero-valued series from start', async () => {

@@ -39,13 +39,15 @@ export class UpstreamClients {
 
   /**
    * New settings apply to pools created from now on; existing pools are replaced gracefully (their
-   * running requests finish) when the settings or, with `force`, a node's TLS options changed.
+   * running requests finish) when the settings changed (every pool) or a node's TLS options did (the
+   * pools of the nodes named in `tlsChanged`). A node whose options did not change keeps its pool and
+   * its warm connections, wherever it moved in the list.
    */
-  reconfigure(options: UpstreamClientOptions, force = false): void {
-    const changed = force || JSON.stringify(options) !== JSON.stringify(this.#options);
+  reconfigure(options: UpstreamClientOptions, tlsChanged: ReadonlySet<string> = new Set()): void {
+    const all = JSON.stringify(options) !== JSON.stringify(this.#options);
     this.#options = options;
-    if (!changed) return;
     for (const [node, pool] of this.#pools) {
+      if (!all && !tlsChanged.has(node.name)) continue;
       this.#pools.delete(node);
       void pool.close().catch(() => {});
     }
