@@ -25,10 +25,10 @@ export interface PlacementCandidate {
   readonly warm?: boolean | undefined;
 }
 
-/** Where a session goes: its content's first choice, or a later one because of the bound. */
+/** Where a session goes: its content's first choice, a later one running it, or a later one because of the bound. */
 export interface Placement<N> {
   readonly node: N;
-  readonly outcome: 'preferred' | 'spilled';
+  readonly outcome: 'preferred' | 'warm' | 'spilled';
 }
 
 /** Content GUIDs as Connect makes them (a UUID). */
@@ -102,8 +102,10 @@ function cap(balanceFactor: number, totalLoad: number, w: number, totalWeight: n
  * Places a new session of the content hashed to `key` on one of `candidates` (the available
  * nodes); undefined when there is none. Among the nodes under their cap, one that already runs a
  * process of the content (`warm`) comes first, in the content's order; else the first under its
- * cap. When no node is under its cap (slow-start shares can make every cap small), the node with
- * the lowest load for its weight takes it.
+ * cap. Some node is always under its cap: the caps add up to at least c x (total load + 1), more
+ * than the loads do. The outcome says why the node was chosen: `preferred` (the content's first
+ * node), `warm` (a later node running the content while the first was under its bound) or `spilled`
+ * (the first node was over its bound).
  */
 export function placeContent<N extends PlacementCandidate>(
   candidates: readonly N[],
@@ -121,25 +123,21 @@ export function placeContent<N extends PlacementCandidate>(
     .map((node) => ({ node, score: rendezvousScore(key, node.seed, node.weight) }))
     .sort((a, b) => b.score - a.score);
   const first = order[0]!.node;
+  // No weight anywhere (every node at weight 0): the content's first node.
+  if (totalWeight <= 0) return { node: first, outcome: 'preferred' };
+  const underItsCap = (node: N) => {
+    const w = node.weight * node.share;
+    return w > 0 && node.load + 1 <= cap(balanceFactor, totalLoad, w, totalWeight);
+  };
+  const firstUnder = underItsCap(first);
   let underCap: N | undefined;
-  if (totalWeight > 0) {
-    for (const { node } of order) {
-      const w = node.weight * node.share;
-      if (w <= 0 || node.load + 1 > cap(balanceFactor, totalLoad, w, totalWeight)) continue;
-      if (node.warm === true) return { node, outcome: node === first ? 'preferred' : 'spilled' };
-      underCap ??= node;
-    }
-  }
-  if (underCap !== undefined)
-    return { node: underCap, outcome: underCap === first ? 'preferred' : 'spilled' };
-  let best = first;
-  let bestRatio = Number.POSITIVE_INFINITY;
   for (const { node } of order) {
-    const ratio = (node.load + 1) / Math.max(node.weight * node.share, 1e-6);
-    if (ratio < bestRatio) {
-      best = node;
-      bestRatio = ratio;
-    }
+    if (!underItsCap(node)) continue;
+    if (node.warm === true)
+      return { node, outcome: node === first ? 'preferred' : firstUnder ? 'warm' : 'spilled' };
+    underCap ??= node;
   }
-  return { node: best, outcome: best === first ? 'preferred' : 'spilled' };
+  // Never undefined (see above); the first node keeps a session should arithmetic say otherwise.
+  const node = underCap ?? first;
+  return { node, outcome: node === first ? 'preferred' : 'spilled' };
 }

@@ -6,10 +6,11 @@
 import client, { type Registry } from 'prom-client';
 
 /** Where a session went and why. */
-export type PlacementOutcome = 'preferred' | 'spilled' | 'pinned' | 'leastLoad';
+export type PlacementOutcome = 'preferred' | 'warm' | 'spilled' | 'pinned' | 'leastLoad';
 
 export const PLACEMENT_OUTCOMES: readonly PlacementOutcome[] = [
   'preferred',
+  'warm',
   'spilled',
   'pinned',
   'leastLoad',
@@ -19,6 +20,8 @@ export const PLACEMENT_OUTCOMES: readonly PlacementOutcome[] = [
 export class PlacementCounts {
   /** A new session of a content on its preferred node (rule 10). */
   preferred = 0;
+  /** A new session of a content on a later node of its order that runs it, the preferred one under its bound. */
+  warm = 0;
   /** A new session of a content on a later node of its order: the preferred one was at its bound. */
   spilled = 0;
   /** A content request that followed its content pin (rule 11). */
@@ -31,7 +34,7 @@ export class PlacementCounts {
     const counts = this;
     new client.Counter({
       name: 'stickylb_placements_total',
-      help: 'Sessions placed: preferred (a content on its preferred node), spilled (on a later node, the bound reached), pinned (a content request following its content pin), leastLoad (rule 1).',
+      help: 'Sessions placed: preferred (a content on its preferred node), warm (on a later node already running it, the preferred one under its bound), spilled (on a later node, the preferred one at its bound), pinned (a content request following its content pin), leastLoad (rule 1).',
       labelNames: ['outcome'],
       registers: [registry],
       collect() {

@@ -167,8 +167,13 @@ describe('placeContent', () => {
     const first = placeContent(nodes, key, 1.25)!.node;
     const other = nodes.find((n) => n !== first)!;
     other.warm = true;
-    expect(placeContent(nodes, key, 1.25)).toEqual({ node: other, outcome: 'spilled' });
+    // The preferred node is under its bound: the warm node takes it, and that is no spill.
+    expect(placeContent(nodes, key, 1.25)).toEqual({ node: other, outcome: 'warm' });
     other.load = 10;
     expect(placeContent(nodes, key, 1.25)!.node).toBe(first);
+    // The preferred node at its bound: the warm one takes it, a spill.
+    other.load = 0;
+    first.load = 3;
+    expect(placeContent(nodes, key, 1.25)).toEqual({ node: other, outcome: 'spilled' });
   });
 });
