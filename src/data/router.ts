@@ -201,8 +201,15 @@ export class Router {
   reroute(route: Route, kind: 'redispatch' | 'retry', failed: UpstreamNode): UpstreamNode | undefined {
     route.tried ??= new Set();
     route.tried.add(failed);
-    const next = this.#pool.choose(route.tried, route.key);
+    // A content's session goes to the next node of its content's order (rule 10), any other
+    // request to the node rule 1 or 8 picks.
+    const content = this.#placement.strategy === 'content' ? route.content : undefined;
+    const next =
+      content === undefined
+        ? this.#pool.choose(route.tried, route.key)
+        : this.#pool.placeContent(content, this.#placement.balanceFactor, route.tried)?.node;
     if (next === undefined) return undefined;
+    if (content !== undefined && route.contentFor === failed) failed.traffic.unplaced(content);
     failed.stats.retries++;
     route.node = next;
     // A content session is pinned (again) to the node that serves it.

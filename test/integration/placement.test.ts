@@ -163,6 +163,21 @@ describe('content-aware placement', () => {
     expect((await tab.get(`/content/${app}/x`)).node).toBe(moved.node);
   });
 
+  it("a page load its preferred node refuses is redispatched to the next node of the app's order (issue 31)", async () => {
+    const nodes: FakeNode[] = await Promise.all(['a', 'b', 'c'].map((n) => startFakeNode(n)));
+    // Probes too slow to notice the kill: every refusal is a redispatch.
+    const lb = await startBalancer(nodes, {
+      healthCheck: { interval: '60s', timeout: '1s', passiveFailures: 0 },
+    });
+    await nodes[0]!.kill();
+    for (let i = 0; i < 6; i++) {
+      const app = contentPreferring('a', ['a', 'b', 'c'], i);
+      const page = await new BrowserClient(lb.url).get(`/content/${app}/`, 'navigate');
+      expect(page.node).toBe(order(app, ['a', 'b', 'c'])[1]);
+      expect(page.setCookie.some((l) => l.startsWith('stickylb_content='))).toBe(true);
+    }
+  });
+
   it('a draining preferred node keeps its app sessions and gets no new ones', async () => {
     const nodes = await Promise.all(['a', 'b'].map((n) => startFakeNode(n)));
     const lb = await startBalancer(nodes);
