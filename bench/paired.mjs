@@ -28,11 +28,15 @@ const nodes = await startNginxBackends();
 if (canPin) pin(nodes.child.pid, '0');
 const tls = makeCert();
 
-async function startSide({ build, mode }) {
+async function startSide({ build, mode }, index) {
   if (build === 'caddy') return startCaddy(nodes, tls);
   const cli = build === 'dist' ? here('../dist/cli.js') : `${build}/dist/cli.js`;
   const plain = mode.startsWith('h1') && mode !== 'h1tls';
-  const server = await startStickylb(cli, nodes, SECRET, {}, plain ? undefined : tls);
+  // PAIR_NODE_ARGS_A / _B: node flags for one side (the same build with and without a V8 flag).
+  const nodeArgs = (process.env[`PAIR_NODE_ARGS_${index === 0 ? 'A' : 'B'}`] ?? '')
+    .split(' ')
+    .filter(Boolean);
+  const server = await startStickylb(cli, nodes, SECRET, {}, plain ? undefined : tls, nodeArgs);
   const pin = affinityToken(SECRET, 'a');
   if (mode === 'h1key') return { ...server, headers: { authorization: 'Key bench-api-key-0123456789' } };
   if (mode !== 'h1content') return { ...server, headers: { cookie: `stickylb=${pin}` } };
@@ -58,8 +62,8 @@ function served(mode, out) {
 }
 
 const servers = [];
-for (const side of sides) {
-  const server = await startSide(side);
+for (const [index, side] of sides.entries()) {
+  const server = await startSide(side, index);
   if (canPin) pin(server.child.pid, '1');
   servers.push(server);
 }
