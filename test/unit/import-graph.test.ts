@@ -125,6 +125,14 @@ describe('import graph of src/', () => {
     ]);
   });
 
+  it('one finisher: every answer is counted through data/request-record.ts alone', () => {
+    const counting = files(SRC)
+      .filter((file) => !relative(SRC, file).startsWith('metrics/'))
+      .filter((file) => /\.countResponse\(/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
+    expect(counting).toEqual(['data/request-record.ts']);
+  });
+
   it('contract/ never imports pool/: every arrow between them points from the pool to the contract', () => {
     const back = files(SRC)
       .filter((file) => relative(SRC, file).startsWith('contract/'))

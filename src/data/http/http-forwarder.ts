@@ -13,6 +13,7 @@ import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '.
 import type { StreamHandler } from '../http2-server.js';
 import { type Reply, writeReplyHead } from '../reply.js';
 import { Http2Request, type RequestHead } from '../request-head.js';
+import { recordFinished } from '../request-record.js';
 import type { Runtime } from '../runtime.js';
 import { Exchange } from './exchange.js';
 import type { ExchangeContext } from './exchange-context.js';
@@ -52,7 +53,7 @@ export class HttpForwarder {
     if (expect !== undefined) {
       if (expect.toLowerCase() !== '100-continue') {
         stream.respond({ ':status': 417, 'content-length': 0 }, { endStream: true });
-        this.#ctx.metrics.countResponse(undefined, 417, 0);
+        this.#unforwarded(req, 417);
         return;
       }
       if (this.#declaredTooLarge(req, stream)) return;
@@ -60,6 +61,21 @@ export class HttpForwarder {
     }
     this.#serve(req, stream);
   };
+
+  /**
+   * Finishes an answer made before the request had forwarded headers or ids (an unmet `Expect`,
+   * `OPTIONS *`): through the one finisher, counted with no node (no ids: no span, no access line).
+   */
+  #unforwarded(req: RequestHead, status: number): void {
+    const done = {
+      kind: 'http',
+      method: req.method,
+      target: req.url,
+      fwd: undefined,
+      route: undefined,
+    } as const;
+    recordFinished(this.#ctx, { ...done, node: undefined, status, bytesOut: 0, bytesIn: 0 }, false);
+  }
 
   /** Both protocols: refuses what no node should see, routes the rest and starts its exchange. */
   #serve(req: RequestHead, reply: Reply): void {
@@ -69,7 +85,7 @@ export class HttpForwarder {
       // About the server as a whole: answered as Go's net/http (Connect) answers it.
       writeReplyHead(req, reply, 200, ['Content-Length', '0'], false);
       reply.end();
-      this.#ctx.metrics.countResponse(undefined, 200, 0);
+      this.#unforwarded(req, 200);
       return;
     }
     let fwd: ForwardedRequest;
