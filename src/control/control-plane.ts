@@ -14,9 +14,7 @@ import type { DataSettings } from '../contract/data-settings.js';
 import { listen, urlOf } from '../listen.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../metrics/metrics.js';
-import type { ContentHealthEvent } from '../pool/content-health.js';
 import { DnsDiscovery, type Resolver, systemResolver } from '../pool/dns-discovery.js';
-import { isLost, type Transition } from '../pool/node-table.js';
 import { OpenTasks } from '../pool/open-tasks.js';
 import { Pool } from '../pool/pool.js';
 import type { NodeLoad, UpstreamNode } from '../pool/upstream-node.js';
@@ -26,9 +24,10 @@ import { History, SAMPLE_MS } from './admin/history.js';
 import { type NodeView, nodeView } from './admin/node-view.js';
 import { dataSettings } from './build-settings.js';
 import { ConfigWatch } from './config-watch.js';
-import { type ContentListOutcome, ProcsReader } from './health/connect-procs.js';
+import { ProcsReader } from './health/connect-procs.js';
 import { type CheckerOptions, HealthChecker } from './health/health-checker.js';
 import { NodeAgents } from './health/node-agents.js';
+import { NodeEventLog } from './node-event-log.js';
 import { reloadConfig } from './reload.js';
 import { LOADS_FRESH_SECONDS } from './shared-fleet.js';
 import { SharedStateStore } from './shared-state.js';
@@ -124,6 +123,8 @@ export class ControlPlane {
   #shuttingDown = false;
   readonly #replica: string;
   readonly #store: SharedStateStore | undefined;
+  /** The log lines and status-page events of node transitions, ejections and content list reads. */
+  readonly #events: NodeEventLog;
   /** The configuration the process started with: what runs of the keys only a restart applies. */
   readonly #startedWith: Config;
   /** Set once the shared store was read (or waited for) at start: readiness until then fails. */
@@ -173,8 +174,7 @@ export class ControlPlane {
         this.tasks,
       );
     }
-    this.pool.on('transition', this.#logTransition);
-    this.pool.on('content', this.#logContent);
+    this.#events = new NodeEventLog(this.#log, this.history, this.pool);
     this.checker = new HealthChecker(
       this.pool,
       checkerOptions(initial.config),
@@ -189,7 +189,7 @@ export class ControlPlane {
         connect.apiKey,
         connect.procsInterval,
         Math.max(initial.config.healthCheck.timeout, 2000),
-        this.#onContentList,
+        this.#events.contentList,
       );
     }
     this.#admin = createAdminServer({
@@ -423,64 +423,6 @@ export class ControlPlane {
     this.tasks.timeoutMs = resolved.connect.taskTimeout;
     for (const listener of this.#listeners) listener(next.settings);
   }
-
-  /** The last content list read's state ('ok', 'cut' or 'failed'): logged and shown when it changes. */
-  #contentList: string | undefined;
-
-  /** A read of Connect's content list ended: a failure or a cut list is logged and on the status page. */
-  readonly #onContentList = (outcome: ContentListOutcome): void => {
-    const state = outcome.ok ? (outcome.cut === undefined ? 'ok' : 'cut') : 'failed';
-    if (state === this.#contentList) return;
-    const first = this.#contentList === undefined;
-    this.#contentList = state;
-    if (!outcome.ok) {
-      const fields = { upstream: outcome.node, error: outcome.error };
-      this.#log.warn(fields, "Connect's content list could not be read: vanity paths as last read");
-      this.history.event(`content list not read (${outcome.error}): vanity paths as last read`, outcome.node);
-    } else if (outcome.cut !== undefined) {
-      const fields = { upstream: outcome.node, contents: outcome.contents, cut: outcome.cut };
-      this.#log.warn(
-        fields,
-        "Connect's content list was cut at its bound: contents beyond it are not placed by vanity path",
-      );
-      this.history.event(
-        `content list cut at ${outcome.contents} contents (${outcome.cut} bound)`,
-        outcome.node,
-      );
-    } else if (!first) {
-      this.#log.info(
-        { upstream: outcome.node, contents: outcome.contents },
-        "Connect's content list read again",
-      );
-      this.history.event(`content list read (${outcome.contents} contents)`, outcome.node);
-    }
-  };
-
-  /** Rule 13: one line per ejection and per recovery, and an event on the status page. */
-  readonly #logContent = (e: ContentHealthEvent): void => {
-    const name = this.pool.contentNames.get(e.content);
-    const fields = { upstream: e.node, content: e.content, ...(name === undefined ? {} : { name }) };
-    const label = name ?? e.content;
-    if (e.kind === 'ejected') {
-      const seconds = Math.round((e.untilMs - Date.now()) / 1000);
-      this.#log.warn(
-        { ...fields, ejections: e.ejections, seconds },
-        'content failing on this node while the node is fine: its new sessions go to its next node',
-      );
-      this.history.event(`${label} failing here: ejected for ${seconds} s (${e.ejections} in a row)`, e.node);
-    } else {
-      const how = e.cleared ? 'cleared by an admin' : 'its trial session succeeded';
-      this.#log.info({ ...fields, how }, 'content back on this node');
-      this.history.event(`${label} back (${how})`, e.node);
-    }
-  };
-
-  readonly #logTransition = (t: Transition): void => {
-    const fields = { upstream: t.node.name, from: t.from, to: t.to, cause: t.cause };
-    this.history.event(`${t.to} (${t.cause})`, t.node.name);
-    if (isLost(t)) this.#log.warn(fields, t.kind === 'health' ? 'node down' : 'node in maintenance');
-    else this.#log.info(fields, t.kind === 'health' && t.to === 'up' ? 'node up' : 'node state changed');
-  };
 }
 
 function current(config: Config, tls: TlsMaterial): Current {
