@@ -53,6 +53,9 @@ export class SharedFleet {
   /** Task changes not yet written (the store was down), oldest first: retried before the next read. */
   readonly #pending: TaskChange[] = [];
   #flushing = false;
+  /** This process's ejections as last written (their key), so an unchanged set is not rewritten. */
+  #published = '';
+  #publishedAt = 0;
 
   constructor(conn: StoreConnection, replica: string, tasks: OpenTasks) {
     this.#conn = conn;
@@ -111,19 +114,14 @@ export class SharedFleet {
    */
   async exchangeEjections(mine: readonly Ejection[]): Promise<Ejection[] | undefined> {
     const conn = this.#conn;
+    const key = mine.map((e) => `${e.content} ${e.node} ${e.until}`).join('\n');
     try {
       const rows = await conn.withSchema(() =>
         conn.op(async (client) => {
-          await client.query(CLEAR_EJECTIONS, [this.#instance]);
-          if (mine.length > 0) {
-            await client.query(PUBLISH_EJECTIONS, [
-              this.#instance,
-              mine.map((e) => e.content),
-              mine.map((e) => e.node),
-              mine.map((e) => e.until),
-              mine.map((e) => e.ejections),
-            ]);
-          }
+          // Written when this process's set changed since it was last written (and once a minute,
+          // should the rows have gone with a dropped table), not every second.
+          if (key !== this.#published || Date.now() - this.#publishedAt > 60_000)
+            await this.#publish(client, mine, key);
           if (Math.random() < 0.02) await client.query(FORGET_EJECTIONS);
           const others = await client.query<{
             content: string;
@@ -144,6 +142,26 @@ export class SharedFleet {
       conn.down(err);
       return undefined;
     }
+  }
+
+  /** Replaces this process's rows with `mine`; remembers what was written once it was. */
+  async #publish(
+    client: { query(sql: string, params: unknown[]): Promise<unknown> },
+    mine: readonly Ejection[],
+    key: string,
+  ): Promise<void> {
+    await client.query(CLEAR_EJECTIONS, [this.#instance]);
+    if (mine.length > 0) {
+      await client.query(PUBLISH_EJECTIONS, [
+        this.#instance,
+        mine.map((e) => e.content),
+        mine.map((e) => e.node),
+        mine.map((e) => e.until),
+        mine.map((e) => e.ejections),
+      ]);
+    }
+    this.#published = key;
+    this.#publishedAt = Date.now();
   }
 
   /** An admin cleared `node`'s ejections: the fleet's records of them go too. Never throws. */

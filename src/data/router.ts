@@ -10,7 +10,7 @@ import type { HashWords } from '../affinity/rendezvous.js';
 import { credentialOf } from '../affinity/rendezvous.js';
 import type { RepinRecorder } from '../affinity/repin-recorder.js';
 import { decide, findPin, type RepinReason } from '../affinity/sticky.js';
-import { AdoptCounts } from '../metrics/adopt-counts.js';
+import type { AdoptCounts } from '../metrics/adopt-counts.js';
 import type { PlacementCounts } from '../metrics/placement-counts.js';
 import type { NodeTable } from '../pool/node-table.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
@@ -83,7 +83,7 @@ export class Router {
     hashHeaders: readonly string[],
     placement: PlacementPolicy,
     counts: PlacementCounts,
-    adopt: AdoptPolicy = { rules: [], counts: new AdoptCounts() },
+    adopt: AdoptPolicy,
   ) {
     this.#adopt = adopt;
     this.#pool = pool;
@@ -199,19 +199,8 @@ export class Router {
    * sessions), but a client that was being given a cookie gets the cookie of the node that serves it.
    */
   reroute(route: Route, kind: 'redispatch' | 'retry', failed: UpstreamNode): UpstreamNode | undefined {
-    route.tried ??= new Set();
-    route.tried.add(failed);
-    // A content's session goes to the next node of its content's order (rule 10), any other
-    // request to the node rule 1 or 8 picks.
-    const content = this.#placement.strategy === 'content' ? route.content : undefined;
-    const next =
-      content === undefined
-        ? this.#pool.choose(route.tried, route.key)
-        : this.#pool.placeContent(content, this.#placement.balanceFactor, route.tried)?.node;
+    const next = this.#moveOff(route, failed);
     if (next === undefined) return undefined;
-    if (content !== undefined && route.contentFor === failed) failed.traffic.unplaced(content);
-    failed.stats.retries++;
-    route.node = next;
     // A content session is pinned (again) to the node that serves it.
     if (route.content !== undefined && (kind === 'redispatch' || route.contentFor !== undefined))
       route.contentFor = next;
@@ -279,22 +268,34 @@ export class Router {
    * retry: the route's one.
    */
   replaceContent(route: Route, failed: UpstreamNode): UpstreamNode | undefined {
-    const content = route.content;
-    if (content === undefined) return undefined;
-    route.tried ??= new Set();
-    route.tried.add(failed);
-    const placed = this.#pool.placeContent(content, this.#placement.balanceFactor, route.tried);
-    if (placed === undefined) return undefined;
-    const next = placed.node;
-    // The session placed on the failed node is the next node's now.
-    failed.traffic.unplaced(content);
-    failed.stats.retries++;
-    route.node = next;
+    if (route.content === undefined) return undefined;
+    const next = this.#moveOff(route, failed);
+    if (next === undefined) return undefined;
     route.retried = true;
     route.contentFor = next;
     if (route.cookieFor !== undefined) route.cookieFor = next;
     route.repin = 'app-failure';
     this.#record(failed, next, 'app-failure');
+    return next;
+  }
+
+  /**
+   * The one step of moving `route` off `failed`, never to a node it tried: a content's session to
+   * the next node of its content's order (rule 10; the session placed on `failed` released there),
+   * any other request to the node rule 1 or 8 picks. Counts the retry; undefined when none is left.
+   */
+  #moveOff(route: Route, failed: UpstreamNode): UpstreamNode | undefined {
+    route.tried ??= new Set();
+    route.tried.add(failed);
+    const content = this.#placement.strategy === 'content' ? route.content : undefined;
+    const next =
+      content === undefined
+        ? this.#pool.choose(route.tried, route.key)
+        : this.#pool.placeContent(content, this.#placement.balanceFactor, route.tried)?.node;
+    if (next === undefined) return undefined;
+    if (content !== undefined && route.contentFor === failed) failed.traffic.unplaced(content);
+    failed.stats.retries++;
+    route.node = next;
     return next;
   }
 

@@ -57,31 +57,25 @@ describe('admin server', () => {
   it('a reload that changes restart-only keys applies the rest and warns, naming every ignored key', async () => {
     const a = await startFakeNode('a');
     const lb = await startBalancer([a]);
-    lb.app.apply(
-      parseConfig(
-        testConfig([a], {
-          admin: { host: '127.0.0.1', port: 1, token: 'test-admin-token-0123456789' },
-          workers: 2,
-          logging: { level: 'warn' },
-          upstreams: [{ name: 'a', url: a.url, weight: 3 }],
-        }),
-      ),
-    );
+    /** The file with restart-only changes (admin port, log level, workers) and node a at `weight`. */
+    const reloadWith = (weight: number) =>
+      lb.app.apply(
+        parseConfig(
+          testConfig([a], {
+            admin: { host: '127.0.0.1', port: 1, token: 'test-admin-token-0123456789' },
+            workers: 2,
+            logging: { level: 'warn' },
+            upstreams: [{ name: 'a', url: a.url, weight }],
+          }),
+        ),
+      );
+    reloadWith(3);
     const warned = lb.logs.find((l) => Array.isArray(l.keys));
     expect(warned?.keys).toEqual(['admin.port', 'logging.level', 'workers']);
     expect(lb.app.pool.get('a')!.weight).toBe(3);
     expect((await request(`${lb.adminUrl}/healthz`)).statusCode).toBe(200);
     // The same file again: what runs still differs from it, so it still says so (issue 31).
-    lb.app.apply(
-      parseConfig(
-        testConfig([a], {
-          admin: { host: '127.0.0.1', port: 1, token: 'test-admin-token-0123456789' },
-          workers: 2,
-          logging: { level: 'warn' },
-          upstreams: [{ name: 'a', url: a.url, weight: 2 }],
-        }),
-      ),
-    );
+    reloadWith(2);
     const again = lb.logs.filter((l) => Array.isArray(l.keys));
     expect(again).toHaveLength(2);
     expect(again[1]!.keys).toEqual(['admin.port', 'logging.level', 'workers']);
