@@ -35,7 +35,7 @@ export interface NodeSpec {
 
 /** Connection settings shared by every node's keep-alive pool. */
 export interface UpstreamClientOptions {
-  /** Connections per node; 0 for no cap. */
+  /** Connections per node (0: no cap); above it requests and handshakes queue in the node's pool. */
   readonly connections: number;
   readonly connectTimeoutMs: number;
   /** Time to wait for response headers (0: none). */
@@ -94,9 +94,7 @@ export interface DataSettings {
   readonly http: {
     /** 0: no limit. */
     readonly maxBodySize: number;
-    /** Connections per node (0: no cap); above it requests queue in the node's pool. */
-    readonly upstreamConnections: number;
-    /** Longest wait in that queue before a 503 (0: no limit). */
+    /** With `upstream.connections` set: longest wait for a connection before a 503 (0: no limit). */
     readonly queueTimeoutMs: number;
     /** Longest silence inside a request body before a 408 (0: none). */
     readonly clientBodyTimeoutMs: number;
@@ -105,7 +103,6 @@ export interface DataSettings {
     readonly accessLog: boolean;
   };
   readonly websocket: {
-    readonly connectTimeoutMs: number;
     /** Time the node has to answer a handshake once connected. */
     readonly handshakeTimeoutMs: number;
     /** Idle timeout of an open tunnel; 0 for none. */

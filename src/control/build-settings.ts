@@ -62,14 +62,12 @@ export function dataSettings(config: Config, tls: TlsMaterial): DataSettings {
     },
     http: {
       maxBodySize: limits.maxBodySize,
-      upstreamConnections: limits.upstreamConnections,
       queueTimeoutMs: timeouts.queue,
       clientBodyTimeoutMs: timeouts.clientBody,
       clientSendTimeoutMs: timeouts.clientSend,
       accessLog: config.logging.access,
     },
     websocket: {
-      connectTimeoutMs: timeouts.connect,
       handshakeTimeoutMs: timeouts.websocketHandshake,
       idleTimeoutMs: timeouts.websocketIdle,
     },

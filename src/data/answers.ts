@@ -177,6 +177,28 @@ export function writeAnswer(
 }
 
 /**
+ * Writes the answer `code` on a raw socket (an upgrade or CONNECT request node:http let go of), without
+ * counting it, and closes the socket.
+ */
+export function writeSocketAnswer(
+  req: RequestHead,
+  socket: Duplex,
+  code: AnswerCode,
+  retryAfterSeconds: number,
+  ids?: AnswerIds,
+): void {
+  if (socket.destroyed) return;
+  const { status, known, type, body } = answerParts(req, code, ids);
+  const headers = [
+    ...['X-Request-Id', known.requestId, 'Content-Type', type],
+    ...['Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'],
+    ...['X-Stickylb-Error', code],
+  ];
+  if (ANSWERS[code].retryAfter) headers.push('Retry-After', String(retryAfterSeconds));
+  socket.end(`${rawHead(status, TITLES[status] ?? 'Error', headers, true)}${body}`);
+}
+
+/**
  * Sends the balancer's own answers (those that no Exchange finishes), and finishes each once
  * (request-record.ts): its status against the route's node (none when unrouted), its span with
  * tracing on and the request's ids made, its access line with `logging.access`.
@@ -215,15 +237,7 @@ export class Answers {
     fwd?: ForwardedRequest,
   ): void {
     this.#count('websocket', req, code, route, fwd);
-    if (socket.destroyed) return;
-    const { status, known, type, body } = answerParts(req, code, fwd);
-    const headers = [
-      ...['X-Request-Id', known.requestId, 'Content-Type', type],
-      ...['Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'],
-      ...['X-Stickylb-Error', code],
-    ];
-    if (ANSWERS[code].retryAfter) headers.push('Retry-After', String(retryAfterSeconds));
-    socket.end(`${rawHead(status, TITLES[status] ?? 'Error', headers, true)}${body}`);
+    writeSocketAnswer(req, socket, code, retryAfterSeconds, fwd);
   }
 
   /** Answers `code` on an HTTP/2 stream (an extended CONNECT) and ends the stream. */

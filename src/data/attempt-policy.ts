@@ -1,9 +1,11 @@
 /**
  * The one retry / redispatch / answer policy for HTTP requests and WebSocket handshakes alike
  * (docs/design.md, failure handling), a pure function of the attempt so far and how it failed:
- * - nothing reached the node and it refused the connection (or the node was lost while a handshake
- *   waited): the node is not serving, so the request goes to another node and the answer re-pins
- *   the client there (HAProxy's `option redispatch`), at most `redispatchAttempts` times;
+ * - nothing reached the node and it refused the connection, or the node was lost (marked down, put in
+ *   maintenance) while the request waited on it: the node is not serving, so the request goes to
+ *   another node and the answer re-pins the client there (HAProxy's `option redispatch`), at most
+ *   `redispatchAttempts` times; a request that may have reached a lost node goes elsewhere only when
+ *   it is safe to send twice (a handshake, a GET), else it is answered 502;
  * - connect timeout: no proof the node lost its sessions; an idempotent request may be served by
  *   another node once, the pin stays;
  * - the connection broke after the request went out, before a response: an idempotent request
@@ -13,8 +15,8 @@
 import type { AnswerCode } from './answers.js';
 import type { UpstreamFailure } from './upstream-failure.js';
 
-/** How an attempt failed: a transport failure, or its node was lost while it waited (handshakes). */
-export type AttemptFailure = UpstreamFailure | 'node-lost';
+/** How an attempt failed (upstream-failure.ts). */
+export type AttemptFailure = UpstreamFailure;
 
 /** What is known about a request when one of its attempts fails. */
 export interface AttemptState {
@@ -52,9 +54,9 @@ export function nextStep(state: AttemptState, failure: AttemptFailure): AttemptS
       ? { kind: 'redispatch', otherwise: 'NO_AVAILABLE_NODE' }
       : { kind: 'answer', code: 'NO_AVAILABLE_NODE' };
   }
-  if (failure === 'node-lost') {
-    // Only a bodiless handshake waits on a lost node this way: the client moves with it.
-    return canRedispatch && state.idempotent
+  if (failure === 'node-lost' && (!state.sent || state.idempotent)) {
+    // The client moves with its request: nothing of it reached the node, or sending it twice is safe.
+    return canRedispatch
       ? { kind: 'redispatch', otherwise: 'NO_AVAILABLE_NODE' }
       : { kind: 'answer', code: 'NO_AVAILABLE_NODE' };
   }

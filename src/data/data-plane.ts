@@ -21,9 +21,9 @@ import { isLost, type NodeTable, type Transition } from '../pool/node-table.js';
 import type { TaskReports } from '../pool/open-tasks.js';
 import type { UpstreamNode } from '../pool/upstream-node.js';
 import { Answers } from './answers.js';
+import { UpstreamClients } from './exchange/upstream-clients.js';
 import { HttpForwarder } from './http/http-forwarder.js';
 import { TaskLookupBudget } from './http/task-lookup.js';
-import { UpstreamClients } from './http/upstream-clients.js';
 import { Lifecycle } from './lifecycle.js';
 import { applyServerSettings, createProxyServer, createRedirectServer } from './listeners.js';
 import { buildRuntime, type Runtime } from './runtime.js';
@@ -83,10 +83,7 @@ export class DataPlane {
       clock: systemClock,
     };
     const forwarder = new HttpForwarder(ctx, answers, runtime);
-    this.#websockets = new WebSocketProxy(
-      { pool, metrics, logger: this.#logger, answers, tracing, clock: systemClock },
-      runtime,
-    );
+    this.#websockets = new WebSocketProxy({ ...ctx, table: pool, answers }, runtime);
     this.#proxy = createProxyServer(settings, {
       forwarder,
       websockets: this.#websockets,

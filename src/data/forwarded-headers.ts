@@ -33,8 +33,6 @@ export interface ForwardedRequest {
   readonly hasBody: boolean;
   /** Declared Content-Length, or -1. */
   readonly contentLength: number;
-  /** Upgrade token (lower-cased) when the client asked for a protocol upgrade. */
-  readonly upgrade: string | undefined;
   /** The request target in origin-form, as sent upstream. */
   readonly path: string;
   /** `X-Request-Id` sent upstream and answered to the client. */
@@ -83,13 +81,14 @@ export class BadRequestError extends StickyError {
 type BadRequestCode = 'INVALID_HOST' | 'INVALID_TARGET' | 'HOST_MISMATCH';
 
 /**
- * Builds the upstream header list for `req`. `keepUpgrade` keeps `Upgrade` for WebSocket handshakes.
+ * Builds the upstream header list for `req`. `handshake`: a WebSocket handshake, which has no body and
+ * whose `Connection: upgrade` and `Upgrade` undici writes itself (the `upgrade` dispatch option).
  * Throws `BadRequestError` for a Host header or request target that must be refused.
  */
 export function forwardRequestHeaders(
   req: RequestHead,
   ctx: ForwardContext,
-  keepUpgrade: boolean,
+  handshake: boolean,
 ): ForwardedRequest {
   const raw = req.rawHeaders;
   const socket = req.socket;
@@ -110,7 +109,6 @@ export function forwardRequestHeaders(
   let xfProto: string | undefined;
   let xfHost: string | undefined;
   let xfPort: string | undefined;
-  let upgrade: string | undefined;
   let contentLength = -1;
   let chunked = false;
   let connection: string | undefined;
@@ -130,7 +128,6 @@ export function forwardRequestHeaders(
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'transfer-encoding') chunked = true;
-      else if (lower === 'upgrade') upgrade = value.trim().toLowerCase();
       else if (lower === 'connection')
         connection = connection === undefined ? value : `${connection},${value}`;
       continue;
@@ -212,11 +209,10 @@ export function forwardRequestHeaders(
   // Headers named in Connection are hop-by-hop too (RFC 9110 7.6.1); rare beyond keep-alive/close.
   const named = connection === undefined ? undefined : connectionTokens(connection);
   if (named !== undefined) removeHeaders(headers, named);
-  if (keepUpgrade && upgrade !== undefined) headers.push('Connection', 'Upgrade', 'Upgrade', upgrade);
 
   // An empty Host is allowed (RFC 9112 3.2: a target with no authority); an invalid one is not, nor
   // a missing one on an HTTP/1.1 upgrade (node:http requires it of requests, not of upgrades).
-  if (host === undefined && keepUpgrade && req.httpVersionMinor === 1)
+  if (host === undefined && handshake && req.httpVersionMinor === 1)
     throw new BadRequestError('INVALID_HOST', 'no Host header');
   const clientHost = validHost(host);
   if (clientHost === undefined && host !== undefined && host.trim() !== '')
@@ -251,10 +247,10 @@ export function forwardRequestHeaders(
     adoptedValues,
     navigation: isNavigation(fetchMode, fetchDest, accept),
     secure: proto === 'https',
-    // An HTTP/2 request has a body unless its headers ended the stream (a length is optional there).
-    hasBody: chunked || contentLength > 0 || req.stream?.endAfterHeaders === false,
+    // An HTTP/2 request has a body unless its headers ended the stream (a length is optional there);
+    // an extended CONNECT's stream carries the WebSocket's frames, not a body.
+    hasBody: !handshake && (chunked || contentLength > 0 || req.stream?.endAfterHeaders === false),
     contentLength,
-    upgrade,
     path,
     requestId,
     traceparent: nextTrace,

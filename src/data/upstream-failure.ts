@@ -8,6 +8,8 @@
  * - `bad-response`: the node answered with something that is not valid HTTP.
  * - `bad-request`: the request cannot be forwarded as it is (invalid header or target).
  * - `aborted`: the client went away; nothing to answer.
+ * - `node-lost`: the node's connections were destroyed because the pool lost it (down, maintenance:
+ *   data-plane.ts resets its connection pool) while the request waited on it.
  */
 export type UpstreamFailure =
   | 'refused'
@@ -16,7 +18,8 @@ export type UpstreamFailure =
   | 'response-timeout'
   | 'bad-response'
   | 'bad-request'
-  | 'aborted';
+  | 'aborted'
+  | 'node-lost';
 
 const REFUSED_CODES = new Set([
   'ECONNREFUSED',
@@ -28,14 +31,7 @@ const REFUSED_CODES = new Set([
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT',
 ]);
-const RESET_CODES = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ECONNABORTED',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_DESTROYED',
-]);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 /** Classifies a transport error from undici or node:net. */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
@@ -45,6 +41,7 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
     if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return 'connect-timeout';
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'response-timeout';
     if (code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') return 'aborted';
+    if (code === 'UND_ERR_DESTROYED') return 'node-lost';
     if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code === 'ERR_INVALID_CHAR')
       return 'bad-request';
     if (RESET_CODES.has(code)) return 'reset';

@@ -124,6 +124,22 @@ describe('an app that fails on one node (rule 13)', () => {
     expect(lb.logs.some((l) => l.content === app && l.how === 'its trial session succeeded')).toBe(true);
   });
 
+  it("a handshake the node refuses 5xx is retried on the app's next node before the client sees the refusal, and re-pins (one exchange for HTTP and WebSocket)", async () => {
+    const { a, lb } = await twoNodes();
+    const app = contentPreferring('a', ['a', 'b'], SECRET, 0);
+    const pin = `stickylb_content=${affinityToken(SECRET, 'a')}`;
+    await a.breakContent(app, '500');
+    const ws = await openSocket(`${lb.url}/content/${app}/websocket/`, pin);
+    expect(ws.hello.hello).toBe('b');
+    // The 101 carries the content pin to b, so the session's next requests follow it.
+    const token = affinityToken(SECRET, 'b');
+    expect(ws.setCookie.some((c) => c.startsWith(`stickylb_content=${token}`))).toBe(true);
+    ws.ws.close();
+    expect((await a.contentHits())[`${app} failed`]).toBe(1);
+    expect(await lb.app.metrics.text()).toMatch(/^stickylb_requests_total\{upstream="b",code="101"\} 1$/m);
+    expect(await lb.app.metrics.text()).not.toMatch(/^stickylb_requests_total\{upstream="a",code="503"\}/m);
+  });
+
   it('an API answering 500 to bad input on every node ejects nothing; an app failing everywhere is never ejected from all', async () => {
     const { a, b, lb } = await twoNodes();
     const api = contentPreferring('a', ['a', 'b'], SECRET, 0);

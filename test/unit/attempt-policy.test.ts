@@ -87,22 +87,28 @@ describe('attempt policy (HTTP and WebSocket alike)', () => {
     ['failure after response bytes: cut', { ...sent, responded: true }, 'reset', { kind: 'cut' }],
     ['aborted after response bytes: drop', { ...sent, responded: true }, 'aborted', { kind: 'drop' }],
     [
-      'handshake on a lost node: redispatch and re-pin',
+      'handshake or GET on a lost node: redispatch and re-pin',
       sent,
       'node-lost',
       { kind: 'redispatch', otherwise: 'NO_AVAILABLE_NODE' },
     ],
     [
-      'handshake on a lost node, redispatches used up: 503',
+      'lost node, redispatches used up: 503',
       { ...sent, redispatches: 2 },
       'node-lost',
       { kind: 'answer', code: 'NO_AVAILABLE_NODE' },
     ],
     [
-      'lost node, request with a body: 503, never replayed',
+      'lost node, request with a body sent: 502, never replayed',
       sentPost,
       'node-lost',
-      { kind: 'answer', code: 'NO_AVAILABLE_NODE' },
+      { kind: 'answer', code: 'UPSTREAM_RESET' },
+    ],
+    [
+      'lost node, request with a body still queued: redispatch (nothing of it was read)',
+      { ...sentPost, sent: false },
+      'node-lost',
+      { kind: 'redispatch', otherwise: 'NO_AVAILABLE_NODE' },
     ],
   ])('%s', (_name, state, failure, step) => {
     expect(nextStep(state, failure)).toEqual(step);

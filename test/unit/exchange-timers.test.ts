@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ExchangeTimers, type TimedExchange } from '../../src/data/http/exchange-timers.js';
+import { ExchangeTimers, type TimedExchange } from '../../src/data/exchange/exchange-timers.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 /** An exchange that records what its timers told it; `idleAnswers` are bodyIdle's answers in turn. */

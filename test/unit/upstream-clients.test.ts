@@ -1,6 +1,6 @@
 /** Upstream connection pools across reloads (issue 31): kept unless a node's own options changed. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { UpstreamClients } from '../../src/data/http/upstream-clients.js';
+import { UpstreamClients } from '../../src/data/exchange/upstream-clients.js';
 import { UpstreamNode } from '../../src/pool/upstream-node.js';
 import { spec } from '../helpers/node-spec.js';
 

@@ -18,7 +18,7 @@ describe('transport failure classifier', () => {
     ['ECONNRESET', 'reset'],
     ['EPIPE', 'reset'],
     ['UND_ERR_SOCKET', 'reset'],
-    ['UND_ERR_DESTROYED', 'reset'],
+    ['UND_ERR_DESTROYED', 'node-lost'],
     ['HPE_INVALID_CONSTANT', 'bad-response'],
     ['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'bad-response'],
     ['SOMETHING_NEW', 'reset'],

@@ -9,14 +9,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Answers } from '../answers.js';
+import { Exchange } from '../exchange/exchange.js';
+import type { ExchangeContext } from '../exchange/exchange-context.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
 import type { StreamHandler } from '../http2-server.js';
 import { type Reply, writeReplyHead } from '../reply.js';
 import { Http2Request, type RequestHead } from '../request-head.js';
 import { recordFinished } from '../request-record.js';
 import type { Runtime } from '../runtime.js';
-import { Exchange } from './exchange.js';
-import type { ExchangeContext } from './exchange-context.js';
+import { ResponseRelay } from './response-relay.js';
 
 /** Forwards plain HTTP requests. */
 export class HttpForwarder {
@@ -109,7 +110,7 @@ export class HttpForwarder {
     // Rule 13: a content's page load (a GET navigation with no body) tells how it fares on its node.
     if (route.content !== undefined && fwd.navigation && req.method === 'GET' && !fwd.hasBody)
       route.watched = true;
-    new Exchange(this.#ctx, runtime, req, reply, fwd, route).start();
+    new Exchange(this.#ctx, runtime, req, new ResponseRelay(req, reply), fwd, route).start();
   }
 
   /**

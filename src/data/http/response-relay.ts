@@ -5,6 +5,8 @@
  * `resume` waits for 'drain'), and the exchange times that stall (timeouts.clientSend).
  */
 import type { ServerResponse } from 'node:http';
+import { type AnswerCode, writeAnswer } from '../answers.js';
+import type { ClientSide } from '../client-side.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
 import { pushNodeHeaders } from '../hop-by-hop.js';
 import { type Reply, writeReplyHead } from '../reply.js';
@@ -12,7 +14,9 @@ import type { RequestHead } from '../request-head.js';
 import { pushSetCookies, type Route } from '../router.js';
 
 /** One response on its way to the client. */
-export class ResponseRelay {
+export class ResponseRelay implements ClientSide {
+  readonly kind = 'http';
+  readonly upgrade = null;
   readonly #req: RequestHead;
   readonly #res: Reply;
   /** The node's status, once its head was written. */
@@ -32,6 +36,15 @@ export class ResponseRelay {
   constructor(req: RequestHead, res: Reply) {
     this.#req = req;
     this.#res = res;
+  }
+
+  get headersSent(): boolean {
+    return this.#res.headersSent;
+  }
+
+  watch(listener: () => void): void {
+    // `on`, not `once`: 'close' fires once anyway and `once` allocates a wrapper per request.
+    this.#res.on('close', listener);
   }
 
   /**
@@ -95,5 +108,18 @@ export class ResponseRelay {
   /** Ends the response, unless its last chunk did. */
   end(): void {
     if (!this.ended) this.#res.end();
+  }
+
+  destroy(): void {
+    this.#res.destroy();
+  }
+
+  answer(code: AnswerCode, retryAfterSeconds: number, close: boolean, fwd: ForwardedRequest): void {
+    writeAnswer(this.#req, this.#res, code, retryAfterSeconds, close, fwd);
+  }
+
+  /** Never called: an HTTP exchange dispatches no upgrade (`upgrade` is null). */
+  open(): number {
+    return 0;
   }
 }

@@ -1,45 +1,55 @@
 /**
- * WebSocket upgrades: the `upgrade` listener of the proxy. A handshake goes to the client's node by
- * the same sticky decision as HTTP (handshake.ts carries it out); after the 101 the sockets become a
- * tunnel (tunnels.ts). This file owns both registries, so a lost node's handshakes and tunnels are
- * cut together.
- *
- * A handshake in progress is bounded on every side:
- * - the client's socket is read while the node has not answered, so its FIN or reset is seen at once
- *   and the node's side torn down (bytes a client sends early are kept, within a small cap);
- * - connecting has `timeouts.connect`, answering the handshake `timeouts.websocketHandshake`;
- * - a node lost (down, maintenance, removed) aborts its pending handshakes, which are redispatched
- *   to another node and re-pin the client, as nothing was sent to the client yet.
+ * WebSocket upgrades: the `upgrade` listener of the proxy, and the HTTP/2 listener of extended
+ * CONNECT streams (RFC 8441). A handshake is routed by the same sticky decision as HTTP and carried
+ * to its node by the same exchange (exchange/exchange.ts), with a client side of its own
+ * (upgrade-side.ts); after the node's 101 the client and the node are relayed as a tunnel
+ * (tunnels.ts). This file owns the open tunnels and the handshakes not answered yet, so a lost
+ * node's tunnels are cut (its pending handshakes fail with its connection pool and are
+ * redispatched), and a shutdown cuts both.
  */
 
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { contentRefOf } from '../../affinity/placement.js';
+import type { NodeTable } from '../../pool/node-table.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
+import type { Answers } from '../answers.js';
+import { Exchange } from '../exchange/exchange.js';
+import type { ExchangeContext } from '../exchange/exchange-context.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
 import type { StreamHandler } from '../http2-server.js';
-import { Http2Request } from '../request-head.js';
+import { Http2Request, type RequestHead } from '../request-head.js';
 import type { Runtime } from '../runtime.js';
 import { isWebSocketUpgrade, serveAsPlainHttp } from '../upgrade-fallback.js';
-import { Handshake, type HandshakeContext, type HandshakeHost } from './handshake.js';
-import { type HandshakeClient, Http1HandshakeClient, Http2HandshakeClient } from './handshake-client.js';
 import { Tunnels } from './tunnels.js';
+import {
+  Http1UpgradeSide,
+  Http2UpgradeSide,
+  type UpgradeRegistry,
+  type UpgradeSide,
+} from './upgrade-side.js';
 
-/** What the proxy and its handshakes use, whatever the runtime settings. */
-export type WebSocketContext = HandshakeContext;
+/** What the proxy uses beyond an exchange's parts: the node table (for vanity paths) and the answers. */
+export interface WebSocketContext extends ExchangeContext {
+  readonly table: NodeTable;
+  readonly answers: Answers;
+}
 
 /** Proxies upgrade requests; owns the pending handshakes and the open tunnels. */
-export class WebSocketProxy implements HandshakeHost {
+export class WebSocketProxy implements UpgradeRegistry {
   readonly #ctx: WebSocketContext;
   readonly #runtime: () => Runtime;
-  readonly #tunnels = new Tunnels();
-  /** Handshakes waiting on each node, so losing the node (or shutting down) aborts them. */
-  readonly #pending = new Map<UpstreamNode, Set<Handshake>>();
+  readonly tunnels: Tunnels;
+  /** Handshakes the node has not answered yet, cut at shutdown. */
+  readonly pending = new Set<UpgradeSide>();
   /** node:http's connection listener, for upgrades that are not WebSocket (upgrade-fallback.ts). */
   #plainHttp: ((socket: Duplex) => void) | undefined;
 
   constructor(ctx: WebSocketContext, runtime: () => Runtime) {
     this.#ctx = ctx;
     this.#runtime = runtime;
+    this.tunnels = new Tunnels(ctx.clock);
   }
 
   /** Sets where non-WebSocket upgrade requests go (the proxy server's own connection listener). */
@@ -55,7 +65,6 @@ export class WebSocketProxy implements HandshakeHost {
     }
     // Errors on either socket must never reach the process: a reset client is routine.
     socket.on('error', ignore);
-    const runtime = this.#runtime();
     // A handshake pipelined behind a request still being answered: a 101 now would land inside that
     // response. Refused once it is complete, as HAProxy does (browsers never pipeline a handshake).
     const earlier = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -68,7 +77,7 @@ export class WebSocketProxy implements HandshakeHost {
       });
       return;
     }
-    this.#begin(new Http1HandshakeClient(req, socket), head, runtime);
+    this.#begin(req, socket, head);
   };
 
   /**
@@ -84,68 +93,53 @@ export class WebSocketProxy implements HandshakeHost {
       this.#ctx.answers.stream(req, stream, 'METHOD_NOT_SUPPORTED', 0);
       return;
     }
-    this.#begin(new Http2HandshakeClient(req, stream), EMPTY, this.#runtime());
+    this.#begin(req, stream, EMPTY);
   };
 
-  /** Routes a handshake and starts its first attempt (or answers why it cannot). */
-  #begin(client: HandshakeClient, head: Buffer, runtime: Runtime): void {
-    const retryAfter = runtime.settings.routing.retryAfterSeconds;
+  /** Routes a handshake and starts its exchange (or answers why it cannot). */
+  #begin(req: RequestHead, duplex: Duplex, head: Buffer): void {
+    const runtime = this.#runtime();
+    const answers = this.#ctx.answers;
+    const http2 = req.stream !== undefined;
+    const refuse = (code: Parameters<Answers['socket']>[2], fwd?: ForwardedRequest) => {
+      const retryAfter = code === 'NO_AVAILABLE_NODE' ? runtime.settings.routing.retryAfterSeconds : 0;
+      if (http2) answers.stream(req, req.stream!, code, retryAfter, undefined, fwd);
+      else answers.socket(req, duplex, code, retryAfter, undefined, fwd);
+    };
     let fwd: ForwardedRequest;
     try {
-      fwd = forwardRequestHeaders(client.req, runtime, true);
+      fwd = forwardRequestHeaders(req, runtime, true);
     } catch (err) {
-      const code = err instanceof BadRequestError ? err.code : 'BAD_REQUEST';
-      client.answer(this.#ctx.answers, code, 0);
+      refuse(err instanceof BadRequestError ? err.code : 'BAD_REQUEST');
       return;
     }
-    const route = runtime.router.route(fwd, client.req.rawHeaders);
+    // The HTTP/1.1 handshake the node expects (RFC 6455 4.1): over HTTP/2 the key is ours, and the
+    // node's accept answers it, not the client (undici adds `Connection` and `Upgrade`).
+    if (http2) fwd.headers.push('Sec-WebSocket-Key', randomBytes(16).toString('base64'));
+    const route = runtime.router.route(fwd, req.rawHeaders);
     if (route === undefined) {
-      client.answer(this.#ctx.answers, 'NO_AVAILABLE_NODE', retryAfter, undefined, fwd);
+      refuse('NO_AVAILABLE_NODE', fwd);
       return;
     }
     // Rule 13: a content's WebSocket handshake tells how it fares on its node.
     if (route.content !== undefined) route.watched = true;
-    new Handshake(this, this.#ctx, runtime, client, head, fwd, route).start();
+    const idle = runtime.settings.websocket.idleTimeoutMs;
+    const content = contentRefOf(fwd.path, this.#ctx.table.vanity)?.guid;
+    const side = http2
+      ? new Http2UpgradeSide(req, duplex, head, this, idle, content)
+      : new Http1UpgradeSide(req, duplex, head, this, idle, content);
+    new Exchange(this.#ctx, runtime, req, side, fwd, route).start();
   }
 
-  /** Cuts `node`'s tunnels without a close frame and aborts its pending handshakes; returns the tunnels cut. */
+  /** Cuts `node`'s tunnels without a close frame; returns how many. */
   cutNode(node: UpstreamNode): number {
-    const pending = this.#pending.get(node);
-    if (pending !== undefined) for (const h of [...pending]) h.nodeLost();
-    return this.#tunnels.cut(node);
+    return this.tunnels.cut(node);
   }
 
   /** Cuts every tunnel and pending handshake (shutdown); returns the tunnels cut. */
   cutAll(): number {
-    for (const set of [...this.#pending.values()]) for (const h of [...set]) h.destroy();
-    return this.#tunnels.cutAll();
-  }
-
-  /** Handshake bookkeeping, for Handshake only. */
-  track(node: UpstreamNode, handshake: Handshake, waiting: boolean): void {
-    let set = this.#pending.get(node);
-    if (waiting) {
-      if (set === undefined) {
-        set = new Set();
-        this.#pending.set(node, set);
-      }
-      set.add(handshake);
-    } else if (set !== undefined) {
-      set.delete(handshake);
-      if (set.size === 0) this.#pending.delete(node);
-    }
-  }
-
-  /** Turns a completed handshake into a tunnel; `onClosed` hears its end. */
-  openTunnel(
-    client: Duplex,
-    upstream: Duplex,
-    node: UpstreamNode,
-    idleTimeoutMs: number,
-    onClosed: (() => void) | undefined,
-    content: string | undefined,
-  ): void {
-    this.#tunnels.open(client, upstream, node, idleTimeoutMs, onClosed, content);
+    for (const side of [...this.pending]) side.destroy();
+    return this.tunnels.cutAll();
   }
 }
 

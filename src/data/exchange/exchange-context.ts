@@ -6,9 +6,9 @@ import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { PassiveEvidence } from '../../pool/node-table.js';
 import type { TaskReports } from '../../pool/open-tasks.js';
+import type { TaskLookupBudget } from '../http/task-lookup.js';
 import type { Lifecycle } from '../lifecycle.js';
 import type { Tracing } from '../tracing/spans.js';
-import type { TaskLookupBudget } from './task-lookup.js';
 import type { UpstreamClients } from './upstream-clients.js';
 
 /** The data plane's parts an exchange works with. */

@@ -1,40 +1,47 @@
 /**
- * One proxied HTTP request, from the node chosen for it to the end of its response, over undici's
- * dispatcher API: the request body (HTTP/1.1's IncomingMessage, or the HTTP/2 stream) is streamed to
- * the node, the response goes to the client through its relay (response-relay.ts), nothing is
- * buffered. The `Exchange` object is itself the undici handler, so the hot path allocates no
- * closures beyond the client-abort listener.
+ * One proxied request, from the node chosen for it to the end of its answer, over undici's
+ * dispatcher API, whatever the client's protocol: an HTTP/1.1 request, an HTTP/2 stream, or a
+ * WebSocket handshake over either (undici's `upgrade` dispatch: a refusal arrives as an ordinary
+ * answer, an acceptance through `onUpgrade` with the node's socket). One admission to the node's
+ * pool, one attempt loop around the pure attempt policy (attempts.ts), one definition of "connected"
+ * evidence (the node's answer), and one finisher (request-record.ts). What differs by protocol is the
+ * client's side (client-side.ts): a response relay, or a handshake that becomes a tunnel.
  *
- * What happens when an attempt fails is decided by the attempt policy (attempt-policy.ts), shared
- * with WebSocket handshakes; "sent" here means undici called `onConnect`.
+ * The request body (HTTP/1.1's IncomingMessage, or the HTTP/2 stream) is streamed to the node, the
+ * answer goes to the client through its side, nothing is buffered. The `Exchange` object is itself
+ * the undici handler, so the hot path allocates no closures beyond the client-abort listener.
+ * "Sent" here means undici called `onConnect`.
  *
  * With a per-node connection cap, a request that waits longer than `timeouts.queue` for a connection
- * gets 503 (like HAProxy's `timeout queue`); undici drops it before writing when its turn comes.
+ * gets 503 (like HAProxy's `timeout queue`); undici drops it before writing when its turn comes. A
+ * handshake the node does not answer within `timeouts.websocketHandshake` gets 504 (undici's
+ * `headersTimeout` for that dispatch).
  */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { TrafficLease } from '../../pool/node-traffic.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
-import { type AnswerCode, statusOf, writeAnswer } from '../answers.js';
+import { type AnswerCode, statusOf } from '../answers.js';
+import type { AttemptFailure } from '../attempt-policy.js';
 import { afterFailure, isIdempotent } from '../attempts.js';
+import type { ClientSide } from '../client-side.js';
 import type { ForwardedRequest } from '../forwarded-headers.js';
-import type { Reply } from '../reply.js';
+import { taskWatchOf } from '../http/deploy-tasks.js';
+import { TaskFollower } from '../http/task-follower.js';
 import { bodyOf, type RequestHead } from '../request-head.js';
-import { recordFinished } from '../request-record.js';
+import { countAnswered, type FinishedRequest, recordFinished } from '../request-record.js';
 import type { Route } from '../router.js';
 import type { Runtime } from '../runtime.js';
 import { classifyUpstreamError } from '../upstream-failure.js';
-import { taskWatchOf } from './deploy-tasks.js';
 import type { ExchangeContext } from './exchange-context.js';
 import { ExchangeTimers, type TimedExchange } from './exchange-timers.js';
-import { ResponseRelay } from './response-relay.js';
-import { TaskFollower } from './task-follower.js';
 
 /** One client request and its attempts upstream; the undici handler. */
 export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   readonly #ctx: ExchangeContext;
   readonly #runtime: Runtime;
   readonly #req: RequestHead;
-  readonly #res: Reply;
   readonly #fwd: ForwardedRequest;
   readonly #route: Route;
   #node!: UpstreamNode;
@@ -47,8 +54,8 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   #clientGone = false;
   /** The queue, body and send timers, made when the first is needed (exchange-timers.ts). */
   #timers: ExchangeTimers | undefined;
-  /** The response on its way to the client. */
-  readonly #out: ResponseRelay;
+  /** The client's side: the response on its way, or the handshake (client-side.ts). */
+  readonly #out: ClientSide;
   /** Request body bytes written upstream, for `limits.maxBodySize` on bodies without Content-Length. */
   #bodyBytes = 0;
   /** A deploy or a task poll (task-follower.ts); undefined for every other request. */
@@ -62,17 +69,16 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     ctx: ExchangeContext,
     runtime: Runtime,
     req: RequestHead,
-    res: Reply,
+    out: ClientSide,
     fwd: ForwardedRequest,
     route: Route,
   ) {
     this.#ctx = ctx;
     this.#runtime = runtime;
     this.#req = req;
-    this.#res = res;
+    this.#out = out;
     this.#fwd = fwd;
     this.#route = route;
-    this.#out = new ResponseRelay(req, res);
     // A deploy or a task poll (one prefix check for every other request); a bodiless poll may be
     // looked up on other nodes (rule 9).
     const watch = taskWatchOf(req.method, fwd.path);
@@ -83,8 +89,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   }
 
   start(): void {
-    // `on`, not `once`: 'close' fires once anyway and `once` allocates a wrapper per request.
-    this.#res.on('close', this.#onClientClose);
+    this.#out.watch(this.#onClientClose);
     this.#dispatch(this.#route.node);
   }
 
@@ -94,18 +99,21 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     this.#lease = node.traffic.request();
     // A timer left from waiting on the previous node (a retry) must not answer for this one.
     this.#timers?.stopQueue();
-    const settings = this.#runtime.settings.http;
+    const settings = this.#runtime.settings;
     // Beyond the cap every connection of the node is busy (one request each): this one queues.
-    if (settings.upstreamConnections > 0 && node.inFlight > settings.upstreamConnections) {
-      this.#timed().queue(settings.queueTimeoutMs);
-    }
+    const cap = settings.upstream.connections;
+    if (cap > 0 && node.inFlight > cap) this.#timed().queue(settings.http.queueTimeoutMs);
     const req = this.#req;
+    const upgrade = this.#out.upgrade;
     this.#ctx.clients.get(node).dispatch(
       {
         path: this.#fwd.path,
         method: req.method ?? 'GET',
         headers: this.#fwd.headers,
         body: this.#fwd.hasBody ? bodyOf(req) : null,
+        upgrade,
+        // A handshake has its own time to be answered (timeouts.websocketHandshake).
+        headersTimeout: upgrade === null ? null : settings.websocket.handshakeTimeoutMs,
       },
       this,
     );
@@ -206,7 +214,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       // No body, whatever the headers say (RFC 9110 6.4.1, 15.4.5: a 304 may carry the length of
       // the representation it stands for). undici checks that length against the empty body and
       // fails after the headers went out; the response is complete here, as HAProxy and nginx relay it.
-      this.#res.end();
+      this.#out.end();
       this.#finish(statusCode);
     }
     return true;
@@ -223,7 +231,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     if (statusCode < 400) this.#ctx.pool.reportContentOutcome(node, content, true);
     if (statusCode < 500) return false;
     this.#ctx.pool.reportContentOutcome(node, content, false);
-    if (route.retried || this.#res.headersSent || this.#tasks !== undefined) return false;
+    if (route.retried || this.#out.headersSent || this.#tasks !== undefined) return false;
     const next = this.#runtime.router.replaceContent(route, node);
     if (next === undefined) return false;
     this.#ctx.logger.debug(
@@ -259,7 +267,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     this.#ctx.logger.debug({ upstream: this.#node.name, method: this.#req.method }, 'client send timeout');
     this.#finish(this.#out.status);
     this.#abort?.(new Error('client send timeout'));
-    this.#res.destroy();
+    this.#out.destroy();
   }
 
   onComplete(): void {
@@ -291,11 +299,12 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     }
     const failure = classifyUpstreamError(err);
     const node = this.#node;
-    // Rule 13: a page load that got no head from the node is a failure of its content there.
-    if (this.#route.watched && !this.#headed && failure !== 'bad-request')
+    // Rule 13: a page load or handshake that got no head from the node is a failure of its content
+    // there (a node lost is the node's failure, not its content's).
+    if (this.#route.watched && !this.#headed && failure !== 'bad-request' && failure !== 'node-lost')
       this.#ctx.pool.reportContentOutcome(node, this.#route.content!, false);
     const idempotent = isIdempotent(this.#req.method, this.#fwd.hasBody);
-    const progress = { sent: this.#sent, responded: this.#res.headersSent, idempotent };
+    const progress = { sent: this.#sent, responded: this.#out.headersSent, idempotent };
     const next = afterFailure(this.#ctx.pool, this.#runtime, this.#route, node, progress, failure);
     const logger = this.#ctx.logger;
     switch (next.kind) {
@@ -327,10 +336,10 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     this.#dispatch(next);
   }
 
-  #fail(err: Error, failure: string, code: AnswerCode): void {
+  #fail(err: Error, failure: AttemptFailure, code: AnswerCode): void {
     // A request undici refuses to send is the client's fault: no warning per bad request.
     this.#ctx.logger[failure === 'bad-request' ? 'debug' : 'warn'](
-      { err, upstream: this.#node.name, failure, method: this.#req.method },
+      { err, upstream: this.#node.name, failure, method: this.#req.method, kind: this.#out.kind },
       'upstream request failed',
     );
     this.#answer(code);
@@ -338,15 +347,44 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
 
   /** Answers the client with one of the balancer's own answers and finishes. */
   #answer(code: AnswerCode, close = false): void {
-    writeAnswer(
-      this.#req,
-      this.#res,
-      code,
-      this.#runtime.settings.routing.retryAfterSeconds,
-      close || this.#ctx.lifecycle.closing,
-      this.#fwd,
-    );
+    const retryAfter = this.#runtime.settings.routing.retryAfterSeconds;
+    this.#out.answer(code, retryAfter, close || this.#ctx.lifecycle.closing, this.#fwd);
     this.#finish(statusOf(code));
+  }
+
+  /**
+   * The node accepted a WebSocket upgrade and handed over its socket: the client is told, the tunnel
+   * opens, and the handshake is counted now with the time the node took to accept; the session is
+   * traced and logged whole at its close, with its length and bytes both ways.
+   */
+  onUpgrade(_statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    this.#release();
+    this.#timers?.clear();
+    socket.on('error', ignore);
+    const node = this.#node;
+    this.#headed = true;
+    this.#ctx.pool.reportConnected(node);
+    if (this.#route.watched) this.#ctx.pool.reportContentOutcome(node, this.#route.content!, true);
+    if (this.#done) {
+      socket.destroy();
+      return;
+    }
+    const opened = performance.now();
+    const onClosed = () => {
+      const { bytesRead, bytesWritten } = socket as Socket;
+      const bytes = { bytesOut: bytesRead, bytesIn: bytesWritten };
+      recordFinished(this.#ctx, this.#finished(this.#out.status, bytes, opened), this.#accessLog);
+    };
+    const raw = (rawHeaders ?? []) as Buffer[];
+    const status = this.#out.open(raw, socket, node, this.#route, this.#fwd, onClosed);
+    if (status === 0) {
+      socket.destroy();
+      this.#finish(499);
+      return;
+    }
+    this.#done = true;
+    node.stats.upgrades++;
+    countAnswered(this.#ctx, this.#finished(status, NO_BYTES, opened));
   }
 
   readonly #onClientClose = (): void => {
@@ -360,18 +398,37 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     if (this.#done) return;
     this.#done = true;
     this.#timers?.clear();
+    const bytes = { bytesOut: this.#out.bytes, bytesIn: 0 };
+    recordFinished(this.#ctx, this.#finished(status, bytes), this.#accessLog);
+  }
+
+  get #accessLog(): boolean {
+    return this.#runtime.settings.http.accessLog;
+  }
+
+  /** This request as a finished one (request-record.ts); `opened`: a WebSocket session's 101. */
+  #finished(status: number, bytes: Bytes, opened?: number): FinishedRequest {
     const req = this.#req;
-    const finished = {
-      kind: 'http',
+    return {
+      kind: this.#out.kind,
       method: req.method,
       target: req.url,
       fwd: this.#fwd,
       route: this.#route,
       node: this.#node,
       status,
-      bytesOut: this.#out.bytes,
-      bytesIn: 0,
-    } as const;
-    recordFinished(this.#ctx, finished, this.#runtime.settings.http.accessLog);
+      bytesOut: bytes.bytesOut,
+      bytesIn: bytes.bytesIn,
+      opened,
+    };
   }
 }
+
+interface Bytes {
+  readonly bytesOut: number;
+  readonly bytesIn: number;
+}
+
+const NO_BYTES: Bytes = { bytesOut: 0, bytesIn: 0 };
+
+function ignore(): void {}
