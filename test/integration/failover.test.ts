@@ -1,5 +1,5 @@
 import { Agent, request } from 'undici';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startBalancer, testConfig, waitFor } from '../helpers/balancer.js';
@@ -117,6 +117,37 @@ describe('failover and re-pinning', () => {
     expect(res.json.body).toBe('deploy bundle');
     expect(res.json.node).not.toBe(pinned.name);
     expect(res.setCookie).toHaveLength(1);
+  });
+
+  it('a node marked down under waiting requests: a GET goes to another node and re-pins (as a handshake does), a POST that reached it gets 502', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    // No response timeout within the test: only the lost-node policy can answer these requests.
+    const lb = await startBalancer(
+      [a, b],
+      { timeouts: { response: '60s' }, healthCheck: { timeout: '100ms', unhealthyThreshold: 1 } },
+      { manualHealth: true },
+    );
+    const nodeA = lb.app.pool.get('a')!;
+    const [reader, writer] = [new Client(lb.url), new Client(lb.url)];
+    for (const c of [reader, writer])
+      c.cookie = `stickylb=${affinityToken('test-secret-0123456789abcdef', 'a')}`;
+    a.process.kill('SIGSTOP');
+    onTestFinished(() => {
+      a.process.kill('SIGCONT');
+    });
+    const get = reader.get('/');
+    const post = writer.send('POST', '/echo', 'has an effect', { 'content-type': 'text/plain' });
+    await waitFor(() => nodeA.inFlight === 2, 3000, 'both requests waiting on a');
+    await lb.app.checker.checkOnce();
+    expect(nodeA.health).toBe('down');
+    const got = await get;
+    expect(got.status).toBe(200);
+    expect(got.json.node).toBe('b');
+    expect(got.setCookie[0]).toContain(`stickylb=${affinityToken('test-secret-0123456789abcdef', 'b')}`);
+    const posted = await post;
+    expect(posted.status).toBe(502);
+    expect(posted.headers['x-stickylb-error']).toBe('UPSTREAM_RESET');
+    expect(nodeA.inFlight).toBe(0);
   });
 
   it('a GET reset after it was sent is retried once on another node, the pin kept', async () => {

@@ -331,6 +331,23 @@ describe('timeouts and limits', () => {
     expect(lb.app.pool.get('a')!.inFlight).toBe(0);
   });
 
+  it('a WebSocket handshake queues behind the cap as a request does: its 101 once the connection is free, 503 after timeouts.queue', async () => {
+    const { lb, slow } = await oneBusyConnection('10s', 1000);
+    const node = lb.app.pool.get('a')!;
+    const waiting = openSocket(`${lb.url}/ws`);
+    // Counted in flight while it waits for the node's only connection.
+    await waitFor(() => node.inFlight === 2, 2000, 'the handshake waits in the queue');
+    expect((await slow).status).toBe(200);
+    const sock = await waiting;
+    expect(sock.hello.hello).toBe('a');
+    sock.ws.close();
+
+    const busy = await oneBusyConnection('300ms', 1500);
+    await expect(openSocket(`${busy.lb.url}/ws`)).rejects.toThrow(/503/);
+    expect((await busy.slow).status).toBe(200);
+    expect(await busy.lb.app.metrics.text()).toContain('stickylb_queue_timeouts_total{upstream="a"} 1');
+  });
+
   it('a client that leaves while its request is queued counts as 499, not as a queue timeout', async () => {
     const { lb, slow } = await oneBusyConnection('300ms', 1000);
     // Hangs up after 100 ms, while the request still waits for the node's only connection.

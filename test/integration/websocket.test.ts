@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { startBalancer, waitFor } from '../helpers/balancer.js';
 import { startFakeNode } from '../helpers/fake-node.js';
@@ -126,6 +127,36 @@ describe('WebSockets on the pinned node', () => {
     const none = await rawExchange(lb.url, handshake('/ws'));
     expect(none).toMatch(/^HTTP\/1.1 503/);
     expect(none).toMatch(/Retry-After: 5/);
+  });
+
+  it('frames a client sends before the 101 reach the node after it, in order', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    const { port } = new URL(lb.url);
+    const payload = Buffer.from('early-bird');
+    const mask = randomBytes(4);
+    const frame = Buffer.concat([
+      Buffer.from([0x81, 0x80 | payload.length]),
+      mask,
+      Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!)),
+    ]);
+    const handshake =
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    // The handshake and a text frame in one write: the frame waits at the balancer for the 101.
+    const s = connect(Number(port), '127.0.0.1');
+    onTestFinished(() => {
+      s.destroy();
+    });
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+    });
+    s.write(Buffer.concat([Buffer.from(handshake), frame]));
+    // The node echoes it (unmasked): it arrived after the 101, as the first frame from the client.
+    await waitFor(() => got.includes('early-bird'), 3000, 'the early frame echoed');
+    expect(got.startsWith('HTTP/1.1 101 ')).toBe(true);
+    expect(got.indexOf('early-bird')).toBeGreaterThan(got.indexOf('\r\n\r\n'));
   });
 
   it('a handshake the node never answers gets 504 after timeouts.websocketHandshake', async () => {
