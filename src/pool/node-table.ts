@@ -13,7 +13,7 @@ import type { StickyPool } from '../affinity/sticky.js';
 import type { DataSettings, NodeSpec } from '../contract/data-settings.js';
 import { ContentHealth, type ContentHealthEvent } from './content-health.js';
 import { selectLeastLoaded } from './selection.js';
-import { initialStatus, type NodeStatus, UpstreamNode } from './upstream-node.js';
+import { initialStatus, type NodeConfig, type NodeStatus, UpstreamNode } from './upstream-node.js';
 
 /** A health or operator-state change of one node. */
 export interface Transition {
@@ -74,6 +74,8 @@ export abstract class NodeTable
   contentNames: ReadonlyMap<string, string> = new Map();
   /** The status record of each node this table made: the only handle on it (NodeStatus). */
   readonly #status = new WeakMap<UpstreamNode, NodeStatus>();
+  /** The configuration cell of each node this table made: the only handle on it (NodeConfig). */
+  readonly #config = new WeakMap<UpstreamNode, NodeConfig>();
 
   /** The writable status of `node`, for this table and the pool or mirror that extends it. */
   protected status(node: UpstreamNode): NodeStatus {
@@ -254,7 +256,8 @@ export abstract class NodeTable
 
   /**
    * Makes the membership match `specs`: new nodes are added (health unknown), removed ones dropped,
-   * kept ones take the new weight, cookie, seed and TLS options; a node whose URL changed is a new
+   * kept ones take the new generation's spec (weight, cookie, seed, TLS options) whole, in one
+   * assignment; a node whose URL changed is a new
    * node that keeps its counters (`readdressed` hears of it with the node it replaces). Emits
    * `membership` with the removed nodes when the set changed; returns them.
    */
@@ -270,15 +273,13 @@ export abstract class NodeTable
       let node = previous;
       if (node === undefined || node.url !== spec.url) {
         const status = initialStatus(spec, this.now());
-        node = new UpstreamNode(spec, previous?.stats, this.now(), status);
+        const config = { spec };
+        node = new UpstreamNode(spec, previous?.stats, this.now(), status, config);
         this.#status.set(node, status);
+        this.#config.set(node, config);
         if (previous !== undefined) readdressed(node, previous);
       } else {
-        const status = this.status(node);
-        status.weight = spec.weight;
-        status.cookie = spec.cookie;
-        status.seed = spec.seed;
-        status.tlsOptions = spec.tls;
+        this.#config.get(node)!.spec = spec;
       }
       next.push(node);
       byName.set(spec.name, node);

@@ -52,18 +52,22 @@ export interface ProbeRecord {
 }
 
 /**
- * A node's status: config-given parameters, health, operator state, version, slow start, and what
- * Connect and the rest of the fleet say of it. Written by the node table that made the node alone
+ * A node's configuration as the running generation gives it (weight, cookie lines, rendezvous seed,
+ * TLS options): the immutable `NodeSpec` of the settings in use, replaced whole by a reload (one
+ * assignment, never field by field). Written by the node table that made the node alone, like its
+ * status; it is not status.
+ */
+export interface NodeConfig {
+  spec: NodeSpec;
+}
+
+/**
+ * A node's status: health, operator state, version, slow start, and what Connect and the rest of
+ * the fleet say of it. Written by the node table that made the node alone
  * (it keeps the only handle on the record: node-table.ts; test/unit/import-graph.test.ts finds every
  * assignment to one by its type); everyone else reads it through the node's getters. Probes, passive evidence and fleet views reach it through the pool's methods.
  */
 export interface NodeStatus {
-  weight: number;
-  cookie: NodeCookie;
-  /** Rendezvous seed for clients without cookies (rule 8). */
-  seed: HashWords;
-  /** TLS options for an https:// node (CA, verification); undefined for defaults. */
-  tlsOptions: UpstreamTls | undefined;
   health: Health;
   state: OperatorState;
   /** The state the YAML gives this node: a change of it wins over an API-set state. */
@@ -110,6 +114,7 @@ export class UpstreamNode {
   readonly port: number;
   readonly tls: boolean;
   readonly #status: NodeStatus;
+  readonly #config: NodeConfig;
 
   /** Requests, WebSockets and content sessions through this process (node-traffic.ts, their one owner). */
   readonly traffic = new NodeTraffic();
@@ -121,9 +126,15 @@ export class UpstreamNode {
   /**
    * `now`: epoch ms, when the node joins its table. `status`: the record its table writes (the
    * table made it with `initialStatus` and keeps the one handle on it); a node made without one
-   * has a record nobody can write.
+   * has a record nobody can write. `config`: likewise, the cell its table replaces the spec in.
    */
-  constructor(opts: NodeSpec, stats = new RequestStats(), now = Date.now(), status?: NodeStatus) {
+  constructor(
+    opts: NodeSpec,
+    stats = new RequestStats(),
+    now = Date.now(),
+    status?: NodeStatus,
+    config?: NodeConfig,
+  ) {
     this.name = opts.name;
     this.url = opts.url;
     const url = new URL(opts.url);
@@ -132,20 +143,25 @@ export class UpstreamNode {
     this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.port = url.port === '' ? (this.tls ? 443 : 80) : Number(url.port);
     this.#status = status ?? initialStatus(opts, now);
+    this.#config = config ?? { spec: opts };
     this.stats = stats;
   }
 
+  /** The node's configuration in the running generation (NodeConfig). */
+  get spec(): NodeSpec {
+    return this.#config.spec;
+  }
   get weight(): number {
-    return this.#status.weight;
+    return this.#config.spec.weight;
   }
   get cookie(): NodeCookie {
-    return this.#status.cookie;
+    return this.#config.spec.cookie;
   }
   get seed(): HashWords {
-    return this.#status.seed;
+    return this.#config.spec.seed;
   }
   get tlsOptions(): UpstreamTls | undefined {
-    return this.#status.tlsOptions;
+    return this.#config.spec.tls;
   }
   get health(): Health {
     return this.#status.health;
@@ -298,10 +314,6 @@ export function statusRecordOf(node: UpstreamNode): StatusRecord {
  */
 export function initialStatus(opts: NodeSpec, now: number): NodeStatus {
   return {
-    weight: opts.weight,
-    cookie: opts.cookie,
-    seed: opts.seed,
-    tlsOptions: opts.tls,
     health: 'unknown',
     state: opts.state,
     configState: opts.state,

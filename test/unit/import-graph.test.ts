@@ -119,6 +119,10 @@ describe('import graph of src/', () => {
     ]);
   });
 
+  it("a node's configuration is replaced whole, by its node table alone: no NodeConfig field assigned elsewhere", () => {
+    expect(writers((type) => type === 'NodeConfig')).toEqual(['pool/node-table.ts']);
+  });
+
   it("a node's traffic has one writer: only node-traffic.ts assigns in-flight, WebSocket and session counts", () => {
     expect(writers((type, property) => COUNTS.has(property) && type !== 'NodeView')).toEqual([
       'pool/node-traffic.ts',
