@@ -84,14 +84,11 @@ export abstract class NodeTable
     return status;
   }
 
-  /** Uniform in [0, 1): the slow-start draw for clients without a key (tests seed it). */
-  readonly #random: () => number;
   /** Epoch ms: transitions and slow starts are stamped with it (tests move it by hand). */
   protected readonly now: () => number;
 
-  constructor(random: () => number, now: () => number) {
+  constructor(now: () => number) {
     super();
-    this.#random = random;
     this.now = now;
   }
 
@@ -203,8 +200,11 @@ export abstract class NodeTable
   choose(exclude?: ReadonlySet<UpstreamNode>, key?: HashWords): UpstreamNode | undefined {
     const candidates = this.#candidates(exclude);
     const now = this.now();
-    if (candidates.some((n) => n.ramping(now))) return this.#chooseRamping(candidates, key, now);
-    return key === undefined ? selectLeastLoaded(candidates) : rendezvousWinner(candidates, key);
+    if (key === undefined) return selectLeastLoaded(candidates, now);
+    // Slow start: the node's effective weight, as everywhere (upstream-node.ts `effectiveWeight`).
+    if (!candidates.some((n) => n.ramping(now))) return rendezvousWinner(candidates, key);
+    const scaled = candidates.map((n) => ({ node: n, seed: n.seed, weight: n.effectiveWeight(now) }));
+    return rendezvousWinner(scaled, key)?.node;
   }
 
   /**
@@ -233,25 +233,6 @@ export abstract class NodeTable
       : this.#nodes.filter(
           (n) => n.health === 'unknown' && n.state === 'active' && !n.outdated && !exclude?.has(n),
         );
-  }
-
-  /**
-   * Slow start: a node back from down, maintenance or draining takes a share of new clients that
-   * grows over its ramp, never all of them at once (with least-loaded selection its empty count
-   * would win every choice). A client with a key sees the node's weight scaled by the share (every
-   * replica agrees); any other client considers it with that probability.
-   */
-  #chooseRamping(
-    candidates: readonly UpstreamNode[],
-    key: HashWords | undefined,
-    now: number,
-  ): UpstreamNode | undefined {
-    if (key !== undefined) {
-      const scaled = candidates.map((n) => ({ node: n, seed: n.seed, weight: n.weight * n.rampShare(now) }));
-      return rendezvousWinner(scaled, key)?.node;
-    }
-    const considered = candidates.filter((n) => !n.ramping(now) || this.#random() < n.rampShare(now));
-    return selectLeastLoaded(considered.length > 0 ? considered : candidates);
   }
 
   /**

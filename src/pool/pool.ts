@@ -25,13 +25,8 @@ export interface PoolOptions {
 export class Pool extends NodeTable {
   #options: PoolOptions;
 
-  constructor(
-    specs: readonly NodeSpec[],
-    options: PoolOptions,
-    random: () => number = Math.random,
-    now: () => number = Date.now,
-  ) {
-    super(random, now);
+  constructor(specs: readonly NodeSpec[], options: PoolOptions, now: () => number = Date.now) {
+    super(now);
     this.#options = options;
     this.reconcile(specs, options);
   }

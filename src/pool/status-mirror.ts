@@ -28,10 +28,9 @@ export class StatusMirror extends NodeTable {
   constructor(
     settings: Pick<DataSettings, 'nodes' | 'pool'>,
     evidence: EvidenceSink,
-    random: () => number = Math.random,
     now: () => number = Date.now,
   ) {
-    super(random, now);
+    super(now);
     this.#evidence = evidence;
     this.follow(settings);
   }

@@ -296,9 +296,18 @@ export class UpstreamNode {
     return this.inFlight + this.websockets + this.traffic.placedSessions(now) + this.externalLoad;
   }
 
-  /** Load used to pick among nodes: open work per unit of weight. */
-  load(): number {
-    return (this.inFlight + this.websockets) / this.weight;
+  /**
+   * The weight the node counts with at `now`: its weight scaled by its slow-start share. The one
+   * slow-start model, whatever picks the node: least-loaded selection (rule 1), rendezvous of keyed
+   * clients (rule 8) and the content placement's bound (rule 10).
+   */
+  effectiveWeight(now: number): number {
+    return this.weight * this.rampShare(now);
+  }
+
+  /** Load used to pick among nodes: open work per unit of effective weight. */
+  load(now: number): number {
+    return (this.inFlight + this.websockets) / this.effectiveWeight(now);
   }
 }
 

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { seeded } from '../../bench/lib/workload.mjs';
 import type { NodeSpec } from '../../src/contract/data-settings.js';
 import { DEFAULT_EJECTION } from '../../src/pool/content-health.js';
 import type { Transition } from '../../src/pool/node-table.js';
@@ -117,7 +116,7 @@ describe('pool reconciliation', () => {
 
   it('slow start: a node back from down takes a growing share of new clients, then its full share', () => {
     let now = 1_000_000;
-    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, seeded(42), () => now);
+    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, () => now);
     const [a, b] = [pool.get('a')!, pool.get('b')!];
     pool.setHealth(a, 'up', 'probe');
     pool.setHealth(b, 'up', 'probe');
@@ -139,6 +138,24 @@ describe('pool reconciliation', () => {
     expect(share(10_000)).toBeGreaterThan(0.45);
     expect(a.ramping(now)).toBe(false);
     expect(b.ramping(now)).toBe(false);
+  });
+
+  it('slow start under load: a ramping node counts its open work per effective weight (weight x share), as HAProxy leastconn does', () => {
+    let now = 1_000_000;
+    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, () => now);
+    const [a, b] = [pool.get('a')!, pool.get('b')!];
+    for (const n of [a, b]) pool.setHealth(n, 'up', 'probe');
+    pool.setState(a, 'maintenance', 'admin');
+    pool.setState(a, 'active', 'admin');
+    const leases = [a.traffic.request(), ...Array.from({ length: 5 }, () => b.traffic.request())];
+    // a: 1 request at share 0.1 is a load of 10; b: 5 at full weight is 5.
+    now += 1000;
+    expect(a.effectiveWeight(now)).toBeCloseTo(0.1, 4);
+    for (let i = 0; i < 20; i++) expect(pool.choose()).toBe(b);
+    // Its ramp over, a is the less loaded.
+    now += 9000;
+    expect(pool.choose()).toBe(a);
+    for (const l of leases) l.end();
   });
 
   it('the slow-start share is a pure function of time (reading it writes nothing)', () => {
@@ -165,12 +182,7 @@ describe('pool reconciliation', () => {
 
   it('slow start after maintenance or draining, and for keyed clients in proportion to the share', () => {
     let now = 1_000_000;
-    const pool = new Pool(
-      [spec('a'), spec('b')],
-      { ...options, slowStartMs: 10_000 },
-      Math.random,
-      () => now,
-    );
+    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, () => now);
     const [a, b] = [pool.get('a')!, pool.get('b')!];
     for (const n of [a, b]) pool.setHealth(n, 'up', 'probe');
     pool.setState(a, 'maintenance', 'admin');

@@ -29,13 +29,13 @@ describe('selection for new clients', () => {
   it('splits an idle cluster by weight', () => {
     const nodes = [node('a', 3), node('b', 1)];
     const counts: Record<string, number> = { a: 0, b: 0 };
-    for (let i = 0; i < 100; i++) counts[selectLeastLoaded(nodes)!.name]!++;
+    for (let i = 0; i < 100; i++) counts[selectLeastLoaded(nodes, 0)!.name]!++;
     expect(counts).toEqual({ a: 75, b: 25 });
   });
 
   it('round-robins equal nodes', () => {
     const nodes = [node('a'), node('b'), node('c')];
-    const picked = Array.from({ length: 6 }, () => selectLeastLoaded(nodes)!.name);
+    const picked = Array.from({ length: 6 }, () => selectLeastLoaded(nodes, 0)!.name);
     expect(new Set(picked.slice(0, 3)).size).toBe(3);
     expect(picked.slice(3)).toEqual(picked.slice(0, 3));
   });
@@ -45,10 +45,10 @@ describe('selection for new clients', () => {
     [[node('a', 4, 4), node('b', 1, 2)], 'a'],
     [[node('a', 1, 0)], 'a'],
   ])('least loaded per weight first (%#)', (nodes, expected) => {
-    expect(selectLeastLoaded(nodes)!.name).toBe(expected);
+    expect(selectLeastLoaded(nodes, 0)!.name).toBe(expected);
   });
 
   it('returns undefined with no candidates', () => {
-    expect(selectLeastLoaded([])).toBeUndefined();
+    expect(selectLeastLoaded([], 0)).toBeUndefined();
   });
 });

@@ -17,7 +17,7 @@ const options = {
 function pair() {
   let now = 1_000_000;
   const clock = () => now;
-  const pool = new Pool([spec('a'), spec('b')], options, Math.random, clock);
+  const pool = new Pool([spec('a'), spec('b')], options, clock);
   const sent: string[] = [];
   const mirror = new StatusMirror(
     { nodes: [spec('a'), spec('b')], pool: options },
@@ -35,7 +35,6 @@ function pair() {
         pool.reportContentOutcome(pool.get(name)!, content, ok);
       },
     },
-    Math.random,
     clock,
   );
   // The relay: every transition and version change sends records; JSON as over IPC.

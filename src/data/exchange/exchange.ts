@@ -62,8 +62,11 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   readonly #tasks: TaskFollower | undefined;
   /** The node answered with a head (not 1xx): what fails later is no evidence of its content. */
   #headed = false;
-  /** A page load answered 5xx goes here once its body is dropped (rule 13). */
-  #retryTo: UpstreamNode | undefined;
+  /**
+   * An answer being skipped: its body is read and dropped, then the request goes to this node (a
+   * task poll's 404, rule 9; a content's page load or handshake answered 5xx, rule 13).
+   */
+  #skipTo: UpstreamNode | undefined;
 
   constructor(
     ctx: ExchangeContext,
@@ -197,8 +200,13 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     const node = this.#node;
     this.#headed = true;
     this.#ctx.pool.reportConnected(node);
-    if (this.#route.watched && this.#contentOutcome(statusCode, node)) return true;
-    if (this.#tasks !== undefined && !this.#tasks.head(statusCode, node)) return true;
+    const skipTo =
+      (this.#route.watched ? this.#contentOutcome(statusCode, node) : undefined) ??
+      this.#tasks?.head(statusCode, node);
+    if (skipTo !== undefined) {
+      this.#skipTo = skipTo;
+      return true;
+    }
     try {
       // A request that arrived before the stop signal is answered after it: its client must not
       // reuse the connection either (issue 24).
@@ -221,37 +229,30 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   }
 
   /**
-   * Reports a watched page load's outcome (rule 13); true when a 5xx is to be retried on the
-   * content's next node instead of relayed (its body is read and dropped, then `onComplete` sends
-   * the request there): once per request, before any byte reached the client.
+   * Reports a watched page load's or handshake's outcome (rule 13); for a 5xx, the content's next
+   * node to retry it on instead of relaying it: once per request, before any byte reached the client.
    */
-  #contentOutcome(statusCode: number, node: UpstreamNode): boolean {
+  #contentOutcome(statusCode: number, node: UpstreamNode): UpstreamNode | undefined {
     const route = this.#route;
     const content = route.content!;
     if (statusCode < 400) this.#ctx.pool.reportContentOutcome(node, content, true);
-    if (statusCode < 500) return false;
+    if (statusCode < 500) return undefined;
     this.#ctx.pool.reportContentOutcome(node, content, false);
-    if (route.retried || this.#out.headersSent || this.#tasks !== undefined) return false;
+    if (route.retried || this.#out.headersSent || this.#tasks !== undefined) return undefined;
     const next = this.#runtime.router.replaceContent(route, node);
-    if (next === undefined) return false;
+    if (next === undefined) return undefined;
     this.#ctx.logger.debug(
       { upstream: node.name, to: next.name, content, status: statusCode },
-      "page load sent to the content's next node",
+      "sent to the content's next node",
     );
-    this.#retryTo = next;
-    return true;
+    return next;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.#done) return false;
-    // The body of a 5xx page load being retried elsewhere (rule 13) is read and dropped.
-    if (this.#retryTo !== undefined) return true;
-    const tasks = this.#tasks;
-    if (tasks !== undefined) {
-      // The body of a 404 being skipped for the next node (rule 9) is read and dropped.
-      if (tasks.skipping) return true;
-      tasks.data(chunk);
-    }
+    // The body of an answer being skipped for another node is read and dropped.
+    if (this.#skipTo !== undefined) return true;
+    this.#tasks?.data(chunk);
     if (this.#out.write(chunk)) return true;
     // A client that takes nothing for timeouts.clientSend would hold the node's connection for
     // good (issue 22.3).
@@ -273,15 +274,11 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   onComplete(): void {
     this.#release();
     if (this.#done) return;
-    if (this.#retryTo !== undefined) {
-      this.#redispatchRetry();
+    if (this.#skipTo !== undefined) {
+      this.#skip();
       return;
     }
-    const next = this.#tasks?.complete(this.#node);
-    if (next !== undefined) {
-      this.#dispatch(next);
-      return;
-    }
+    this.#tasks?.complete(this.#node);
     this.#out.end();
     this.#finish(this.#out.status);
   }
@@ -293,8 +290,8 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       this.#finish(499);
       return;
     }
-    if (this.#retryTo !== undefined) {
-      this.#redispatchRetry();
+    if (this.#skipTo !== undefined) {
+      this.#skip();
       return;
     }
     const failure = classifyUpstreamError(err);
@@ -328,10 +325,10 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     }
   }
 
-  /** Sends a page load its node answered 5xx to the content's next node (rule 13). */
-  #redispatchRetry(): void {
-    const next = this.#retryTo!;
-    this.#retryTo = undefined;
+  /** Sends the request on to the node chosen when its answer was skipped. */
+  #skip(): void {
+    const next = this.#skipTo!;
+    this.#skipTo = undefined;
     this.#headed = false;
     this.#dispatch(next);
   }

@@ -30,8 +30,6 @@ export class TaskFollower {
   /** A task poll that may be looked up on other nodes (rule 9). */
   readonly #lookup: boolean;
   readonly #watch: TaskWatch;
-  /** The node the current 404 is being skipped for: asked next once this answer is read. */
-  #askNext: UpstreamNode | undefined;
   /** The node that first answered 404 for the task poll. */
   #taskFrom: UpstreamNode | undefined;
   /** A copy of a 2xx answer's body as it streams by. */
@@ -53,19 +51,18 @@ export class TaskFollower {
     this.#watch = watch;
   }
 
-  /** The answer being read is skipped (another node is asked once it is read). */
-  get skipping(): boolean {
-    return this.#askNext !== undefined;
-  }
-
   /**
-   * An answer's head from `node`: false when it is a 404 to skip; true to relay it, re-pinning the
-   * client when another node had the task.
+   * An answer's head from `node`: the node to ask next when it is a 404 to skip (the exchange drops
+   * its body, then sends the poll there); undefined to relay it, re-pinning the client when another
+   * node had the task.
    */
-  head(status: number, node: UpstreamNode): boolean {
-    if (this.#lookup && !this.#lookAfterTask(status, node)) return false;
+  head(status: number, node: UpstreamNode): UpstreamNode | undefined {
+    if (this.#lookup) {
+      const next = this.#lookAfterTask(status, node);
+      if (next !== undefined) return next;
+    }
     if (status >= 200 && status < 300) this.#tap = new BodyTap();
-    return true;
+    return undefined;
   }
 
   /** A chunk of the relayed answer. */
@@ -73,51 +70,42 @@ export class TaskFollower {
     this.#tap?.push(chunk);
   }
 
-  /**
-   * The answer from `node` is complete: the next node to ask when it was skipped; else its task is
-   * reported and undefined returned.
-   */
-  complete(node: UpstreamNode): UpstreamNode | undefined {
-    const next = this.#askNext;
-    if (next !== undefined) {
-      this.#askNext = undefined;
-      return next;
-    }
+  /** The relayed answer from `node` is complete: its task is reported. */
+  complete(node: UpstreamNode): void {
     const tap = this.#tap;
-    if (tap === undefined) return undefined;
+    if (tap === undefined) return;
     this.#tap = undefined;
     const body = tap.json();
     if (this.#watch === 'deploy') {
       const id = startedTask(body);
       if (id !== undefined) this.#ctx.tasks.opened(node.name, id);
-      return undefined;
+      return;
     }
     const id = polledTask(this.#path);
     if (id !== undefined) this.#ctx.tasks.polled(id, isFinished(body));
-    return undefined;
   }
 
-  #lookAfterTask(status: number, node: UpstreamNode): boolean {
+  /** Rule 9 for an answer of `node`: the node to ask next for a 404 to skip, else undefined. */
+  #lookAfterTask(status: number, node: UpstreamNode): UpstreamNode | undefined {
     const metrics = this.#ctx.metrics;
     if (status === 404) {
       const next = this.#router.taskCandidate(this.#route, node);
       // One lookup (every other node asked) is charged once, at its first 404.
       if (next !== undefined && this.#taskFrom === undefined && !this.#ctx.taskLookups.take()) {
         metrics.taskLookups.inc({ result: 'refused' });
-        return true;
+        return undefined;
       }
       if (next !== undefined) {
         this.#taskFrom ??= node;
-        this.#askNext = next;
-        return false;
+        return next;
       }
       if (this.#taskFrom !== undefined) metrics.taskLookups.inc({ result: 'not_found' });
-      return true;
+      return undefined;
     }
     if (this.#taskFrom !== undefined) {
       this.#router.taskFound(this.#route, node, this.#taskFrom);
       metrics.taskLookups.inc({ result: 'found' });
     }
-    return true;
+    return undefined;
   }
 }
