@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { startBalancer } from '../helpers/balancer.js';
 import { chromiumAvailable, e2eReady, launchBrowser } from '../helpers/browser.js';
+import { BrowserClient } from '../helpers/browser-client.js';
+import { contentPreferring } from '../helpers/content-order.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 
 const ready = e2eReady(['chromium', chromiumAvailable()]);
@@ -55,6 +57,36 @@ describe.runIf(ready)('status page in headless Chromium', () => {
     // The token is remembered for the session: activate needs no second prompt.
     await row('b').locator('button[data-act="activate"]').click();
     await page.waitForSelector('#nodes tbody tr[data-node="b"][data-state="active"]', { timeout: 5000 });
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('shows an app failing on one node and gives it back with the token (rule 13)', async () => {
+    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
+    const lb = await startBalancer([a, b]);
+    const app = contentPreferring('a', ['a', 'b'], 'test-secret-0123456789abcdef', 0);
+    await a.breakContent(app, '500');
+    // Three page loads fail on a (each served by b): the app leaves a's order.
+    for (let i = 0; i < 3; i++) {
+      const tab = new BrowserClient(lb.url);
+      expect((await tab.get(`/content/${app}/`, 'navigate')).status).toBe(200);
+      await tab.close();
+    }
+    const browser = await launchBrowser();
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${lb.adminUrl}/`);
+    const failing = page.locator('#nodes tbody tr[data-node="a"] .failing');
+    await failing.waitFor({ timeout: 5000 });
+    // No API key: the app is named by its GUID's start, with its failures and its trial's time.
+    const text = await failing.textContent();
+    expect(text).toContain(`failing here: ${app.slice(0, 8)} (3, trial at `);
+    expect(await page.locator('#nodes tbody tr[data-node="b"] .failing').count()).toBe(0);
+    page.once('dialog', (dialog) => void dialog.accept('test-admin-token-0123456789'));
+    await page.locator('#nodes tbody tr[data-node="a"] button[data-act="clear-ejections"]').click();
+    await failing.waitFor({ state: 'detached', timeout: 5000 });
+    const view = (await (await fetch(`${lb.adminUrl}/api/nodes/a`)).json()) as { failingContents: unknown[] };
+    expect(view.failingContents).toEqual([]);
     expect(errors).toEqual([]);
   }, 60_000);
 
