@@ -1,10 +1,11 @@
 import { Agent, request } from 'undici';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startBalancer, testConfig, waitFor } from '../helpers/balancer.js';
 import { startFakeNode } from '../helpers/fake-node.js';
 import { Client } from '../helpers/http.js';
+import { twoNodesOneToStop } from '../helpers/stopped-node.js';
 
 describe('failover and re-pinning', () => {
   it('SIGKILL of the pinned node: the next GET succeeds elsewhere and re-pins the client', async () => {
@@ -120,21 +121,12 @@ describe('failover and re-pinning', () => {
   });
 
   it('a node marked down under waiting requests: a GET goes to another node and re-pins (as a handshake does), a POST that reached it gets 502', async () => {
-    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
     // No response timeout within the test: only the lost-node policy can answer these requests.
-    const lb = await startBalancer(
-      [a, b],
-      { timeouts: { response: '60s' }, healthCheck: { timeout: '100ms', unhealthyThreshold: 1 } },
-      { manualHealth: true },
-    );
-    const nodeA = lb.app.pool.get('a')!;
+    const { lb, nodeA, stopA } = await twoNodesOneToStop({ response: '60s' });
     const [reader, writer] = [new Client(lb.url), new Client(lb.url)];
     for (const c of [reader, writer])
       c.cookie = `stickylb=${affinityToken('test-secret-0123456789abcdef', 'a')}`;
-    a.process.kill('SIGSTOP');
-    onTestFinished(() => {
-      a.process.kill('SIGCONT');
-    });
+    stopA();
     const get = reader.get('/');
     const post = writer.send('POST', '/echo', 'has an effect', { 'content-type': 'text/plain' });
     await waitFor(() => nodeA.inFlight === 2, 3000, 'both requests waiting on a');

@@ -8,6 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
 import { startBalancer, waitFor } from '../helpers/balancer.js';
 import { startFakeNode } from '../helpers/fake-node.js';
+import { twoNodesOneToStop } from '../helpers/stopped-node.js';
 import { openSocket } from '../helpers/ws.js';
 
 const SECRET = 'test-secret-0123456789abcdef';
@@ -72,18 +73,9 @@ describe('WebSocket handshakes that do not complete', () => {
   });
 
   it('a handshake waiting on a node that stops is redispatched when the node is marked down, and re-pins (regression: split session after SIGSTOP)', async () => {
-    const [a, b] = await Promise.all([startFakeNode('a'), startFakeNode('b')]);
     // The handshake timeout is longer than the test: only the redispatch can answer this handshake.
-    const lb = await startBalancer(
-      [a, b],
-      { timeouts: { websocketHandshake: '60s' }, healthCheck: { timeout: '100ms', unhealthyThreshold: 1 } },
-      { manualHealth: true },
-    );
-    const nodeA = lb.app.pool.get('a')!;
-    a.process.kill('SIGSTOP');
-    onTestFinished(() => {
-      a.process.kill('SIGCONT');
-    });
+    const { lb, nodeA, stopA } = await twoNodesOneToStop({ websocketHandshake: '60s' });
+    stopA();
     const pending = openSocket(`${lb.url}/ws`, `stickylb=${affinityToken(SECRET, 'a')}`);
     await waitFor(() => nodeA.inFlight === 1, 3000, 'handshake waiting on a');
     await lb.app.checker.checkOnce();

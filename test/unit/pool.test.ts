@@ -141,19 +141,14 @@ describe('pool reconciliation', () => {
   });
 
   it('slow start under load: a ramping node counts its open work per effective weight (weight x share), as HAProxy leastconn does', () => {
-    let now = 1_000_000;
-    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, () => now);
-    const [a, b] = [pool.get('a')!, pool.get('b')!];
-    for (const n of [a, b]) pool.setHealth(n, 'up', 'probe');
-    pool.setState(a, 'maintenance', 'admin');
-    pool.setState(a, 'active', 'admin');
+    const { pool, a, b, clock } = rampingA();
     const leases = [a.traffic.request(), ...Array.from({ length: 5 }, () => b.traffic.request())];
     // a: 1 request at share 0.1 is a load of 10; b: 5 at full weight is 5.
-    now += 1000;
-    expect(a.effectiveWeight(now)).toBeCloseTo(0.1, 4);
+    clock.now += 1000;
+    expect(a.effectiveWeight(clock.now)).toBeCloseTo(0.1, 4);
     for (let i = 0; i < 20; i++) expect(pool.choose()).toBe(b);
     // Its ramp over, a is the less loaded.
-    now += 9000;
+    clock.now += 9000;
     expect(pool.choose()).toBe(a);
     for (const l of leases) l.end();
   });
@@ -181,14 +176,9 @@ describe('pool reconciliation', () => {
   });
 
   it('slow start after maintenance or draining, and for keyed clients in proportion to the share', () => {
-    let now = 1_000_000;
-    const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, () => now);
-    const [a, b] = [pool.get('a')!, pool.get('b')!];
-    for (const n of [a, b]) pool.setHealth(n, 'up', 'probe');
-    pool.setState(a, 'maintenance', 'admin');
-    pool.setState(a, 'active', 'admin');
+    const { pool, a, clock } = rampingA();
     expect(a.rampFrom).toBeDefined();
-    now += 2000;
+    clock.now += 2000;
     let onA = 0;
     for (let i = 0; i < 2000; i++) if (pool.choose(undefined, [i * 2654435761, i * 40503]) === a) onA++;
     // Weight 1 x share 0.2 against weight 1: about 1/6 of the keys.
@@ -196,3 +186,14 @@ describe('pool reconciliation', () => {
     expect(onA / 2000).toBeLessThan(0.28);
   });
 });
+
+/** Two nodes up, `a` back from maintenance: in its 10 s slow start from `clock.now`. */
+function rampingA() {
+  const clock = { now: 1_000_000 };
+  const pool = new Pool([spec('a'), spec('b')], { ...options, slowStartMs: 10_000 }, () => clock.now);
+  const [a, b] = [pool.get('a')!, pool.get('b')!];
+  for (const n of [a, b]) pool.setHealth(n, 'up', 'probe');
+  pool.setState(a, 'maintenance', 'admin');
+  pool.setState(a, 'active', 'admin');
+  return { pool, a, b, clock };
+}
