@@ -369,8 +369,8 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     const opened = performance.now();
     const onClosed = () => {
       const { bytesRead, bytesWritten } = socket as Socket;
-      const bytes = { bytesOut: bytesRead, bytesIn: bytesWritten };
-      recordFinished(this.#ctx, this.#finished(this.#out.status, bytes, opened), this.#accessLog);
+      const session = this.#finished(this.#out.status, bytesRead, bytesWritten, opened);
+      recordFinished(this.#ctx, session, this.#accessLog);
     };
     const raw = (rawHeaders ?? []) as Buffer[];
     const status = this.#out.open(raw, socket, node, this.#route, this.#fwd, onClosed);
@@ -381,7 +381,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     }
     this.#done = true;
     node.stats.upgrades++;
-    countAnswered(this.#ctx, this.#finished(status, NO_BYTES, opened));
+    countAnswered(this.#ctx, this.#finished(status, 0, 0, opened));
   }
 
   readonly #onClientClose = (): void => {
@@ -395,8 +395,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     if (this.#done) return;
     this.#done = true;
     this.#timers?.clear();
-    const bytes = { bytesOut: this.#out.bytes, bytesIn: 0 };
-    recordFinished(this.#ctx, this.#finished(status, bytes), this.#accessLog);
+    recordFinished(this.#ctx, this.#finished(status, this.#out.bytes, 0), this.#accessLog);
   }
 
   get #accessLog(): boolean {
@@ -404,7 +403,7 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   }
 
   /** This request as a finished one (request-record.ts); `opened`: a WebSocket session's 101. */
-  #finished(status: number, bytes: Bytes, opened?: number): FinishedRequest {
+  #finished(status: number, bytesOut: number, bytesIn: number, opened?: number): FinishedRequest {
     const req = this.#req;
     return {
       kind: this.#out.kind,
@@ -414,18 +413,11 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
       route: this.#route,
       node: this.#node,
       status,
-      bytesOut: bytes.bytesOut,
-      bytesIn: bytes.bytesIn,
+      bytesOut,
+      bytesIn,
       opened,
     };
   }
 }
-
-interface Bytes {
-  readonly bytesOut: number;
-  readonly bytesIn: number;
-}
-
-const NO_BYTES: Bytes = { bytesOut: 0, bytesIn: 0 };
 
 function ignore(): void {}

@@ -15,8 +15,6 @@ import { pushSetCookies, type Route } from '../router.js';
 
 /** One response on its way to the client. */
 export class ResponseRelay implements ClientSide {
-  readonly kind = 'http';
-  readonly upgrade = null;
   readonly #req: RequestHead;
   readonly #res: Reply;
   /** The node's status, once its head was written. */
@@ -36,6 +34,15 @@ export class ResponseRelay implements ClientSide {
   constructor(req: RequestHead, res: Reply) {
     this.#req = req;
     this.#res = res;
+  }
+
+  // On the prototype, not fields: nothing more to set up per request.
+  get kind(): 'http' {
+    return 'http';
+  }
+
+  get upgrade(): null {
+    return null;
   }
 
   get headersSent(): boolean {
