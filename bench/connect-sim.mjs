@@ -264,14 +264,21 @@ export async function connectSimBench({ seconds = 60, count = 1200, medianMs = 6
     for (const n of nodes) await fetch(`${n.url}/__ping__`).catch(() => {});
     console.error(`connect simulation: ${name} done`);
   };
+  // BENCH_SIM_BALANCE: placement.balanceFactor of every stickylb (default 1.25): how much room the
+  // load bound leaves, for what rule 13's displaced sessions cost other apps at each.
+  const balance = process.env.BENCH_SIM_BALANCE;
+  const placed = (extra) =>
+    balance === undefined
+      ? extra
+      : { ...extra, placement: { ...extra.placement, balanceFactor: Number(balance) } };
   const one = (extra) => async (nodes) => {
-    const lb = await startStickylb(CLI, nodes, SECRET, extra);
+    const lb = await startStickylb(CLI, nodes, SECRET, placed(extra));
     return { pages: [lb.url], sockets: [lb.url], children: [lb.child] };
   };
   const two = (extra) => async (nodes) => {
     const [x, y] = [
-      await startStickylb(CLI, nodes, SECRET, extra),
-      await startStickylb(CLI, nodes, SECRET, extra),
+      await startStickylb(CLI, nodes, SECRET, placed(extra)),
+      await startStickylb(CLI, nodes, SECRET, placed(extra)),
     ];
     return { pages: [x.url, y.url], sockets: [x.url, y.url], children: [x.child, y.child] };
   };
@@ -293,7 +300,7 @@ export async function connectSimBench({ seconds = 60, count = 1200, medianMs = 6
           CLI,
           nodes.filter((n) => n.name !== broken.node),
           SECRET,
-          {},
+          placed({}),
         );
         return { pages: [lb.url], sockets: [lb.url], children: [lb.child] };
       },
