@@ -1,7 +1,8 @@
 // Two contenders measured at the same time on the same core, each under its own load generator:
 // whatever the shared host does to the core in those seconds, it does to both, so the ratio of their
 // CPU time per request holds where sequential runs swing by a third (docs/performance.md). A side
-// is `build:protocol`: build `dist` (this checkout), a path to another checkout, or `caddy`;
+// is `build:protocol`: build `dist` (this checkout), a path to another checkout, `caddy`, or `bare`
+// (the bare node:http + undici forwarder, peers/undici-bare.mjs, plain HTTP/1.1 only);
 // protocol `h2` (h2load, 10 connections x 5 streams), `h1tls` (h2load --h1, 50 connections),
 // `h1` (wrk, 50 connections, plain HTTP), `h1content` (the same on a content's path with its
 // content pin beside the global one, rules 10-11) or `h1key` (no cookie, a Connect API key: rule 8). Ratios are A's CPU per request over B's, per round.
@@ -9,7 +10,7 @@
 //   PAIR=dist:h2,/path/to/old/checkout:h2 node bench/paired.mjs
 import { fileURLToPath } from 'node:url';
 import { canPin, cpuMs, pin } from './lib/cpu.mjs';
-import { BENCH_CONTENT, startNginxBackends, startStickylb, stopAll } from './lib/servers.mjs';
+import { BENCH_CONTENT, startNginxBackends, startPeer, startStickylb, stopAll } from './lib/servers.mjs';
 import { runLoad } from './lib/wrk.mjs';
 import { makeCert, startCaddy } from './tls.mjs';
 
@@ -30,6 +31,11 @@ const tls = makeCert();
 
 async function startSide({ build, mode }, index) {
   if (build === 'caddy') return startCaddy(nodes, tls);
+  if (build === 'bare') {
+    if (mode !== 'h1') throw new Error('the bare forwarder speaks plain HTTP/1.1 only (bare:h1)');
+    const peer = await startPeer(here('peers/undici-bare.mjs'), { TARGET: nodes[0].url });
+    return { ...peer, headers: {} };
+  }
   const cli = build === 'dist' ? here('../dist/cli.js') : `${build}/dist/cli.js`;
   const plain = mode.startsWith('h1') && mode !== 'h1tls';
   // PAIR_NODE_ARGS_A / _B: node flags for one side (the same build with and without a V8 flag).
@@ -81,6 +87,11 @@ for (let round = 0; round < rounds; round++) {
   const us = servers.map(
     (s, i) => ((cpuMs(s.child.pid) - before[i]) * 1000) / served(sides[i].mode, outs[i]),
   );
+  if (!us.every(Number.isFinite)) {
+    // A load run whose output did not parse (its tool failed): the round is dropped, and said.
+    console.error(`  round ${round + 1}: dropped, a load run reported no count:\n${outs.join('\n')}`);
+    continue;
+  }
   cpu[0].push(us[0]);
   cpu[1].push(us[1]);
   ratios.push(us[0] / us[1]);
