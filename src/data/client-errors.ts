@@ -5,19 +5,21 @@
  * HAProxy's request errors do. Nothing here reaches a node.
  */
 import type { Duplex } from 'node:stream';
+import { rawHead } from './reply.js';
 
 /** Why node:http gave up on a client connection (the `reason` label, every value from start). */
 export const CLIENT_ERROR_REASONS = ['bad_request', 'headers_too_large', 'timeout', 'aborted'] as const;
 export type ClientErrorReason = (typeof CLIENT_ERROR_REASONS)[number];
 
 const ANSWERS: Record<Exclude<ClientErrorReason, 'aborted'>, string> = {
-  bad_request: answer('400 Bad Request', 'BAD_REQUEST'),
-  headers_too_large: answer('431 Request Header Fields Too Large', 'HEADERS_TOO_LARGE'),
-  timeout: answer('408 Request Timeout', 'REQUEST_TIMEOUT'),
+  bad_request: answer(400, 'Bad Request', 'BAD_REQUEST'),
+  headers_too_large: answer(431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE'),
+  timeout: answer(408, 'Request Timeout', 'REQUEST_TIMEOUT'),
 };
 
-function answer(status: string, code: string): string {
-  return `HTTP/1.1 ${status}\r\nContent-Length: 0\r\nX-Stickylb-Error: ${code}\r\nConnection: close\r\n\r\n`;
+/** An empty answer with its code, through the one raw head writer (reply.ts). */
+function answer(status: number, reason: string, code: string): string {
+  return rawHead(status, reason, ['Content-Length', '0', 'X-Stickylb-Error', code], true);
 }
 
 /** The reason for a `clientError`: llhttp's `HPE_*` codes, node:http's timeouts, or a socket error. */

@@ -14,6 +14,7 @@ import type { HttpForwarder } from './http/http-forwarder.js';
 import { createHttp2Server } from './http2-server.js';
 import type { Lifecycle } from './lifecycle.js';
 import { acceptProxyProtocol } from './proxy-protocol.js';
+import { writeReplyHead } from './reply.js';
 import type { WebSocketProxy } from './websocket/websocket-proxy.js';
 
 /** What the proxy listener is built from. */
@@ -101,10 +102,8 @@ export function createRedirectServer(fallbackHost: string, proxy: Server): Serve
     const host = /^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:.]+\]$/.test(bare) ? bare : fallbackHost;
     const port = (proxy.address() as AddressInfo | null)?.port ?? 443;
     const path = req.url?.startsWith('/') ? req.url : '/';
-    res.writeHead(308, {
-      location: `https://${host}${port === 443 ? '' : `:${port}`}${path}`,
-      'content-length': 0,
-    });
+    const location = `https://${host}${port === 443 ? '' : `:${port}`}${path}`;
+    writeReplyHead(req, res, 308, ['Location', location, 'Content-Length', '0'], false);
     res.end();
   });
 }

@@ -129,6 +129,16 @@ describe('import graph of src/', () => {
     ]);
   });
 
+  it("one head writer per client protocol: only data/reply.ts writes a response head on the data plane's sockets and streams", () => {
+    const writing = files(SRC)
+      .filter((file) => relative(SRC, file).startsWith('data/'))
+      .filter((file) =>
+        /\.writeHead\(|\.respond\(|HTTP\/1\.1 \$\{|'HTTP\/1\.1 /.test(readFileSync(file, 'utf8')),
+      )
+      .map((file) => relative(SRC, file));
+    expect(writing).toEqual(['data/reply.ts']);
+  });
+
   it('one finisher: every answer is counted through data/request-record.ts alone', () => {
     const counting = files(SRC)
       .filter((file) => !relative(SRC, file).startsWith('metrics/'))

@@ -13,7 +13,7 @@ import { Exchange } from '../exchange/exchange.js';
 import type { ExchangeContext } from '../exchange/exchange-context.js';
 import { BadRequestError, type ForwardedRequest, forwardRequestHeaders } from '../forwarded-headers.js';
 import type { StreamHandler } from '../http2-server.js';
-import { type Reply, writeReplyHead } from '../reply.js';
+import { type Reply, respondHttp2, writeReplyHead } from '../reply.js';
 import { Http2Request, type RequestHead } from '../request-head.js';
 import { recordFinished } from '../request-record.js';
 import type { Runtime } from '../runtime.js';
@@ -53,7 +53,8 @@ export class HttpForwarder {
     const expect = headers.expect;
     if (expect !== undefined) {
       if (expect.toLowerCase() !== '100-continue') {
-        stream.respond({ ':status': 417, 'content-length': 0 }, { endStream: true });
+        respondHttp2(stream, 417, ['content-length', '0']);
+        stream.end();
         this.#unforwarded(req, 417);
         return;
       }

@@ -98,7 +98,7 @@ export abstract class UpgradeSide implements ClientSide {
     pushSetCookies(headers, route, fwd.secure);
     headers.push('X-Request-Id', fwd.requestId);
     this.#resume = resume;
-    this.writeHead(status, statusText, headers);
+    this.refusalHead(status, statusText, headers);
     this.status = status;
     this.headersSent = true;
   }
@@ -154,7 +154,7 @@ export abstract class UpgradeSide implements ClientSide {
   abstract answer(code: AnswerCode, retryAfterSeconds: number, close: boolean, fwd: ForwardedRequest): void;
 
   /** Writes a refusal's head (`headers` flat, filtered); the connection or stream ends after its body. */
-  protected abstract writeHead(status: number, statusText: string, headers: string[]): void;
+  protected abstract refusalHead(status: number, statusText: string, headers: string[]): void;
 
   /** Tells the client the node accepted (its head `raw`, plus `extra`); the status sent, or 0 when refused. */
   protected abstract accept(raw: Buffer[], extra: readonly string[]): number;
@@ -193,7 +193,7 @@ export class Http1UpgradeSide extends UpgradeSide {
     writeSocketAnswer(this.req, this.duplex, code, retryAfterSeconds, fwd);
   }
 
-  protected writeHead(status: number, statusText: string, headers: string[]): void {
+  protected refusalHead(status: number, statusText: string, headers: string[]): void {
     this.duplex.write(rawHead(status, statusText, headers, true));
   }
 
@@ -212,7 +212,7 @@ export class Http2UpgradeSide extends UpgradeSide {
     writeAnswer(this.req, this.duplex as ServerHttp2Stream, code, retryAfterSeconds, false, fwd);
   }
 
-  protected writeHead(status: number, _statusText: string, headers: string[]): void {
+  protected refusalHead(status: number, _statusText: string, headers: string[]): void {
     respondHttp2(this.duplex as ServerHttp2Stream, status, headers);
   }
 
