@@ -139,6 +139,15 @@ describe('import graph of src/', () => {
     expect(writing).toEqual(['data/reply.ts']);
   });
 
+  it('one attempt loop: the exchange alone takes a step after a failure, and only through attempts.ts', () => {
+    const calling = (pattern: RegExp) =>
+      files(SRC)
+        .filter((file) => pattern.test(readFileSync(file, 'utf8')))
+        .map((file) => relative(SRC, file));
+    expect(calling(/\bafterFailure\(/)).toEqual(['data/attempts.ts', 'data/exchange/exchange.ts']);
+    expect(calling(/\bnextStep\(/)).toEqual(['data/attempt-policy.ts', 'data/attempts.ts']);
+  });
+
   it('one finisher: every answer is counted through data/request-record.ts alone', () => {
     const counting = files(SRC)
       .filter((file) => !relative(SRC, file).startsWith('metrics/'))
