@@ -1,8 +1,9 @@
 // Two contenders measured at the same time on the same core, each under its own load generator:
 // whatever the shared host does to the core in those seconds, it does to both, so the ratio of their
 // CPU time per request holds where sequential runs swing by a third (docs/performance.md). A side
-// is `build:protocol`: build `dist` (this checkout), a path to another checkout, `caddy`, or `bare`
-// (the bare node:http + undici forwarder, peers/undici-bare.mjs, plain HTTP/1.1 only);
+// is `build:protocol`: build `dist` (this checkout), a path to another checkout, `caddy`, `bare`
+// (the bare node:http + undici forwarder, peers/undici-bare.mjs, plain HTTP/1.1 only), or
+// `bare+headers` (the same adding the headers stickylb adds for Connect);
 // protocol `h2` (h2load, 10 connections x 5 streams), `h1tls` (h2load --h1, 50 connections),
 // `h1` (wrk, 50 connections, plain HTTP), `h1content` (the same on a content's path with its
 // content pin beside the global one, rules 10-11) or `h1key` (no cookie, a Connect API key: rule 8). Ratios are A's CPU per request over B's, per round.
@@ -31,9 +32,10 @@ const tls = makeCert();
 
 async function startSide({ build, mode }, index) {
   if (build === 'caddy') return startCaddy(nodes, tls);
-  if (build === 'bare') {
+  if (build === 'bare' || build === 'bare+headers') {
     if (mode !== 'h1') throw new Error('the bare forwarder speaks plain HTTP/1.1 only (bare:h1)');
-    const peer = await startPeer(here('peers/undici-bare.mjs'), { TARGET: nodes[0].url });
+    const env = { TARGET: nodes[0].url, BARE_HEADERS: build === 'bare' ? '0' : '1' };
+    const peer = await startPeer(here('peers/undici-bare.mjs'), env);
     return { ...peer, headers: {} };
   }
   const cli = build === 'dist' ? here('../dist/cli.js') : `${build}/dist/cli.js`;

@@ -6,13 +6,40 @@ import { Pool } from 'undici';
 const SKIP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'te', 'trailer']);
 const skip = (name) => name.charCodeAt(0) === 58 || SKIP.has(name.toLowerCase());
 
-/** A request listener forwarding everything to `target`. */
-export function bareForwarder(target) {
+let ids = 0;
+
+/**
+ * A request listener forwarding everything to `target`. `withHeaders`: it also adds what stickylb
+ * adds for Connect, built the simplest way (the five forwarded headers, a request id and a
+ * traceparent on the request, the request id on the answer), to split the cost of those headers
+ * from the rest of stickylb's request path (docs/performance.md).
+ */
+export function bareForwarder(target, withHeaders = false) {
   const pool = new Pool(target, { connections: 128, pipelining: 1 });
   return (req, res) => {
     const headers = [];
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) if (!skip(raw[i])) headers.push(raw[i], raw[i + 1]);
+    const id = withHeaders ? `bare-${++ids}` : '';
+    if (withHeaders) {
+      const host = req.headers.host ?? '';
+      headers.push(
+        'X-Request-Id',
+        id,
+        'Traceparent',
+        `00-${'0'.repeat(16)}${ids.toString(16).padStart(16, '0')}-${'1'.repeat(16)}-00`,
+        'X-Forwarded-For',
+        req.socket.remoteAddress ?? '',
+        'X-Forwarded-Proto',
+        'http',
+        'X-Forwarded-Host',
+        host,
+        'X-Forwarded-Port',
+        String(req.socket.localPort ?? ''),
+        'X-RSC-Request',
+        `http://${host}${req.url}`,
+      );
+    }
     pool.dispatch(
       {
         path: req.url,
@@ -28,6 +55,7 @@ export function bareForwarder(target) {
             const k = rawHeaders[i].toString('latin1');
             if (!skip(k)) out.push(k, rawHeaders[i + 1].toString('latin1'));
           }
+          if (withHeaders) out.push('X-Request-Id', id);
           res.writeHead(status, out);
           res.on('drain', resume);
           return true;

@@ -3,7 +3,8 @@
 import http from 'node:http';
 import { bareForwarder } from './bare-forward.mjs';
 
-const server = http.createServer(bareForwarder(process.env.TARGET));
+// BARE_HEADERS=1: with the headers stickylb adds for Connect (bare-forward.mjs).
+const server = http.createServer(bareForwarder(process.env.TARGET, process.env.BARE_HEADERS === '1'));
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
 });
