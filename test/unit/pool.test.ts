@@ -52,6 +52,18 @@ describe('pool reconciliation', () => {
     for (const n of pool.nodes) expect(pool.byToken(`token-${n.name}`)).toBe(n);
   });
 
+  it("a reload gives a kept node the generation's spec whole (weight, cookie lines, seed, TLS) and keeps its status", () => {
+    const pool = new Pool([spec('a'), spec('b')], options);
+    const a = pool.get('a')!;
+    pool.setHealth(a, 'up', 'probe');
+    const next = spec('a', { weight: 5 });
+    pool.reconcile([next, spec('b')], options);
+    expect(pool.get('a')).toBe(a);
+    expect(a.spec).toBe(next);
+    expect([a.weight, a.cookie, a.seed]).toEqual([5, next.cookie, next.seed]);
+    expect(a.health).toBe('up');
+  });
+
   it('following settings it already follows changes nothing and emits nothing (the data plane follows them too)', () => {
     const specs = [spec('a'), spec('b', { state: 'draining' })];
     const pool = new Pool(specs, options);
