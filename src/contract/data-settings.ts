@@ -35,7 +35,7 @@ export interface NodeSpec {
 
 /** Connection settings shared by every node's keep-alive pool. */
 export interface UpstreamClientOptions {
-  /** Connections per node (0: no cap); above it requests and handshakes queue in the node's pool. */
+  /** Connections per node (0: no cap); above it requests queue in the node's pool. */
   readonly connections: number;
   readonly connectTimeoutMs: number;
   /** Time to wait for response headers (0: none). */

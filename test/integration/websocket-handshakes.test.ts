@@ -2,7 +2,7 @@
  * Handshakes that never complete normally: clients that leave before the 101 or half-close after it,
  * and nodes that stop answering while a handshake waits (issue 17, items 1 and 2).
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { affinityToken } from '../../src/affinity/token.js';
@@ -34,6 +34,16 @@ function send(url: string, payload: string, then: (s: Socket) => void): Promise<
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 
+/** Established TCP connections from this process's host to `port` (/proc/net/tcp, loopback IPv4). */
+function connectionsTo(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length > 3 && f[2]!.endsWith(`:${hex}`) && f[3] === '01').length;
+}
+
 describe('WebSocket handshakes that do not complete', () => {
   it('clients that reset or half-close before the 101 leave no socket on the node and no descriptor (regression: 500 leaked tunnels)', async () => {
     const a = await startFakeNode('a');
@@ -51,6 +61,20 @@ describe('WebSocket handshakes that do not complete', () => {
     for (const s of sockets) s.destroy();
     await waitFor(() => openFds() <= before + 5, 3000, 'descriptors released');
     expect(node.websockets).toBe(0);
+  });
+
+  it('handshakes abandoned while the node has them leave no connection to the node behind (undici reconnects for an aborted request: nodejs/undici#5845)', async () => {
+    const a = await startFakeNode('a');
+    const lb = await startBalancer([a]);
+    const sockets: Socket[] = [];
+    for (let i = 0; i < 50; i++) sockets.push(await send(lb.url, handshake('/ws-hang'), () => {}));
+    // Every handshake reached the node, which stays silent (as Shiny does until the client speaks).
+    await expect.poll(async () => (await a.state()).upgrades, { timeout: 3000 }).toBe(50);
+    for (const s of sockets) s.resetAndDestroy();
+    await expect.poll(async () => (await a.state()).upgrades, { timeout: 3000 }).toBe(0);
+    // Nothing left open towards the node but the health checker's keep-alive connection: no idle
+    // connection made for a request already given up.
+    await expect.poll(() => connectionsTo(a.port), { timeout: 3000 }).toBeLessThanOrEqual(1);
   });
 
   it('a client that half-closes after the 101 does not keep a tunnel open on a node that ignores the FIN', async () => {

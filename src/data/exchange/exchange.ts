@@ -19,7 +19,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { Client, Dispatcher } from 'undici';
 import type { TrafficLease } from '../../pool/node-traffic.js';
 import type { UpstreamNode } from '../../pool/upstream-node.js';
 import { type AnswerCode, statusOf } from '../answers.js';
@@ -50,6 +50,8 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
   #sent = false;
   /** The attempt's place in its node's in-flight count (node-traffic.ts). */
   #lease: TrafficLease | undefined;
+  /** A handshake attempt's own connection (upstream-clients.ts `handshake`), ended after it. */
+  #own: Client | undefined;
   #done = false;
   #clientGone = false;
   /** The queue, body and send timers, made when the first is needed (exchange-timers.ts). */
@@ -103,12 +105,19 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
     // A timer left from waiting on the previous node (a retry) must not answer for this one.
     this.#timers?.stopQueue();
     const settings = this.#runtime.settings;
-    // Beyond the cap every connection of the node is busy (one request each): this one queues.
-    const cap = settings.upstream.connections;
-    if (cap > 0 && node.inFlight > cap) this.#timed().queue(settings.http.queueTimeoutMs);
     const req = this.#req;
     const upgrade = this.#out.upgrade;
-    this.#ctx.clients.get(node).dispatch(
+    let dispatcher: Dispatcher;
+    if (upgrade === null) {
+      dispatcher = this.#ctx.clients.get(node);
+      // Beyond the cap every connection of the node is busy (one request each): this one queues.
+      const cap = settings.upstream.connections;
+      if (cap > 0 && node.inFlight > cap) this.#timed().queue(settings.http.queueTimeoutMs);
+    } else {
+      this.#own = this.#ctx.clients.handshake(node);
+      dispatcher = this.#own;
+    }
+    dispatcher.dispatch(
       {
         path: this.#fwd.path,
         method: req.method ?? 'GET',
@@ -124,6 +133,11 @@ export class Exchange implements Dispatcher.DispatchHandler, TimedExchange {
 
   #release(): void {
     this.#lease?.end();
+    const own = this.#own;
+    if (own !== undefined) {
+      this.#own = undefined;
+      this.#ctx.clients.endHandshake(this.#node, own);
+    }
   }
 
   #timed(): ExchangeTimers {
