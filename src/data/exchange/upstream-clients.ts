@@ -99,26 +99,20 @@ export class UpstreamClients {
    * under way fail at once (they go to another node).
    */
   retire(node: UpstreamNode): void {
-    this.#endHandshakes(node);
-    const pool = this.#pools.get(node);
-    if (pool === undefined) return;
-    this.#pools.delete(node);
-    void pool.close().catch(() => {});
+    this.#drop(node, false);
   }
 
   /** Drops every idle and busy connection of `node` at once, its handshakes' too (node marked down). */
   reset(node: UpstreamNode): void {
+    this.#drop(node, true);
+  }
+
+  #drop(node: UpstreamNode, now: boolean): void {
     this.#endHandshakes(node);
     const pool = this.#pools.get(node);
     if (pool === undefined) return;
     this.#pools.delete(node);
-    void pool.destroy().catch(() => {});
-  }
-
-  /** Closes every pool; waits for running requests. */
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.#pools.values()].map((p) => p.close()));
-    this.#pools.clear();
+    void (now ? pool.destroy() : pool.close()).catch(() => {});
   }
 
   /** Destroys every pool and handshake connection at once. */
