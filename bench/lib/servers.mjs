@@ -145,10 +145,10 @@ ${nodes.map((n) => `  server ${n.name} ${new URL(n.url).host} cookie ${n.name} c
   return { url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, cookie: 'SERVERID=a', child };
 }
 
-/** A Node peer from bench/peers, given its env. */
-export async function startPeer(script, env) {
+/** A Node peer from bench/peers, given its env (and node flags, such as `--cpu-prof`). */
+export async function startPeer(script, env, nodeArgs = []) {
   const port = await freePort();
-  const child = start(process.execPath, [script], { ...env, PORT: String(port) });
+  const child = start(process.execPath, [...nodeArgs, script], { ...env, PORT: String(port) });
   await waitHttp(`http://127.0.0.1:${port}/__ping__`);
   return { url: `http://127.0.0.1:${port}`, child };
 }
