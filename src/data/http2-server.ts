@@ -254,6 +254,9 @@ function ignore(): void {}
  * (an emit works on a copy of its listeners). Errors stay ignored after it.
  */
 function release(stream: ServerHttp2Stream): void {
+  // node's own 'removeListener' listener first (it counts a session's 'priority' and 'frameError'
+  // listeners, which stickylb never adds): without it the rest go in one step, not one event each.
+  stream.removeAllListeners('removeListener');
   stream.removeAllListeners();
   stream.on('error', ignore);
 }
