@@ -35,6 +35,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { type BudgetedFrame, HTTP2_LIMITS, SessionBudget } from './http2-budget.js';
 import { SessionIdle } from './http2-idle.js';
 import type { Lifecycle } from './lifecycle.js';
+import { release } from './release.js';
 
 /** What the HTTP/2 server is built from. */
 export interface Http2ServerParts {
@@ -183,6 +184,7 @@ class Http2Sessions {
         parts.metrics.http2StreamResets.inc();
         this.#spend(session, state, 'resets');
       }
+      // Nothing of the request stays reachable from the closed stream (release.ts).
       release(stream);
     });
     const pending = this.#pending;
@@ -244,22 +246,6 @@ class Http2Sessions {
 }
 
 function ignore(): void {}
-
-/**
- * Lets go of everything a closed stream's listeners hold (the exchange, its route and head, the
- * node's request): V8's young-generation collections keep a closed node:http2 stream alive, and
- * with it whatever it reaches, until a full collection, so each request's objects were copied and
- * promoted instead of dying young (docs/performance.md: the collector's share of an HTTP/2 request
- * halved). Called from the stream's first 'close' listener: the later ones of that emit still run
- * (an emit works on a copy of its listeners). Errors stay ignored after it.
- */
-function release(stream: ServerHttp2Stream): void {
-  // node's own 'removeListener' listener first (it counts a session's 'priority' and 'frameError'
-  // listeners, which stickylb never adds): without it the rest go in one step, not one event each.
-  stream.removeAllListeners('removeListener');
-  stream.removeAllListeners();
-  stream.on('error', ignore);
-}
 
 /** What the forwarded headers read of a session's connection, as a plain object. */
 function addressesOf(session: Http2Session): Socket {

@@ -14,6 +14,7 @@ import type { HttpForwarder } from './http/http-forwarder.js';
 import { createHttp2Server } from './http2-server.js';
 import type { Lifecycle } from './lifecycle.js';
 import { acceptProxyProtocol } from './proxy-protocol.js';
+import { releaseOnClose } from './release.js';
 import { writeReplyHead } from './reply.js';
 import type { WebSocketProxy } from './websocket/websocket-proxy.js';
 
@@ -63,6 +64,8 @@ export function createProxyServer(settings: DataSettings, parts: ProxyServerPart
   if (httpConnection !== undefined) {
     websockets.serveOtherUpgradesWith((socket) => httpConnection.call(server, socket));
   }
+  // A closed connection keeps nothing of its requests reachable (release.ts).
+  server.on(settings.tls ? 'secureConnection' : 'connection', releaseOnClose);
   server.on('connect', forwarder.refuseConnect);
   server.on('checkContinue', forwarder.handleExpectContinue);
   for (const reason of CLIENT_ERROR_REASONS) metrics.clientErrors.inc({ reason }, 0);
