@@ -5,7 +5,8 @@
 // (the bare node:http + undici forwarder, peers/undici-bare.mjs, plain HTTP/1.1 only), or
 // `bare+headers` (the same adding the headers stickylb adds for Connect);
 // protocol `h2` (h2load, 10 connections x 5 streams), `h1tls` (h2load --h1, 50 connections),
-// `h1` (wrk, 50 connections, plain HTTP), `h1content` (the same on a content's path with its
+// `h1` (wrk, 50 connections, plain HTTP), `h1close` (the same with a connection per request),
+// `h1content` (the same on a content's path with its
 // content pin beside the global one, rules 10-11) or `h1key` (no cookie, a Connect API key: rule 8). Ratios are A's CPU per request over B's, per round.
 //   npm run build && PAIR=dist:h2,dist:h1tls node bench/paired.mjs
 //   PAIR=dist:h2,/path/to/old/checkout:h2 node bench/paired.mjs
@@ -33,7 +34,8 @@ const tls = makeCert();
 async function startSide({ build, mode }, index) {
   if (build === 'caddy') return startCaddy(nodes, tls);
   if (build === 'bare' || build === 'bare+headers') {
-    if (mode !== 'h1') throw new Error('the bare forwarder speaks plain HTTP/1.1 only (bare:h1)');
+    if (mode !== 'h1' && mode !== 'h1close')
+      throw new Error('the bare forwarder speaks plain HTTP/1.1 only (bare:h1)');
     const env = { TARGET: nodes[0].url, BARE_HEADERS: build === 'bare' ? '0' : '1' };
     const peer = await startPeer(here('peers/undici-bare.mjs'), env);
     return { ...peer, headers: {} };
@@ -57,6 +59,7 @@ async function startSide({ build, mode }, index) {
 
 function loadArgs(mode, server, secs) {
   const headers = Object.entries(server.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  if (mode === 'h1close') headers.push('-H', 'Connection: close');
   if (mode.startsWith('h1') && mode !== 'h1tls')
     return ['wrk', ['-t1', '-c50', '-d', `${secs}s`, ...headers, `${server.url}${server.path ?? ''}/1k`]];
   const shape = mode === 'h1tls' ? ['--h1', '-c50', '-m1'] : ['-c10', '-m5'];
