@@ -80,6 +80,12 @@ for (const [index, side] of sides.entries()) {
 }
 const ratios = [];
 const cpu = [[], []];
+// A first warm-up long enough for stickylb's JIT to settle (about 6 s, docs/performance.md), so
+// the first round reads like the rest; each round then warms up for 2 s more.
+const settle = Number(process.env.BENCH_WARMUP ?? 6);
+await Promise.all(
+  servers.map((s, i) => runLoad(...loadArgs(sides[i].mode, s, settle), canPin ? '0' : undefined)),
+);
 for (let round = 0; round < rounds; round++) {
   // Warm-up, then the measured run, both sides at once.
   await Promise.all(
