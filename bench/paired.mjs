@@ -6,8 +6,9 @@
 // `bare+headers` (the same adding the headers stickylb adds for Connect);
 // protocol `h2` (h2load, 10 connections x 5 streams), `h1tls` (h2load --h1, 50 connections),
 // `h1` (wrk, 50 connections, plain HTTP), `h1close` (the same with a connection per request),
-// `h1content` (the same on a content's path with its
-// content pin beside the global one, rules 10-11) or `h1key` (no cookie, a Connect API key: rule 8). Ratios are A's CPU per request over B's, per round.
+// `h1content` (the same on a content's path with its content pin beside the global one, rules
+// 10-11) or `h1key` (no cookie, a Connect API key: rule 8). Ratios are A's CPU per request over
+// B's, per round.
 //   npm run build && PAIR=dist:h2,dist:h1tls node bench/paired.mjs
 //   PAIR=dist:h2,/path/to/old/checkout:h2 node bench/paired.mjs
 import { fileURLToPath } from 'node:url';

@@ -1,8 +1,8 @@
 /**
  * A closed client connection or HTTP/2 stream lets go of its listeners.
  *
- * A closed socket or node:http2 stream is kept alive by V8's young-generation collections (its
- * native handle still refers to it) until a full collection, and with it everything its listeners
+ * On Node 24 (not Node 20) a closed socket or node:http2 stream is kept alive by V8's
+ * young-generation collections until a full collection, and with it everything its listeners
  * reach: the exchange, its route and head, the node's request. Those objects were then copied and
  * promoted to the old generation instead of dying young, so each request paid for its own
  * collection twice (docs/performance.md: on HTTP/2, 2.5 KB promoted per request and 13 µs of
